@@ -1,0 +1,69 @@
+"""The errors dcmforge raises.
+
+All of them are ``ValueError`` subclasses, so a caller that only wants to
+know "was the input bad?" can catch ``ValueError``; a caller that wants to
+know *which* input was bad catches the specific class and reads its fields.
+"""
+
+
+class DcmforgeError(ValueError):
+    """Root of every error dcmforge raises on purpose."""
+
+
+class EncodingError(DcmforgeError):
+    """A value cannot be encoded in its value representation.
+
+    The message names the keyword, the tag, the VR and the offending value;
+    the same facts are kept as attributes for programs.
+    """
+
+    def __init__(self, reason, *, keyword=None, tag=None, vr=None, value=None):
+        self.reason = reason
+        self.keyword = keyword
+        self.tag = tag
+        self.vr = vr
+        self.value = value
+        where = []
+        if keyword:
+            where.append(keyword)
+        if tag is not None:
+            where.append(f"({tag >> 16:04X},{tag & 0xFFFF:04X})")
+        if vr:
+            where.append(vr)
+        prefix = " ".join(where)
+        shown = repr(value)
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
+        text = f"{prefix}: {reason}" if prefix else reason
+        if value is not None:
+            text += f" (value {shown})"
+        super().__init__(text)
+
+
+class ValidationError(DcmforgeError):
+    """A dataset does not meet its image description.
+
+    ``problems`` holds every problem found, not only the first, so a user can
+    fix a metadata file in one go.
+    """
+
+    def __init__(self, problems):
+        self.problems = list(problems)
+        lines = "\n".join(f"  {p}" for p in self.problems)
+        super().__init__(f"{len(self.problems)} problem(s) with the dataset:\n{lines}")
+
+
+class MetadataError(DcmforgeError):
+    """A metadata file cannot be read or holds something dcmforge cannot use."""
+
+
+class GeometryError(DcmforgeError):
+    """Spacing, origin, orientation or affine that cannot describe a slice stack."""
+
+
+class VolumeError(DcmforgeError):
+    """Voxel data that cannot be stored (NaN or infinite values, bad shape or type)."""
+
+
+class InterfileError(DcmforgeError):
+    """An Interfile header or its data file cannot be read as an image."""
