@@ -1,0 +1,221 @@
+"""Data elements and data sets in Explicit VR Little Endian (PS3.5 section 7).
+
+A dataset is a plain mapping from a keyword (or a tag: an int, a
+``(group, element)`` tuple or ``"(gggg,eeee)"``) to a value; a sequence is a
+list of such mappings. Tags that are not in the tag table (private ones)
+carry their VR with the value: ``{(0x0009, 0x1001): Explicit("LO", "x")}``.
+
+Elements are written in ascending tag order at every nesting level, and
+sequences and items with defined lengths, so every length is known before
+it is written.
+"""
+
+import struct
+from typing import NamedTuple
+
+from . import tags
+from .errors import EncodingError
+from .vr import CHARACTER_SETS, VR_RULES, encode_value
+
+
+class Explicit(NamedTuple):
+    """A value with its VR given explicitly: for private tags and to override an ambiguous VR."""
+
+    vr: str
+    value: object
+
+
+_SHORT_HEADER = struct.Struct("<HH2sH")
+_LONG_HEADER = struct.Struct("<HH2sHI")
+_ITEM_HEADER = struct.Struct("<HHI")
+_ITEM_TAG = (0xFFFE, 0xE000)
+
+# Groups no dataset may hold: command and meta groups, and the groups PS3.5 7.1 reserves.
+_FORBIDDEN_GROUPS = frozenset({0x0000, 0x0001, 0x0002, 0x0003, 0x0005, 0x0007, 0xFFFF, 0xFFFE})
+
+
+def element_header(tag, vr, length):
+    """The 8- or 12-byte header of an element with a defined length."""
+    if VR_RULES[vr].long_header:
+        return _LONG_HEADER.pack(tag >> 16, tag & 0xFFFF, vr.encode("ascii"), 0, length)
+    return _SHORT_HEADER.pack(tag >> 16, tag & 0xFFFF, vr.encode("ascii"), length)
+
+
+def concrete_vr(vr, context):
+    """Pick one VR where the dictionary gives a choice (PS3.5 A.1 c, PS3.3 C.7.6.3).
+
+    ``context`` is the dataset the element belongs to (for PixelRepresentation
+    and BitsAllocated).
+    """
+    if " or " not in vr:
+        return vr
+    if vr == "OB or OW":
+        return "OB" if context.get("BitsAllocated", 16) <= 8 else "OW"
+    if "SS" in vr and _is_signed(context.get("PixelRepresentation")):
+        return "SS"
+    return "US"
+
+
+def _is_signed(pixel_representation):
+    try:
+        return int(pixel_representation) == 1
+    except (TypeError, ValueError):
+        return False
+
+
+def resolve(key, value, context):
+    """(tag, keyword, VR, value) of one dataset entry."""
+    if isinstance(value, Explicit):
+        tag = tags.tag_of(key)
+        entry = tags.entry_for_tag(tag)
+        if value.vr not in VR_RULES:
+            raise EncodingError("unknown VR", keyword=entry and entry.keyword, tag=tag, vr=value.vr)
+        return tag, entry.keyword if entry else None, value.vr, value.value
+    entry = tags.lookup(key) if isinstance(key, str) and key[:1].isalpha() else tags.entry_for_tag(tags.tag_of(key))
+    if entry is None:
+        tag = tags.tag_of(key)
+        raise EncodingError("not in the tag table: give its VR with Explicit(vr, value)", tag=tag, value=value)
+    return entry.tag, entry.keyword, concrete_vr(entry.vr, context), value
+
+
+def _check_tag(tag, keyword, value):
+    group, element = tag >> 16, tag & 0xFFFF
+    if group in _FORBIDDEN_GROUPS or element == 0x0000:
+        raise EncodingError(
+            "this tag cannot appear in a dataset (meta, command, group-length or reserved group)",
+            keyword=keyword,
+            tag=tag,
+            value=value,
+        )
+
+
+def encode_element(key, value, codec="ascii", context=None):
+    """The bytes of one element: header and value (items included for a sequence)."""
+    context = {} if context is None else context
+    tag, keyword, vr, value = resolve(key, value, context)
+    return _encode_resolved(tag, keyword, vr, value, codec, context)
+
+
+def _encode_resolved(tag, keyword, vr, value, codec, context):
+    try:
+        if vr == "SQ":
+            data = _encode_sequence(value, codec, context)
+        else:
+            data = encode_value(vr, value, codec)
+    except EncodingError as exc:
+        if exc.tag is not None:  # raised inside a sequence item: keep the innermost names
+            raise EncodingError(f"in {keyword or tags.format_tag(tag)}: {exc}") from exc
+        raise EncodingError(exc.reason, keyword=keyword, tag=tag, vr=vr, value=exc.value) from None
+    return element_header(tag, vr, len(data)) + data
+
+
+def _encode_sequence(items, codec, context):
+    if items is None:
+        return b""
+    if isinstance(items, dict) or not isinstance(items, (list, tuple)):
+        raise EncodingError("a sequence needs a list of datasets", vr="SQ", value=items)
+    out = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise EncodingError("a sequence item must be a dataset (a mapping)", vr="SQ", value=item)
+        body = b"".join(data for _, data in encode_elements(item, codec, {**context, **item}))
+        out.append(_ITEM_HEADER.pack(*_ITEM_TAG, len(body)))
+        out.append(body)
+    return b"".join(out)
+
+
+def encode_elements(dataset, codec="ascii", context=None):
+    """[(tag, bytes)] of every element of one dataset level, in ascending tag order."""
+    context = dataset if context is None else context
+    encoded = []
+    for key, value in dataset.items():
+        tag, keyword, vr, value = resolve(key, value, context)
+        _check_tag(tag, keyword, value)
+        encoded.append((tag, _encode_resolved(tag, keyword, vr, value, codec, context)))
+    encoded.sort(key=lambda pair: pair[0])
+    for (tag_a, _), (tag_b, _) in zip(encoded, encoded[1:]):
+        if tag_a == tag_b:
+            raise EncodingError("given twice (by keyword and by tag?)", tag=tag_a)
+    return encoded
+
+
+def _has_non_ascii(value):
+    if isinstance(value, str):
+        return not value.isascii()
+    if isinstance(value, dict):
+        return any(_has_non_ascii(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_has_non_ascii(v) for v in value)
+    if isinstance(value, Explicit):
+        return _has_non_ascii(value.value)
+    return False
+
+
+def with_character_set(dataset):
+    """(dataset, codec): add SpecificCharacterSet ISO_IR 192 (UTF-8) when any text is not ASCII.
+
+    A SpecificCharacterSet given by the caller is kept if dcmforge knows its codec.
+    """
+    given = dataset.get("SpecificCharacterSet")
+    if given is not None:
+        name = given if isinstance(given, str) else "\\".join(given)
+        codec = CHARACTER_SETS.get(name.strip())
+        if codec is None:
+            raise EncodingError(
+                f"dcmforge writes only {', '.join(repr(c) for c in CHARACTER_SETS if c)}",
+                keyword="SpecificCharacterSet",
+                tag=0x00080005,
+                vr="CS",
+                value=given,
+            )
+        return dataset, codec
+    if _has_non_ascii(dataset):
+        return {**dataset, "SpecificCharacterSet": "ISO_IR 192"}, "utf-8"
+    return dataset, "ascii"
+
+
+def encode_dataset(dataset):
+    """The bytes of a whole dataset, SpecificCharacterSet chosen as needed."""
+    dataset, codec = with_character_set(dataset)
+    return b"".join(data for _, data in encode_elements(dataset, codec))
+
+
+# A per-slice value that leaves its element out of that slice.
+ABSENT = object()
+
+
+class HeaderTemplate:
+    """A dataset's bytes with holes for the elements that differ per slice.
+
+    The shared elements are encoded once; ``render`` encodes only the
+    per-slice ones and returns the pieces in tag order, ready for writev.
+    """
+
+    def __init__(self, shared, slice_keys, codec):
+        self.codec = codec
+        self.shared = shared
+        slots = [(tags.tag_of(key), key) for key in slice_keys]
+        slot_tags = {tag for tag, _ in slots}
+        pieces = [(tag, data) for tag, data in encode_elements(shared, codec, shared) if tag not in slot_tags]
+        pieces += slots
+        pieces.sort(key=lambda piece: piece[0])
+        # Merge neighbouring shared pieces so render joins as few bytes objects as possible.
+        self.plan = []
+        for _, piece in pieces:
+            if isinstance(piece, bytes) and self.plan and isinstance(self.plan[-1], bytes):
+                self.plan[-1] += piece
+            else:
+                self.plan.append(piece)
+
+    def render(self, per_slice):
+        """The dataset's bytes as a list of pieces; per_slice holds every slot's value."""
+        context = {**self.shared, **per_slice} if "PixelRepresentation" in per_slice else self.shared
+        out = []
+        for piece in self.plan:
+            if isinstance(piece, bytes):
+                out.append(piece)
+            else:
+                value = per_slice[piece]
+                if value is not ABSENT:
+                    out.append(encode_element(piece, value, self.codec, context))
+        return out

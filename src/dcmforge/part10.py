@@ -1,0 +1,83 @@
+"""DICOM Part 10 files: preamble, "DICM", the file meta group, the dataset (PS3.10 7.1).
+
+Files appear under their final name only when complete: they are written
+to a temporary name in the same folder and renamed.
+"""
+
+import os
+from pathlib import Path
+
+from .encode import element_header, encode_dataset, encode_element
+from .errors import EncodingError
+from .uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
+
+EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
+PREAMBLE = bytes(128) + b"DICM"
+
+_META_VERSION = element_header(0x00020001, "OB", 2) + b"\x00\x01"
+_META_TAIL = b"".join(
+    encode_element(key, value)
+    for key, value in (
+        ("TransferSyntaxUID", EXPLICIT_VR_LITTLE_ENDIAN),
+        ("ImplementationClassUID", IMPLEMENTATION_CLASS_UID),
+        ("ImplementationVersionName", IMPLEMENTATION_VERSION_NAME),
+    )
+)
+
+
+def file_meta(sop_class_uid, sop_instance_uid):
+    """Preamble, "DICM" and the file meta group, its group length counted (PS3.10 7.1)."""
+    body = b"".join(
+        (
+            _META_VERSION,
+            encode_element("MediaStorageSOPClassUID", sop_class_uid),
+            encode_element("MediaStorageSOPInstanceUID", sop_instance_uid),
+            _META_TAIL,
+        )
+    )
+    return PREAMBLE + encode_element("FileMetaInformationGroupLength", len(body)) + body
+
+
+def _sop_uids(dataset):
+    try:
+        return dataset["SOPClassUID"], dataset["SOPInstanceUID"]
+    except KeyError as missing:
+        raise EncodingError(f"a Part 10 file needs {missing.args[0]} in its dataset") from None
+
+
+def encode_file(dataset):
+    """The bytes of a whole Part 10 file holding ``dataset``."""
+    body = encode_dataset(dataset)  # first, so a bad value fails before anything else
+    return file_meta(*_sop_uids(dataset)) + body
+
+
+def write_atomic(path, pieces):
+    """Write the byte pieces to ``path`` through a temporary name, so no half file is ever seen."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        try:
+            _write_all(fd, [memoryview(piece).cast("B") for piece in pieces])
+        finally:
+            os.close(fd)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _write_all(fd, views):
+    """writev until every byte is out (a write may be short, e.g. on a full pipe or NFS)."""
+    while views:
+        written = os.writev(fd, views)
+        while views and written >= len(views[0]):
+            written -= len(views.pop(0))
+        if views and written:
+            views[0] = views[0][written:]
+
+
+def write_file(path, dataset):
+    """Encode ``dataset`` as a Part 10 file at ``path`` (atomically); returns the path."""
+    return write_atomic(path, [encode_file(dataset)])

@@ -1,0 +1,402 @@
+"""Value representations: one table of rules, one encoder per VR.
+
+``encode_value(vr, value, codec)`` turns a Python or numpy value into the
+bytes of a DICOM value field, padded to even length, or raises
+``EncodingError``. The caller (``encode.py``) adds keyword and tag to the
+error; this module knows only VRs.
+
+References: PS3.5 section 6.2 (VR table), 6.1 (character repertoires),
+9.1 (UID syntax); summarised in ``shared/spec/dicom-encoding-rules.md``.
+"""
+
+import datetime
+import math
+import re
+from typing import NamedTuple
+
+import numpy as np
+
+from .errors import EncodingError
+
+
+class VRRule(NamedTuple):
+    long_header: bool  # reserved 2 bytes + 32-bit length (PS3.5 7.1.2)
+    pad: bytes  # appended to an odd-length value
+    max_length: int | None  # per value; characters for text, bytes otherwise
+    multi_valued: bool  # values joined with a backslash (text VRs)
+
+
+_SPACE, _NUL = b" ", b"\x00"
+
+# fmt: off
+VR_RULES = {
+    # text VRs in the default repertoire
+    "AE": VRRule(False, _SPACE, 16, True),
+    "AS": VRRule(False, _SPACE, 4, True),
+    "CS": VRRule(False, _SPACE, 16, True),
+    "DA": VRRule(False, _SPACE, 8, True),
+    "DS": VRRule(False, _SPACE, 16, True),
+    "DT": VRRule(False, _SPACE, 26, True),
+    "IS": VRRule(False, _SPACE, 12, True),
+    "TM": VRRule(False, _SPACE, 14, True),
+    "UI": VRRule(False, _NUL, 64, True),
+    "UR": VRRule(True, _SPACE, None, False),
+    # text VRs affected by SpecificCharacterSet
+    "SH": VRRule(False, _SPACE, 16, True),
+    "LO": VRRule(False, _SPACE, 64, True),
+    "PN": VRRule(False, _SPACE, 64, True),
+    "ST": VRRule(False, _SPACE, 1024, False),
+    "LT": VRRule(False, _SPACE, 10240, False),
+    "UC": VRRule(True, _SPACE, None, True),
+    "UT": VRRule(True, _SPACE, None, False),
+    # binary numbers
+    "AT": VRRule(False, _NUL, None, False),
+    "FL": VRRule(False, _NUL, None, False),
+    "FD": VRRule(False, _NUL, None, False),
+    "SS": VRRule(False, _NUL, None, False),
+    "US": VRRule(False, _NUL, None, False),
+    "SL": VRRule(False, _NUL, None, False),
+    "UL": VRRule(False, _NUL, None, False),
+    "SV": VRRule(True, _NUL, None, False),
+    "UV": VRRule(True, _NUL, None, False),
+    # byte streams
+    "OB": VRRule(True, _NUL, None, False),
+    "OD": VRRule(True, _NUL, None, False),
+    "OF": VRRule(True, _NUL, None, False),
+    "OL": VRRule(True, _NUL, None, False),
+    "OV": VRRule(True, _NUL, None, False),
+    "OW": VRRule(True, _NUL, None, False),
+    "UN": VRRule(True, _NUL, None, False),
+    "SQ": VRRule(True, _NUL, None, False),
+}
+# fmt: on
+
+# Only these VRs may hold characters outside the default repertoire (PS3.5 6.1.2.3).
+CHARSET_VRS = frozenset({"SH", "LO", "PN", "ST", "LT", "UC", "UT"})
+
+# Numeric VRs as little-endian numpy dtypes; O* streams accept any array of that element type.
+NUMBER_DTYPES = {
+    "US": "<u2", "SS": "<i2", "UL": "<u4", "SL": "<i4", "UV": "<u8", "SV": "<i8",
+    "FL": "<f4", "FD": "<f8",
+    "OW": "<u2", "OL": "<u4", "OV": "<u8", "OF": "<f4", "OD": "<f8",
+}
+
+SHORT_LENGTH_LIMIT = 0xFFFE  # largest even value a 16-bit length field holds
+LONG_LENGTH_LIMIT = 0xFFFFFFFE  # 0xFFFFFFFF means "undefined length"
+
+# SpecificCharacterSet values dcmforge writes and the Python codec for each.
+CHARACTER_SETS = {
+    "": "ascii",
+    "ISO_IR 6": "ascii",
+    "ISO_IR 100": "latin_1",
+    "ISO_IR 101": "iso8859_2",
+    "ISO_IR 192": "utf-8",
+}
+
+_CS_RE = re.compile(r"[A-Z0-9_ ]*")
+_AS_RE = re.compile(r"\d{3}[DWMY]")
+_DS_RE = re.compile(r" *[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)? *")
+_IS_RE = re.compile(r" *[+-]?\d+ *")
+_DA_RE = re.compile(r"(\d{4})(\d{2})(\d{2})")
+_TM_RE = re.compile(r"([01]\d|2[0-3])(([0-5]\d)(([0-5]\d|60)(\.\d{1,6})?)?)?")
+_DT_RE = re.compile(
+    r"\d{4}((0[1-9]|1[0-2])((0[1-9]|[12]\d|3[01])(([01]\d|2[0-3])(([0-5]\d)(([0-5]\d|60)"
+    r"(\.\d{1,6})?)?)?)?)?)?([+-]\d{4})?"
+)
+_UI_RE = re.compile(r"(0|[1-9]\d*)(\.(0|[1-9]\d*))*")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+_TEXT_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f\x7f]")  # LT/ST/UT keep CR LF FF TAB ESC
+
+INT32_RANGE = (-(2**31), 2**31 - 1)
+
+
+def _fail(reason, vr, value):
+    raise EncodingError(reason, vr=vr, value=value)
+
+
+def _values(value):
+    """A value as a list of single values (a scalar becomes a list of one)."""
+    if isinstance(value, (str, bytes)):
+        return [value]
+    if isinstance(value, np.ndarray):
+        return value.ravel().tolist()
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return [value]
+
+
+# -- numbers written as text -------------------------------------------------
+
+
+def format_ds(number):
+    """The shortest DS text (at most 16 characters) that keeps as much precision as fits."""
+    x = float(number)
+    if not math.isfinite(x):
+        raise ValueError("DS cannot hold NaN or infinity")
+    if x == 0.0:
+        return "0"  # also turns -0.0 into 0
+    # The shortest round-trip text in the value's own precision first (0.1 stays "0.1"
+    # for float32 input), then fewer significant digits until it fits.
+    text = str(number) if isinstance(number, np.floating) else repr(x)
+    if text.endswith(".0"):
+        text = text[:-2]
+    if len(text) <= 16:
+        return text
+    for digits in range(16, 0, -1):
+        text = format(x, f".{digits}g")
+        if len(text) <= 16:
+            return text
+    raise ValueError("does not fit in 16 characters")  # unreachable for finite doubles
+
+
+def _ds_text(value, vr):
+    if isinstance(value, str):
+        if not _DS_RE.fullmatch(value) or len(value) > 16:
+            _fail("not a decimal string of at most 16 characters", vr, value)
+        return value.strip()
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        _fail("DS needs a number or a decimal string", vr, value)
+    try:
+        return format_ds(value)
+    except ValueError as exc:
+        _fail(str(exc), vr, value)
+
+
+def _is_text(value, vr):
+    if isinstance(value, str):
+        if not _IS_RE.fullmatch(value) or len(value) > 12:
+            _fail("not an integer string of at most 12 characters", vr, value)
+        number = int(value)
+    elif isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        number = int(value)
+    elif isinstance(value, (float, np.floating)) and float(value).is_integer():
+        number = int(value)
+    else:
+        _fail("IS needs an integer", vr, value)
+    if not INT32_RANGE[0] <= number <= INT32_RANGE[1]:
+        _fail("IS must lie in -2^31 .. 2^31-1", vr, value)
+    return str(number)
+
+
+# -- dates and times ---------------------------------------------------------
+
+
+def _da_text(value, vr):
+    if isinstance(value, datetime.datetime):
+        value = value.date()
+    if isinstance(value, datetime.date):
+        return value.strftime("%Y%m%d")
+    if not isinstance(value, str):
+        _fail("DA needs YYYYMMDD text or a datetime.date", vr, value)
+    match = _DA_RE.fullmatch(value)
+    try:
+        datetime.date(*map(int, match.groups()))
+    except (AttributeError, ValueError):
+        _fail("not a valid date YYYYMMDD", vr, value)
+    return value
+
+
+def _tm_text(value, vr):
+    if isinstance(value, datetime.datetime):
+        value = value.time()
+    if isinstance(value, datetime.time):
+        text = value.strftime("%H%M%S")
+        return text + (f".{value.microsecond:06d}" if value.microsecond else "")
+    if not isinstance(value, str) or not _TM_RE.fullmatch(value):
+        _fail("not a valid time HHMMSS.FFFFFF", vr, value)
+    return value
+
+
+def _dt_text(value, vr):
+    if isinstance(value, datetime.datetime):
+        text = value.strftime("%Y%m%d%H%M%S")
+        if value.microsecond:
+            text += f".{value.microsecond:06d}"
+        if value.utcoffset() is not None:
+            text += value.strftime("%z")
+        return text
+    if not isinstance(value, str) or not _DT_RE.fullmatch(value):
+        _fail("not a valid date-time YYYYMMDDHHMMSS.FFFFFF&ZZXX", vr, value)
+    return value
+
+
+# -- other text --------------------------------------------------------------
+
+
+def _check_ui(text, vr):
+    if len(text) > 64 or not _UI_RE.fullmatch(text):
+        _fail("a UID is digits and dots, no leading zeros in a component, at most 64 characters", vr, text)
+    return text
+
+
+def _check_cs(text, vr):
+    if not _CS_RE.fullmatch(text):
+        _fail("CS allows only upper-case A-Z, 0-9, space and underscore", vr, text)
+    return text
+
+
+def _check_as(text, vr):
+    if not _AS_RE.fullmatch(text):
+        _fail("AS is nnnD, nnnW, nnnM or nnnY", vr, text)
+    return text
+
+
+def _check_plain(text, vr):
+    if _CONTROL_RE.search(text):
+        _fail("control characters are not allowed", vr, text)
+    return text
+
+
+def _check_text(text, vr):
+    if _TEXT_CONTROL_RE.search(text):
+        _fail("control characters other than CR, LF, FF, TAB and ESC are not allowed", vr, text)
+    return text
+
+
+def _check_pn(text, vr):
+    _check_plain(text, vr)
+    groups = text.split("=")
+    if len(groups) > 3:
+        _fail("a person name has at most 3 component groups", vr, text)
+    for group in groups:
+        if len(group) > 64:
+            _fail("a person name component group has at most 64 characters", vr, text)
+        if group.count("^") > 4:
+            _fail("a person name has at most 5 components", vr, text)
+    return text
+
+
+def _check_ur(text, vr):
+    if text != text.lstrip(" ") or "\\" in text:
+        _fail("a URI has no leading spaces and no backslash", vr, text)
+    return text
+
+
+def _as_string(value, vr):
+    if isinstance(value, (str, np.str_)):
+        return str(value)
+    if isinstance(value, (int, float, np.integer, np.floating)) and vr not in ("CS", "AE", "AS", "UI"):
+        return str(value)
+    _fail("needs text", vr, value)
+
+
+# Each text VR: a function from one single value to its text (checked).
+TEXT_ENCODERS = {
+    "AE": lambda v, vr: _check_plain(_as_string(v, vr).strip(), vr),
+    "AS": lambda v, vr: _check_as(_as_string(v, vr), vr),
+    "CS": lambda v, vr: _check_cs(_as_string(v, vr).strip(), vr),
+    "DA": _da_text,
+    "DS": _ds_text,
+    "DT": _dt_text,
+    "IS": _is_text,
+    "TM": _tm_text,
+    "UI": lambda v, vr: _check_ui(_as_string(v, vr), vr),
+    "UR": lambda v, vr: _check_ur(_as_string(v, vr), vr),
+    "SH": lambda v, vr: _check_plain(_as_string(v, vr), vr),
+    "LO": lambda v, vr: _check_plain(_as_string(v, vr), vr),
+    "UC": lambda v, vr: _check_plain(_as_string(v, vr), vr),
+    "PN": lambda v, vr: _check_pn(_as_string(v, vr), vr),
+    "ST": lambda v, vr: _check_text(_as_string(v, vr), vr),
+    "LT": lambda v, vr: _check_text(_as_string(v, vr), vr),
+    "UT": lambda v, vr: _check_text(_as_string(v, vr), vr),
+}
+
+
+def _encode_text(vr, value, codec):
+    rule = VR_RULES[vr]
+    values = _values(value)
+    if len(values) > 1 and not rule.multi_valued:
+        _fail("this VR holds a single value", vr, value)
+    texts = []
+    for single in values:
+        if single is None or single == "":
+            texts.append("")
+            continue
+        text = TEXT_ENCODERS[vr](single, vr)
+        if rule.multi_valued and "\\" in text:
+            _fail("a backslash would split the value in two", vr, single)
+        if rule.max_length is not None and len(text) > rule.max_length:
+            _fail(f"longer than the {rule.max_length} characters this VR allows", vr, single)
+        texts.append(text)
+    joined = "\\".join(texts)
+    try:
+        data = joined.encode(codec if vr in CHARSET_VRS else "ascii")
+    except UnicodeEncodeError:
+        where = "the character set" if vr in CHARSET_VRS else "the default repertoire (ASCII) this VR is limited to"
+        _fail(f"has characters outside {where}", vr, value)
+    return data
+
+
+# -- binary ------------------------------------------------------------------
+
+
+def _encode_numbers(vr, value):
+    dtype = np.dtype(NUMBER_DTYPES[vr])
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        data = bytes(value)
+        if len(data) % dtype.itemsize:
+            _fail(f"byte length is not a multiple of {dtype.itemsize}", vr, value)
+        return data
+    source = np.asarray(value)
+    if source.dtype == dtype:
+        return source.tobytes()  # already exact; tobytes also makes it C-ordered
+    if source.dtype.kind not in "iufb":
+        _fail("needs numbers", vr, value)
+    if dtype.kind in "iu":
+        if source.dtype.kind == "f" and not np.all(np.equal(np.mod(source, 1), 0)):
+            _fail("needs integers", vr, value)
+        info = np.iinfo(dtype)
+        if source.size and (source.min() < info.min or source.max() > info.max):
+            _fail(f"out of range {info.min}..{info.max}", vr, value)
+    elif dtype.kind == "f" and source.size and dtype.itemsize == 4:
+        finite = np.isfinite(source)
+        if np.any(finite & (np.abs(np.where(finite, source, 0)) > np.finfo(np.float32).max)):
+            _fail("out of the float32 range", vr, value)
+    return source.astype(dtype).tobytes()
+
+
+def _encode_tags(vr, value):
+    from .tags import tag_of  # the tag table loads only when an AT is written
+
+    out = bytearray()
+    # A tuple is one (group, element) pair; a list holds several tags.
+    singles = [value] if isinstance(value, (tuple, str, int, np.integer)) else list(value)
+    for single in singles:
+        try:
+            tag = tag_of(single)
+        except EncodingError:
+            _fail("not a tag or keyword", vr, single)
+        out += np.array([tag >> 16, tag & 0xFFFF], "<u2").tobytes()
+    return bytes(out)
+
+
+def encode_value(vr, value, codec="ascii"):
+    """The value field of one element (not SQ), padded to even length.
+
+    ``codec`` is the Python codec of the dataset's SpecificCharacterSet; it
+    applies only to the VRs in ``CHARSET_VRS``.
+    """
+    rule = VR_RULES.get(vr)
+    if rule is None or vr == "SQ":
+        _fail("not a VR dcmforge can encode here", vr, value)
+    if value is None:
+        return b""
+    if vr in TEXT_ENCODERS:
+        data = _encode_text(vr, value, codec)
+    elif vr == "AT":
+        data = _encode_tags(vr, value)
+    elif vr in ("OB", "UN"):
+        if isinstance(value, np.ndarray):
+            data = value.tobytes()
+        elif isinstance(value, (bytes, bytearray, memoryview)):
+            data = bytes(value)
+        else:
+            _fail("needs bytes", vr, value)
+    else:
+        data = _encode_numbers(vr, value)
+    if len(data) % 2:
+        data += rule.pad
+    limit = LONG_LENGTH_LIMIT if rule.long_header else SHORT_LENGTH_LIMIT
+    if len(data) > limit:
+        _fail(f"{len(data)} bytes do not fit the {limit}-byte length field", vr, f"<{len(data)} bytes>")
+    return data
