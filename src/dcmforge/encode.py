@@ -10,6 +10,7 @@ sequences and items with defined lengths, so every length is known before
 it is written.
 """
 
+import functools
 import struct
 from typing import NamedTuple
 
@@ -71,11 +72,17 @@ def resolve(key, value, context):
         if value.vr not in VR_RULES:
             raise EncodingError("unknown VR", keyword=entry and entry.keyword, tag=tag, vr=value.vr)
         return tag, entry.keyword if entry else None, value.vr, value.value
-    entry = tags.lookup(key) if isinstance(key, str) and key[:1].isalpha() else tags.entry_for_tag(tags.tag_of(key))
+    tag, entry = _entry_for_key(key)
     if entry is None:
-        tag = tags.tag_of(key)
         raise EncodingError("not in the tag table: give its VR with Explicit(vr, value)", tag=tag, value=value)
-    return entry.tag, entry.keyword, concrete_vr(entry.vr, context), value
+    return tag, entry.keyword, concrete_vr(entry.vr, context), value
+
+
+@functools.lru_cache(maxsize=4096)
+def _entry_for_key(key):
+    """(tag, dictionary entry or None); cached because the same keys recur in every slice."""
+    tag = tags.tag_of(key)
+    return tag, tags.entry_for_tag(tag)
 
 
 def _check_tag(tag, keyword, value):
