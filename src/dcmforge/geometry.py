@@ -1,0 +1,148 @@
+"""Slice-stack geometry in DICOM patient coordinates (LPS, millimetres).
+
+One affine describes a volume indexed [z, y, x] (slice, row, column): its
+columns are the steps, in LPS mm, of one column (x), one row (y) and one
+slice (z); its translation is the centre of voxel [0, 0, 0]. Everything
+DICOM wants (ImagePositionPatient per slice, ImageOrientationPatient,
+PixelSpacing in row/column order, SliceThickness, SliceLocation) is read off
+that affine, so the three ways of giving geometry cannot disagree.
+
+PS3.3 C.7.6.2.1.1: ImageOrientationPatient holds the row direction (along a
+row, i.e. increasing column index) then the column direction; PixelSpacing
+holds the spacing between rows (y) then between columns (x).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import GeometryError
+
+# How far from orthonormal direction cosines may be (rounding in headers writes 6-7 digits).
+COSINE_TOLERANCE = 1e-4
+
+# RAS (NIfTI, nibabel) and LPS (DICOM) differ by the sign of the first two axes.
+_RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Index [z, y, x] -> LPS mm, as a 4x4 affine acting on (x, y, z, 1)."""
+
+    affine: np.ndarray
+
+    @property
+    def spacing(self):
+        """(dx, dy, dz): column, row and slice spacing in mm."""
+        return tuple(float(v) for v in np.linalg.norm(self.affine[:3, :3], axis=0))
+
+    @property
+    def row_direction(self):
+        return self.affine[:3, 0] / self.spacing[0]
+
+    @property
+    def column_direction(self):
+        return self.affine[:3, 1] / self.spacing[1]
+
+    @property
+    def normal(self):
+        """Row x column: the direction SliceLocation is measured along."""
+        return np.cross(self.row_direction, self.column_direction)
+
+    @property
+    def image_orientation(self):
+        return [_tidy(v) for v in (*self.row_direction, *self.column_direction)]
+
+    @property
+    def pixel_spacing(self):
+        dx, dy, _ = self.spacing
+        return [dy, dx]
+
+    @property
+    def slice_thickness(self):
+        return self.spacing[2]
+
+    def image_positions(self, count):
+        """Centre of the first pixel of slices 0..count-1, shape (count, 3)."""
+        k = np.arange(count, dtype=np.float64)
+        return self.affine[:3, 3] + k[:, None] * self.affine[:3, 2]
+
+    def slice_locations(self, count):
+        return self.image_positions(count) @ self.normal
+
+
+def _tidy(value):
+    """Snap cosines within rounding of 0 or +-1 to exact values (no "-1.2e-17" in headers)."""
+    for exact in (0.0, 1.0, -1.0):
+        if abs(value - exact) < 1e-12:
+            return exact
+    return float(value)
+
+
+def from_spacing(spacing, origin=(0.0, 0.0, 0.0), orientation=(1, 0, 0, 0, 1, 0)):
+    """Geometry from spacing (dx, dy, dz), origin (LPS of voxel [0,0,0]) and the 6 cosines.
+
+    Slices advance along row x column (for the default orientation: +z, towards the head).
+    """
+    spacing = _vector(spacing, 3, "spacing")
+    origin = _vector(origin, 3, "origin")
+    cosines = _vector(orientation, 6, "orientation")
+    if np.any(spacing <= 0):
+        raise GeometryError(f"spacing must be positive in mm along x, y and z, got {spacing.tolist()}")
+    row, column = cosines[:3], cosines[3:]
+    _check_orthonormal(row, column, "orientation", cosines)
+    affine = np.eye(4)
+    affine[:3, 0] = row * spacing[0]
+    affine[:3, 1] = column * spacing[1]
+    affine[:3, 2] = np.cross(row, column) * spacing[2]
+    affine[:3, 3] = origin
+    return Geometry(affine)
+
+
+def from_affine(affine, convention):
+    """Geometry from a 4x4 index (x, y, z) -> patient affine in "LPS" (DICOM) or "RAS" (NIfTI).
+
+    The convention must be named: the two differ by the sign of x and y, and
+    guessing wrong mirrors the patient.
+    """
+    matrix = np.asarray(affine, dtype=np.float64)
+    if matrix.shape != (4, 4) or not np.all(np.isfinite(matrix)):
+        raise GeometryError(f"an affine must be a finite 4x4 matrix, got shape {matrix.shape}")
+    if not np.allclose(matrix[3], [0, 0, 0, 1]):
+        raise GeometryError(f"the affine's last row must be 0 0 0 1, got {matrix[3].tolist()}")
+    if convention == "RAS":
+        matrix = _RAS_TO_LPS @ matrix
+    elif convention != "LPS":
+        raise GeometryError(f'affine convention must be "LPS" or "RAS", got {convention!r}')
+    steps = matrix[:3, :3]
+    spacing = np.linalg.norm(steps, axis=0)
+    if np.any(spacing == 0):
+        raise GeometryError(f"the affine has zero spacing along axis {'xyz'[int(np.argmin(spacing))]}")
+    row, column, slice_step = (steps / spacing).T
+    _check_orthonormal(row, column, "affine", matrix[:3, :2].T.ravel())
+    # DICOM slices are planes stacked along their normal (either way); a sheared
+    # (oblique) stack cannot be described by one ImageOrientationPatient.
+    if abs(abs(float(slice_step @ np.cross(row, column))) - 1) > COSINE_TOLERANCE:
+        raise GeometryError(
+            "the slice axis is not perpendicular to the image plane (a sheared stack); "
+            f"DICOM slices cannot describe it: slice direction {slice_step.round(6).tolist()}"
+        )
+    return Geometry(matrix)
+
+
+def _vector(values, length, name):
+    try:
+        vector = np.asarray(values, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise GeometryError(f"{name} must be {length} numbers, got {values!r}") from None
+    if vector.size != length or not np.all(np.isfinite(vector)):
+        raise GeometryError(f"{name} must be {length} finite numbers, got {values!r}")
+    return vector
+
+
+def _check_orthonormal(row, column, name, shown):
+    for label, vector in (("row", row), ("column", column)):
+        if abs(np.linalg.norm(vector) - 1) > COSINE_TOLERANCE:
+            raise GeometryError(f"{name}: the {label} direction is not a unit vector: {np.round(shown, 6).tolist()}")
+    if abs(float(row @ column)) > COSINE_TOLERANCE:
+        raise GeometryError(f"{name}: row and column directions are not perpendicular: {np.round(shown, 6).tolist()}")
