@@ -81,6 +81,9 @@ NUMBER_DTYPES = {
     "OW": "<u2", "OL": "<u4", "OV": "<u8", "OF": "<f4", "OD": "<f8",
 }
 
+# Integer streams whose values are raw bits, signed or not.
+_WORD_STREAMS = frozenset({"OW", "OL", "OV"})
+
 SHORT_LENGTH_LIMIT = 0xFFFE  # largest even value a 16-bit length field holds
 LONG_LENGTH_LIMIT = 0xFFFFFFFE  # 0xFFFFFFFF means "undefined length"
 
@@ -340,6 +343,9 @@ def _encode_numbers(vr, value):
     source = np.asarray(value)
     if source.dtype == dtype:
         return source.tobytes()  # already exact; tobytes also makes it C-ordered
+    if vr in _WORD_STREAMS and source.dtype.kind in "iu" and source.dtype.itemsize == dtype.itemsize:
+        # Words are raw bits: signed pixel data (PixelRepresentation 1) is written as OW too.
+        return source.astype(source.dtype.newbyteorder("<")).tobytes()
     if source.dtype.kind not in "iufb":
         _fail("needs numbers", vr, value)
     if dtype.kind in "iu":
