@@ -122,7 +122,7 @@ def _values(value):
     if isinstance(value, (str, bytes)):
         return [value]
     if isinstance(value, np.ndarray):
-        return value.ravel().tolist()
+        return list(value.ravel())  # numpy scalars: a float32 keeps its own shortest text
     if isinstance(value, (list, tuple)):
         return list(value)
     return [value]
