@@ -343,7 +343,12 @@ def _encode_numbers(vr, value):
     source = np.asarray(value)
     if source.dtype == dtype:
         return source.tobytes()  # already exact; tobytes also makes it C-ordered
-    if vr in _WORD_STREAMS and source.dtype.kind in "iu" and source.dtype.itemsize == dtype.itemsize:
+    if (
+        vr in _WORD_STREAMS
+        and isinstance(value, np.ndarray)  # a list of Python ints has no width of its own
+        and source.dtype.kind in "iu"
+        and source.dtype.itemsize == dtype.itemsize
+    ):
         # Words are raw bits: signed pixel data (PixelRepresentation 1) is written as OW too.
         return source.astype(source.dtype.newbyteorder("<")).tobytes()
     if source.dtype.kind not in "iufb":
