@@ -318,7 +318,8 @@ def _encode_text(vr, value, codec):
         text = TEXT_ENCODERS[vr](single, vr)
         if rule.multi_valued and "\\" in text:
             _fail("a backslash would split the value in two", vr, single)
-        if rule.max_length is not None and len(text) > rule.max_length:
+        # PN's limit is per component group (checked in _check_pn); a name may have three.
+        if rule.max_length is not None and vr != "PN" and len(text) > rule.max_length:
             _fail(f"longer than the {rule.max_length} characters this VR allows", vr, single)
         texts.append(text)
     joined = "\\".join(texts)
