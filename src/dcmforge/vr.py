@@ -133,7 +133,10 @@ def _values(value):
 
 def format_ds(number):
     """The shortest DS text (at most 16 characters) that keeps as much precision as fits."""
-    x = float(number)
+    try:
+        x = float(number)
+    except OverflowError:
+        raise ValueError("too large for a DS") from None
     if not math.isfinite(x):
         raise ValueError("DS cannot hold NaN or infinity")
     if x == 0.0:
@@ -312,7 +315,7 @@ def _encode_text(vr, value, codec):
         _fail("this VR holds a single value", vr, value)
     texts = []
     for single in values:
-        if single is None or single == "":
+        if single is None or (isinstance(single, str) and not single):
             texts.append("")
             continue
         text = TEXT_ENCODERS[vr](single, vr)
@@ -341,7 +344,10 @@ def _encode_numbers(vr, value):
         if len(data) % dtype.itemsize:
             _fail(f"byte length is not a multiple of {dtype.itemsize}", vr, value)
         return data
-    source = np.asarray(value)
+    try:
+        source = np.asarray(value)
+    except (ValueError, TypeError):  # ragged nesting such as [1, [2, 3]]
+        _fail("needs numbers (a flat list or an array)", vr, value)
     if source.dtype == dtype:
         return source.tobytes()  # already exact; tobytes also makes it C-ordered
     if (
