@@ -344,6 +344,14 @@ def _encode_numbers(vr, value):
         if len(data) % dtype.itemsize:
             _fail(f"byte length is not a multiple of {dtype.itemsize}", vr, value)
         return data
+    if dtype.kind in "iu" and isinstance(value, (int, list, tuple)):
+        numbers = _values(value)
+        if all(type(number) is int for number in numbers):
+            # Checked as Python ints: numpy would hold [2**64 - 1, 0] as float64 and lose digits.
+            info = np.iinfo(dtype)
+            if not all(info.min <= number <= info.max for number in numbers):
+                _fail(f"out of range {info.min}..{info.max}", vr, value)
+            return np.array(numbers, dtype).tobytes()
     try:
         source = np.asarray(value)
     except (ValueError, TypeError):  # ragged nesting such as [1, [2, 3]]
