@@ -389,7 +389,7 @@ def _encode_tags(vr, value):
     singles = [value] if isinstance(value, (tuple, str, int, np.integer)) else list(value)
     for single in singles:
         try:
-            tag = tag_of(single)
+            tag = tag_of(int(single) if isinstance(single, np.integer) else single)
         except EncodingError:
             _fail("not a tag or keyword", vr, single)
         out += np.array([tag >> 16, tag & 0xFFFF], "<u2").tobytes()
