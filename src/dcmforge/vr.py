@@ -308,6 +308,11 @@ TEXT_ENCODERS = {
 }
 
 
+def _character_set_name(codec):
+    """The SpecificCharacterSet term of a Python codec, for error messages."""
+    return next((name for name, known in CHARACTER_SETS.items() if name and known == codec), codec)
+
+
 def _encode_text(vr, value, codec):
     rule = VR_RULES[vr]
     values = _values(value)
@@ -329,7 +334,10 @@ def _encode_text(vr, value, codec):
     try:
         data = joined.encode(codec if vr in CHARSET_VRS else "ascii")
     except UnicodeEncodeError:
-        where = "the character set" if vr in CHARSET_VRS else "the default repertoire (ASCII) this VR is limited to"
+        if vr in CHARSET_VRS:
+            where = f"character set {_character_set_name(codec)} ({codec})"
+        else:
+            where = "the default repertoire (ASCII) this VR is limited to"
         _fail(f"has characters outside {where}", vr, value)
     return data
 
