@@ -150,7 +150,8 @@ def format_ds(number):
         return text
     for digits in range(16, 0, -1):
         text = format(x, f".{digits}g")
-        if len(text) <= 16:
+        # Rounding up near the largest double (1.797693135e+308) would read back as infinity.
+        if len(text) <= 16 and math.isfinite(float(text)):
             return text
     raise ValueError("does not fit in 16 characters")  # unreachable for finite doubles
 
