@@ -1,0 +1,172 @@
+"""Coded facts PET users name in words: radionuclides and patient orientation.
+
+Tables are data (``dicom-minimal-iods.md`` sections 2.4 and 2.5, codes from
+PS3.16 CID 4020, 19, 20 and 21). Code values are the current SNOMED CT
+(``SCT``) ones; the retired SNOMED-RT codes (designators ``SRT`` and the
+older ``99SDM``) are kept only to read old metadata and are mapped to the
+current codes, because dciodvfy flags ``SRT`` as deprecated.
+"""
+
+from typing import NamedTuple
+
+from .errors import MetadataError
+
+
+class Code(NamedTuple):
+    """One coded concept, written as a Code Sequence item (PS3.3 8.8)."""
+
+    value: str
+    scheme: str
+    meaning: str
+
+    def item(self):
+        """The code as a dataset item: CodeValue, CodingSchemeDesignator, CodeMeaning."""
+        return {"CodeValue": self.value, "CodingSchemeDesignator": self.scheme, "CodeMeaning": self.meaning}
+
+
+class Radionuclide(NamedTuple):
+    name: str  # "F-18": symbol, hyphen, mass number
+    element: str  # "Fluorine"
+    code: Code
+    retired_value: str  # the SNOMED-RT code value (SRT) that old files carry
+    half_life: float  # seconds
+    positron_fraction: float
+
+
+# Half-lives and positron fractions are nuclear data (spec 2.5: "typical values used by
+# vendors"), not DICOM codes. Ge-68 decays by electron capture; its positrons come from its
+# Ga-68 daughter, hence Ga-68's fraction.
+# fmt: off
+RADIONUCLIDES = (
+    Radionuclide("F-18",  "Fluorine",  Code("77004003",  "SCT", "^18^Fluorine"),  "C-111A1", 6586.2,    0.9673),
+    Radionuclide("Ga-68", "Gallium",   Code("35337001",  "SCT", "^68^Gallium"),   "C-131A3", 4062.6,    0.8911),
+    Radionuclide("C-11",  "Carbon",    Code("40565003",  "SCT", "^11^Carbon"),    "C-105A1", 1221.8,    0.9976),
+    Radionuclide("O-15",  "Oxygen",    Code("129504001", "SCT", "^15^Oxygen"),    "C-B1038", 122.24,    0.9990),
+    Radionuclide("N-13",  "Nitrogen",  Code("21576001",  "SCT", "^13^Nitrogen"),  "C-107A1", 597.9,     0.9982),
+    Radionuclide("Zr-89", "Zirconium", Code("63360001",  "SCT", "^89^Zirconium"), "C-168A4", 282240.0,  0.2274),
+    Radionuclide("Na-22", "Sodium",    Code("71633006",  "SCT", "^22^Sodium"),    "C-155A1", 8.2108e7,  0.9030),
+    Radionuclide("Ge-68", "Germanium", Code("53315004",  "SCT", "^68^Germanium"), "C-128A2", 2.341e7,   0.8911),
+    Radionuclide("Cu-64", "Copper",    Code("3932008",   "SCT", "^64^Copper"),    "C-127A",  45720.0,   0.1752),
+    Radionuclide("Rb-82", "Rubidium",  Code("79197006",  "SCT", "^82^Rubidium"),  "C-159A2", 76.38,     0.9545),
+    Radionuclide("I-124", "Iodine",    Code("40937006",  "SCT", "^124^Iodine"),   "C-114A5", 360806.0,  0.2280),
+)
+# fmt: on
+
+
+def _spellings(nuclide):
+    """Every accepted spelling of a nuclide, folded: F-18, F18, 18F, 18-F, Fluorine-18, ^18^Fluorine."""
+    symbol, mass = nuclide.name.split("-")
+    element = nuclide.element
+    return {_fold(text) for text in (symbol + mass, mass + symbol, element + mass, mass + element)}
+
+
+def _fold(text):
+    return "".join(ch for ch in text.casefold() if ch.isalnum())
+
+
+_BY_SPELLING = {spelling: nuclide for nuclide in RADIONUCLIDES for spelling in _spellings(nuclide)}
+
+
+def radionuclide(name):
+    """The radionuclide called ``name`` ("F-18", "f18", "18F", "Fluorine-18", "^18^Fluorine", ...)."""
+    found = _BY_SPELLING.get(_fold(name)) if isinstance(name, str) else None
+    if found is None:
+        known = ", ".join(nuclide.name for nuclide in RADIONUCLIDES)
+        raise MetadataError(f"isotope {name!r} is not known; dcmforge knows {known}")
+    return found
+
+
+def radionuclide_for_code(value, scheme):
+    """The radionuclide with this code (current SCT or retired SRT), or None."""
+    for nuclide in RADIONUCLIDES:
+        if (value, scheme) == (nuclide.code.value, nuclide.code.scheme):
+            return nuclide
+        if value == nuclide.retired_value and scheme in RETIRED_SCHEMES:
+            return nuclide
+    return None
+
+
+# -- patient orientation (NM/PET Patient Orientation module, spec 2.4) ---------
+
+# Designators of retired SNOMED-RT codes; the J-PET converter used 99SDM for the same code values.
+RETIRED_SCHEMES = ("SRT", "99SDM", "SNM3")
+
+# concept -> (current code, retired SNOMED-RT code value)
+ORIENTATION_CODES = {
+    "recumbent": (Code("102538003", "SCT", "recumbent"), "F-10450"),
+    "erect": (Code("C86043", "NCIt", "erect"), "F-10440"),
+    "semi-erect": (Code("102539006", "SCT", "semi-erect"), "F-10460"),
+    "supine": (Code("40199007", "SCT", "supine"), "F-10340"),
+    "prone": (Code("1240000", "SCT", "prone"), "F-10310"),
+    "headfirst": (Code("102540008", "SCT", "headfirst"), "F-10470"),
+    "feet-first": (Code("102541007", "SCT", "feet-first"), "F-10480"),
+}
+
+# Retired code value -> the current code; the current codes map to themselves so a
+# code's meaning can be filled in when a file gives only value and designator.
+_RETIRED = {retired: code for code, retired in ORIENTATION_CODES.values()}
+_RETIRED.update({nuclide.retired_value: nuclide.code for nuclide in RADIONUCLIDES})
+_CURRENT = {(code.value, code.scheme): code for code, _ in ORIENTATION_CODES.values()}
+_CURRENT.update({(nuclide.code.value, nuclide.code.scheme): nuclide.code for nuclide in RADIONUCLIDES})
+
+
+def current_code(value, scheme):
+    """The current code for a code value and designator dcmforge knows, else None.
+
+    Retired SNOMED-RT codes (SRT, 99SDM) map to their SCT (or NCIt) successor.
+    """
+    if scheme in RETIRED_SCHEMES:
+        return _RETIRED.get(value)
+    return _CURRENT.get((value, scheme))
+
+
+# PatientPosition -> (orientation, modifier, gantry relationship), spec 2.4.
+PATIENT_POSITIONS = {
+    "HFS": ("recumbent", "supine", "headfirst"),
+    "HFP": ("recumbent", "prone", "headfirst"),
+    "FFS": ("recumbent", "supine", "feet-first"),
+    "FFP": ("recumbent", "prone", "feet-first"),
+}
+
+
+def orientation_sequences(position):
+    """PatientOrientationCodeSequence and PatientGantryRelationshipCodeSequence for HFS, HFP, FFS or FFP."""
+    concepts = PATIENT_POSITIONS.get(position.strip().upper()) if isinstance(position, str) else None
+    if concepts is None:
+        raise MetadataError(
+            f"patient position {position!r} cannot be written as PET orientation codes; "
+            f"use one of {', '.join(PATIENT_POSITIONS)} or give PatientOrientationCodeSequence "
+            "and PatientGantryRelationshipCodeSequence yourself"
+        )
+    orientation, modifier, gantry = (ORIENTATION_CODES[concept][0] for concept in concepts)
+    return {
+        "PatientOrientationCodeSequence": [
+            {**orientation.item(), "PatientOrientationModifierCodeSequence": [modifier.item()]}
+        ],
+        "PatientGantryRelationshipCodeSequence": [gantry.item()],
+    }
+
+
+def position_of_sequences(dataset):
+    """The PatientPosition (HFS, HFP, FFS, FFP) the orientation code sequences of ``dataset`` say, or None."""
+
+    def concept(sequence, item_key=None):
+        items = sequence if isinstance(sequence, list) else []
+        item = items[0] if items and isinstance(items[0], dict) else {}
+        if item_key is not None:
+            return concept(item.get(item_key))
+        code = current_code(item.get("CodeValue"), item.get("CodingSchemeDesignator"))
+        for name, (known, _) in ORIENTATION_CODES.items():
+            if code == known:
+                return name
+        return None
+
+    said = (
+        concept(dataset.get("PatientOrientationCodeSequence")),
+        concept(dataset.get("PatientOrientationCodeSequence"), "PatientOrientationModifierCodeSequence"),
+        concept(dataset.get("PatientGantryRelationshipCodeSequence")),
+    )
+    for position, concepts in PATIENT_POSITIONS.items():
+        if said == concepts:
+            return position
+    return None

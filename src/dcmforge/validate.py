@@ -1,0 +1,226 @@
+"""Check a dataset against its image description before a byte is written.
+
+``validate`` returns every problem at once, each naming module, keyword, tag
+and type; ``check`` raises ``ValidationError`` when any of them is an error.
+Levels follow dciodvfy: a missing or empty required attribute, a value
+outside its enumerated values, a wrong value count or a value its VR cannot
+hold is an "error"; a value that is not one of the defined terms (and a few
+plausibility checks, such as a patient size that looks like centimetres) is a
+"warning".
+
+Keywords inside sequences are written as paths with 1-based item numbers:
+``RadiopharmaceuticalInformationSequence[1].RadionuclideCodeSequence[1].CodeValue``.
+"""
+
+from typing import NamedTuple
+
+from . import tags
+from .encode import encode_element, with_character_set
+from .errors import EncodingError, ValidationError
+from .iods import is_empty, values_of
+
+# VRs whose value is one stream (VM is always 1) or a sequence: no value count to check.
+_UNCOUNTED_VRS = ("OB", "OD", "OF", "OL", "OV", "OW", "UN", "SQ", "OB or OW", "US or OW")
+
+
+class Problem(NamedTuple):
+    module: str | None
+    keyword: str
+    tag: int | None
+    type: str | None
+    message: str
+    level: str = "error"  # or "warning"
+
+    def __str__(self):
+        where = self.keyword
+        if self.tag is not None:
+            where += f" {tags.format_tag(self.tag)}"
+        details = [f"type {self.type}"] if self.type else []
+        if self.module:
+            details.append(self.module)
+        if details:
+            where += f" ({', '.join(details)})"
+        return f"{self.level}: {where}: {self.message}"
+
+
+def problem(keyword, message, row=None, level="error"):
+    """A Problem about ``keyword`` (a path is allowed); module and type come from its description row."""
+    leaf = keyword.rsplit(".", 1)[-1]
+    try:
+        tag = tags.tag_of(leaf)
+    except EncodingError:
+        tag = None
+    return Problem(row.module if row else None, keyword, tag, row.type if row else None, message, level)
+
+
+def validate(dataset, description):
+    """Every problem of ``dataset`` (one image's keyword -> value dict) against ``description``."""
+    problems = []
+    try:
+        effective, codec = with_character_set(dataset)  # what the encoder will write
+    except EncodingError as error:
+        problems.append(problem("SpecificCharacterSet", error.reason, _row_of(description.attributes, "SpecificCharacterSet")))
+        effective, codec = dataset, "utf-8"
+    problems += _level_problems(effective, description.attributes, "", codec, effective)
+    for rule in description.rules:
+        for keyword, level, message in rule.check(effective):
+            problems.append(problem(keyword, message, _row_at(description.attributes, keyword), level))
+    return problems
+
+
+def check(dataset, description):
+    """Raise ValidationError (errors first, then warnings) if ``dataset`` has an error; else return the warnings."""
+    problems = validate(dataset, description)
+    errors = [found for found in problems if found.level == "error"]
+    warnings = [found for found in problems if found.level != "error"]
+    if errors:
+        raise ValidationError(errors + warnings)
+    return warnings
+
+
+def element_problems(dataset, codec="utf-8"):
+    """Value-level problems only (VR, value count, person-name form), for data not yet merged into an image."""
+    return _elements(dataset, {}, "", codec, dataset)
+
+
+def _row_of(rows, keyword):
+    for row in rows:
+        if row.keyword == keyword:
+            return row
+    return None
+
+
+def _row_at(rows, path):
+    """The description row of a keyword path such as "A[1].B", or None."""
+    row = None
+    for step in path.split("."):
+        row = _row_of(rows, step.split("[", 1)[0])
+        if row is None:
+            return None
+        rows = row.items
+    return row
+
+
+def _level_problems(container, rows, path, codec, context):
+    """Problems of one dataset level: its description rows, then every element it holds."""
+    found = []
+    for row in rows:
+        found += _row_problems(container, row, path)
+    found += _elements(container, {row.keyword: row for row in rows}, path, codec, context)
+    return found
+
+
+def _row_problems(container, row, path):
+    name = path + row.keyword
+    condition = row.condition
+    holds = condition is None or condition.test(container)
+    if row.keyword not in container:
+        if row.type in ("1", "2") or (row.type in ("1C", "2C") and holds):
+            because = f" (required when {condition.text})" if condition else ""
+            return [problem(name, f"missing{because}", row)]
+        return []
+    if condition is not None and not holds and condition.otherwise == "absent":
+        return [problem(name, f"must not be present: it is allowed only when {condition.text}", row)]
+    value = container[row.keyword]
+    if is_empty(value):
+        if row.type in ("1", "1C"):
+            return [problem(name, f"empty; Type {row.type} needs a value", row)]
+        return []
+    return _value_problems(value, row, name)
+
+
+def _value_problems(value, row, name):
+    singles = values_of(value)
+    found = []
+    for allowed in row.enum:
+        positions = [allowed.position] if allowed.position else range(1, len(singles) + 1)
+        for position in positions:
+            if position > len(singles) or _is_allowed(singles[position - 1], allowed.allowed):
+                continue
+            shown = ", ".join(str(a) for a in allowed.allowed)
+            which = f"value {position} " if len(singles) > 1 or allowed.position else ""
+            if allowed.kind == "enumerated":
+                found.append(problem(name, f"{which}{singles[position - 1]!r} is not one of {shown}", row))
+            else:
+                message = f"{which}{singles[position - 1]!r} is not a defined term ({shown})"
+                found.append(problem(name, message, row, "warning"))
+    if row.max_items is not None and len(singles) > row.max_items:
+        found.append(problem(name, f"holds {len(singles)} items; at most {row.max_items} allowed", row))
+    return found
+
+
+def _is_allowed(single, allowed):
+    if all(isinstance(a, str) for a in allowed):
+        return isinstance(single, str) and single.strip() in allowed
+    try:
+        return float(single) in allowed
+    except (TypeError, ValueError, OverflowError):
+        return False
+
+
+def _elements(container, rows, path, codec, context):
+    """VR, value count and sequence shape of every element of one level; items are checked in turn."""
+    found = []
+    for key, value in container.items():
+        keyword, entry = _entry(key)
+        row = rows.get(keyword)
+        name = path + str(keyword)
+        if entry is None:
+            found.append(problem(name, "not a DICOM keyword or tag dcmforge knows", row))
+        elif entry.vr == "SQ":
+            found += _sequence_problems(value, row, name, codec, context)
+        else:
+            found += _single_element_problems(key, value, entry, row, name, codec, context)
+    return found
+
+
+def _entry(key):
+    try:
+        entry = tags.lookup(key) if isinstance(key, str) and key[:1].isalpha() else tags.entry_for_tag(tags.tag_of(key))
+    except EncodingError:
+        return key, None
+    return (entry.keyword if entry else key), entry
+
+
+def _sequence_problems(value, row, name, codec, context):
+    if value is None:
+        return []
+    if not isinstance(value, (list, tuple)):
+        return [problem(name, f"a sequence needs a list of items (mappings), not {type(value).__name__}", row)]
+    found = []
+    for number, item in enumerate(value, 1):
+        if not isinstance(item, dict):
+            found.append(problem(name, f"item {number} is a {type(item).__name__}, not a mapping", row))
+            continue
+        found += _level_problems(item, row.items if row else (), f"{name}[{number}].", codec, {**context, **item})
+    return found
+
+
+def _single_element_problems(key, value, entry, row, name, codec, context):
+    try:
+        encode_element(key, value, codec, context)
+    except EncodingError as error:
+        return [problem(name, error.reason, row)]
+    found = []
+    vm = row.vm if row and row.vm else entry.vm
+    count = len(values_of(value))
+    if count and entry.vr not in _UNCOUNTED_VRS and not vm_allows(vm, count):
+        found.append(problem(name, f"holds {count} value(s); VM {vm} allowed", row))
+    if entry.vr == "PN":
+        for single in values_of(value):
+            if isinstance(single, str) and single and "^" not in single and "=" not in single:
+                message = f"{single!r} has no ^ between family and given names (read as the retired name form)"
+                found.append(problem(name, message, row, "warning"))
+    return found
+
+
+def vm_allows(vm, count):
+    """True if ``count`` values fit the value multiplicity ``vm`` ("1", "2-n", "1-3", "3-3n", ...)."""
+    low, _, high = vm.partition("-")
+    if not high:
+        return count == int(low)
+    if high == "n":
+        return count >= int(low)
+    if high.endswith("n"):
+        return count >= int(low) and count % int(high[:-1]) == 0
+    return int(low) <= count <= int(high)
