@@ -110,7 +110,7 @@ def _encode_resolved(tag, keyword, vr, value, codec, context):
         else:
             data = encode_value(vr, value, codec)
     except EncodingError as exc:
-        if exc.tag is not None:  # raised inside a sequence item: keep the innermost names
+        if exc.tag is not None or exc.keyword is not None:  # raised inside an item: keep its names
             raise EncodingError(f"in {keyword or tags.format_tag(tag)}: {exc}") from exc
         raise EncodingError(exc.reason, keyword=keyword, tag=tag, vr=vr, value=exc.value) from None
     return element_header(tag, vr, len(data)) + data
