@@ -55,12 +55,7 @@ def problem(keyword, message, row=None, level="error"):
 
 def validate(dataset, description):
     """Every problem of ``dataset`` (one image's keyword -> value dict) against ``description``."""
-    problems = []
-    try:
-        effective, codec = with_character_set(dataset)  # what the encoder will write
-    except EncodingError as error:
-        problems.append(problem("SpecificCharacterSet", error.reason, _row_of(description.attributes, "SpecificCharacterSet")))
-        effective, codec = dataset, "utf-8"
+    effective, codec, problems = _as_encoded(dataset, description.attributes)
     problems += _level_problems(effective, description.attributes, "", codec, effective)
     for rule in description.rules:
         for keyword, level, message in rule.check(effective):
@@ -78,9 +73,19 @@ def check(dataset, description):
     return warnings
 
 
-def element_problems(dataset, codec="utf-8"):
+def element_problems(dataset):
     """Value-level problems only (VR, value count, person-name form), for data not yet merged into an image."""
-    return _elements(dataset, {}, "", codec, dataset)
+    effective, codec, problems = _as_encoded(dataset, ())
+    return problems + _elements(effective, {}, "", codec, effective)
+
+
+def _as_encoded(dataset, rows):
+    """(dataset as the encoder writes it, its text codec, problems): SpecificCharacterSet added when needed."""
+    try:
+        effective, codec = with_character_set(dataset)
+    except EncodingError as error:
+        return dataset, "utf-8", [problem("SpecificCharacterSet", error.reason, _row_of(rows, "SpecificCharacterSet"))]
+    return effective, codec, []
 
 
 def _row_of(rows, keyword):

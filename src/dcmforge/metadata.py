@@ -1,0 +1,738 @@
+"""The user's metadata file: TOML (with comments) or JSON, keyed by DICOM keywords.
+
+Besides DICOM keywords (sequences as lists of tables), a file may use a few
+friendly keys for what PET users know (``FRIENDLY_KEYS``); they become DICOM
+attributes in ``resolve_metadata``. The metadata files of the earlier J-PET
+converter are read as they are: their sections (``patient``, ``petSeries``,
+``petIsotope``, ``petPatientOrientation``) are flattened, and what no longer
+applies is explained in the notes rather than silently applied.
+
+``check_metadata`` validates a file alone, merged with the description's
+defaults and stand-ins for what the series writer derives, so that only the
+user's side shows. ``template_text`` prints a commented starter file.
+"""
+
+import datetime
+import difflib
+import json
+import math
+from pathlib import Path
+
+from . import isotopes, tags
+from .errors import EncodingError, MetadataError
+from .iods import attribute, defaults, description_for, is_empty, text_value, values_of
+from .validate import element_problems, problem, validate
+
+# Friendly key -> what it fills (shown in the template and in "did you mean" hints).
+FRIENDLY_KEYS = {
+    "isotope": "radionuclide by name (F-18, Ga-68, ...): RadionuclideCodeSequence, half-life, positron fraction",
+    "radiopharmaceutical": "free text, e.g. Fluorodeoxyglucose: Radiopharmaceutical",
+    "injected_activity": "activity at injection time, in Bq: RadionuclideTotalDose",
+    "injection_datetime": "ISO 8601 date and time: RadiopharmaceuticalStartDateTime and StartTime",
+    "acquisition_datetime": "ISO 8601, the series reference time: SeriesDate and SeriesTime",
+    "patient_position": "HFS, HFP, FFS or FFP: PET orientation code sequences, CT PatientPosition",
+    "frame_start": "seconds from the acquisition start, one per frame",
+    "frame_duration": "seconds, one per frame",
+    "modality": "PT or CT: must match the image being written",
+}
+_PET_ONLY_KEYS = ("isotope", "radiopharmaceutical", "injected_activity", "injection_datetime")
+
+# Keys of the earlier converter's files that dcmforge reads but does not use.
+LEGACY_KEYS = {
+    "patientCenter": "ignored: the geometry (image position) now comes from the image header",
+}
+JPET_SECTIONS = ("patient", "petSeries", "petIsotope", "petPatientOrientation")
+
+_BINARY_NUMBER_VRS = ("US", "SS", "UL", "SL", "UV", "SV", "FL", "FD")
+
+# Why a value the user gave for a derived attribute is not used: by keyword, else by source.
+_FRAME_TIMING = "dcmforge computes it for every frame from frame_start, frame_duration and the half-life"
+_SCALING = "dcmforge scales every slice into 16-bit integers and writes the slope and intercept it used"
+_DERIVED_REASONS = {
+    "FrameReferenceTime": _FRAME_TIMING,
+    "DecayFactor": _FRAME_TIMING,
+    "ActualFrameDuration": _FRAME_TIMING,
+    "AcquisitionDate": _FRAME_TIMING,
+    "AcquisitionTime": _FRAME_TIMING,
+    "RescaleSlope": _SCALING,
+    "RescaleIntercept": _SCALING,
+    "PixelRepresentation": "dcmforge picks signed or unsigned pixels from the volume's values",
+    "series": "dcmforge derives it from the volume and its geometry (the image header)",
+    "slice": "dcmforge derives it for every slice from the volume",
+}
+_MODALITY_NAMES = {"PT": "PET", "CT": "CT"}
+
+
+# -- reading files ---------------------------------------------------------------
+
+
+def read_metadata(path):
+    """The metadata of a TOML or JSON file as a dict (J-PET converter sections flattened)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise MetadataError(f"{path}: cannot read metadata: {error}") from None
+    if path.suffix.lower() == ".json" or (path.suffix.lower() != ".toml" and text.lstrip().startswith("{")):
+        data = _parse_json(text, path)
+    else:
+        data = _parse_toml(text, path)
+    if not isinstance(data, dict):
+        raise MetadataError(f"{path}: metadata must be a table of keyword = value, not {type(data).__name__}")
+    return flatten_sections(data, path)
+
+
+def _parse_json(text, path):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise MetadataError(f"{path}, line {error.lineno}, column {error.colno}: not valid JSON: {error.msg}") from None
+
+
+def _parse_toml(text, path):
+    import tomllib  # Python 3.11+; only needed for TOML files
+
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise MetadataError(f"{path}: not valid TOML: {error}") from None
+
+
+def flatten_sections(data, source="metadata"):
+    """The J-PET converter's sections (patient, petSeries, ...) merged into the top level."""
+    flat = {key: value for key, value in data.items() if key not in JPET_SECTIONS}
+    for section in JPET_SECTIONS:
+        if section not in data:
+            continue
+        content = data[section]
+        if not isinstance(content, dict):
+            raise MetadataError(f"{source}: section {section!r} must hold keyword: value pairs")
+        for key, value in content.items():
+            if key in flat and flat[key] != value:
+                raise MetadataError(f"{source}: {key} is given twice with different values (once in {section!r})")
+            flat[key] = value
+    return flat
+
+
+# -- resolving into DICOM -----------------------------------------------------------
+
+
+def resolve_metadata(meta, modality):
+    """(DICOM keyword -> value, notes): friendly keys turned into DICOM, values checked against their VR.
+
+    ``frame_start`` and ``frame_duration`` pass through (validated, as lists
+    of seconds) for the series writer. Raises MetadataError naming every
+    problem when any is an error; warnings and explanations come back as notes.
+    """
+    resolved, problems = _resolve(meta, description_for(modality))
+    errors = [str(found) for found in problems if found.level == "error"]
+    if errors:
+        raise MetadataError(f"{len(errors)} problem(s) with the metadata:\n  " + "\n  ".join(errors))
+    return resolved, [str(found) for found in problems]
+
+
+def _resolve(meta, description):
+    """(resolved, problems); resolved holds what could be resolved even when there are errors."""
+    if not isinstance(meta, dict):
+        raise MetadataError(f"metadata must be a table of keyword = value, not {type(meta).__name__}")
+    problems = []
+    resolved = {}
+    friendly = {}
+    for key, value in meta.items():
+        if key in FRIENDLY_KEYS:
+            friendly[key] = value
+        elif key in LEGACY_KEYS:
+            problems.append(problem(key, LEGACY_KEYS[key], level="warning"))
+        elif _is_keyword(key):
+            resolved[key] = _convert(key, value, key, problems)
+        else:
+            problems.append(problem(str(key), _unknown_key_message(key, description)))
+    _drop_bad_values(resolved, problems)
+    _update_codes(resolved, "", problems)
+    _apply_friendly(friendly, resolved, description, problems)
+    _fill_radionuclide_data(resolved, problems)
+    _settle_patient_position(resolved, description, problems)
+    _drop_foreign_and_derived(resolved, description, problems)
+    return resolved, problems
+
+
+def _is_keyword(key):
+    try:
+        tags.lookup(key)
+    except EncodingError:
+        return False
+    return True
+
+
+def _unknown_key_message(key, description):
+    candidates = list(FRIENDLY_KEYS) + list(LEGACY_KEYS) + [row.keyword for row in description.attributes]
+    by_folded = {candidate.casefold(): candidate for candidate in candidates}
+    close = difflib.get_close_matches(str(key).casefold(), by_folded, n=1, cutoff=0.7)
+    if close:
+        hint = f"did you mean {by_folded[close[0]]}?"
+    else:
+        try:
+            tags.lookup(key)
+            hint = ""
+        except EncodingError as error:
+            hint = error.reason
+    return f"neither a DICOM keyword nor a dcmforge key ({', '.join(FRIENDLY_KEYS)}); {hint}".rstrip("; ")
+
+
+def _convert(keyword, value, path, problems):
+    """``value`` in the form the encoder takes: sequences as lists of dicts, numbers from text for binary VRs."""
+    vr = tags.lookup(keyword).vr
+    if value is None:
+        return None
+    if vr == "SQ":
+        items = [value] if isinstance(value, dict) else value
+        if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+            problems.append(problem(path, "a sequence needs a list of tables (keyword = value items)"))
+            return None
+        return [_convert_item(item, f"{path}[{number}]", problems) for number, item in enumerate(items, 1)]
+    if isinstance(value, list):
+        return [_convert_single(keyword, vr, single, path, problems) for single in value]
+    return _convert_single(keyword, vr, value, path, problems)
+
+
+def _convert_item(item, path, problems):
+    converted = {}
+    for key, value in item.items():
+        if _is_keyword(key):
+            converted[key] = _convert(key, value, f"{path}.{key}", problems)
+        else:
+            problems.append(problem(f"{path}.{key}", "not a DICOM keyword; " + _keyword_hint(key)))
+    return converted
+
+
+def _keyword_hint(key):
+    try:
+        tags.lookup(key)
+    except EncodingError as error:
+        return error.reason
+    return ""
+
+
+def _convert_single(keyword, vr, value, path, problems):
+    if isinstance(value, bool):
+        problems.append(problem(path, f"true/false is not a {vr} value; write the DICOM text (YES/NO, Y/N, ...)"))
+        return None
+    if isinstance(value, dict):
+        problems.append(problem(path, f"a table is not a {vr} value"))
+        return None
+    if vr in _BINARY_NUMBER_VRS and isinstance(value, str):
+        try:
+            return float(value) if vr in ("FL", "FD") else int(value)
+        except ValueError:
+            kind = "a number" if vr in ("FL", "FD") else "an integer"
+            problems.append(problem(path, f"{value!r} is not {kind} ({vr})"))
+            return None
+    return value
+
+
+def _drop_bad_values(resolved, problems):
+    """Check every value against its VR and value count; keep only the good ones."""
+    for found in element_problems(resolved):
+        if found.level == "error":  # warnings come again when the merged image is validated
+            problems.append(found)
+            resolved.pop(found.keyword.split("[", 1)[0].split(".", 1)[0], None)
+
+
+def _update_codes(dataset, path, problems):
+    """Map retired SNOMED-RT codes to SCT, fill known meanings, drop stale mapping details, in every sequence."""
+    for key, value in dataset.items():
+        if not isinstance(value, list):
+            continue
+        for number, item in enumerate(value, 1):
+            if isinstance(item, dict):
+                where = f"{path}{key}[{number}]"
+                _update_code_item(item, where, problems)
+                _update_codes(item, where + ".", problems)
+
+
+def _update_code_item(item, where, problems):
+    value, scheme = item.get("CodeValue"), item.get("CodingSchemeDesignator")
+    if value is None or scheme is None:
+        return
+    current = isotopes.current_code(value, scheme)
+    if current is not None and (value, scheme) != current[:2]:
+        item.update(current.item())
+        message = f"retired code {value} ({scheme}) replaced by {current.value} ({current.scheme}) {current.meaning!r}"
+        problems.append(problem(where, message, level="note"))
+    elif current is not None and not item.get("CodeMeaning"):
+        item["CodeMeaning"] = current.meaning
+    elif scheme in isotopes.RETIRED_SCHEMES:
+        message = f"{value} ({scheme}): the {scheme} designator is retired; give the current SCT code"
+        problems.append(problem(where, message, level="warning"))
+    stale = [key for key in ("MappingResource", "ContextGroupVersion") if key in item]
+    if stale and "ContextIdentifier" not in item:
+        for key in stale:
+            del item[key]
+        message = f"{' and '.join(stale)} dropped: allowed only with ContextIdentifier"
+        problems.append(problem(where, message, level="note"))
+
+
+def _first_radiopharmaceutical(resolved):
+    """Item 1 of RadiopharmaceuticalInformationSequence, created if needed."""
+    items = resolved.get("RadiopharmaceuticalInformationSequence") or []
+    if not items:
+        items.append({})
+        resolved["RadiopharmaceuticalInformationSequence"] = items
+    return items[0]
+
+
+def _apply_friendly(friendly, resolved, description, problems):
+    pet = description.modality == "PT"
+    for key in _PET_ONLY_KEYS:
+        if key in friendly and not pet:
+            problems.append(problem(key, "PET only; not used for a CT image", level="note"))
+            del friendly[key]
+    if "modality" in friendly:
+        given = friendly["modality"]
+        if not isinstance(given, str) or given.strip().upper() not in (description.modality, "PET" if pet else "CT"):
+            problems.append(problem("modality", f"{given!r}, but a {description.modality} image is being written"))
+    if "isotope" in friendly:
+        _apply_isotope(friendly["isotope"], resolved, problems)
+    if "radiopharmaceutical" in friendly:
+        text = friendly["radiopharmaceutical"]
+        if isinstance(text, str):
+            _set_in_item(resolved, "Radiopharmaceutical", text, "radiopharmaceutical", problems)
+        else:
+            problems.append(problem("radiopharmaceutical", f"needs text, not {text!r}"))
+    if "injected_activity" in friendly:
+        activity = _positive_number(friendly["injected_activity"], "injected_activity", problems)
+        if activity is not None:
+            _set_in_item(resolved, "RadionuclideTotalDose", activity, "injected_activity", problems)
+    _apply_times(friendly, resolved, problems)
+    if "patient_position" in friendly:
+        _apply_patient_position(friendly["patient_position"], resolved, pet, problems)
+    _apply_frames(friendly, resolved, problems)
+
+
+def _set_in_item(resolved, keyword, value, key, problems):
+    item = _first_radiopharmaceutical(resolved)
+    if keyword in item and item[keyword] != value:
+        problems.append(problem(key, f"{value!r} disagrees with {keyword} {item[keyword]!r} given as well"))
+    else:
+        item[keyword] = value
+
+
+def _apply_isotope(name, resolved, problems):
+    try:
+        nuclide = isotopes.radionuclide(name)
+    except MetadataError as error:
+        problems.append(problem("isotope", str(error)))
+        return
+    item = _first_radiopharmaceutical(resolved)
+    given = item.get("RadionuclideCodeSequence")
+    if given:
+        code = given[0] if isinstance(given[0], dict) else {}
+        known = isotopes.radionuclide_for_code(code.get("CodeValue"), code.get("CodingSchemeDesignator"))
+        if known != nuclide:
+            problems.append(problem("isotope", f"{nuclide.name} disagrees with RadionuclideCodeSequence given as well"))
+            return
+    item["RadionuclideCodeSequence"] = [nuclide.code.item()]
+    item.setdefault("RadionuclideHalfLife", nuclide.half_life)
+    item.setdefault("RadionuclidePositronFraction", nuclide.positron_fraction)
+
+
+def _fill_radionuclide_data(resolved, problems):
+    """Half-life and positron fraction of a known radionuclide, where the metadata leaves them out."""
+    for number, item in enumerate(values_of(resolved.get("RadiopharmaceuticalInformationSequence")), 1):
+        codes = values_of(item.get("RadionuclideCodeSequence")) if isinstance(item, dict) else []
+        code = codes[0] if codes and isinstance(codes[0], dict) else {}
+        nuclide = isotopes.radionuclide_for_code(code.get("CodeValue"), code.get("CodingSchemeDesignator"))
+        if nuclide is None:
+            continue
+        filled = []
+        for keyword, value in (
+            ("RadionuclideHalfLife", nuclide.half_life),
+            ("RadionuclidePositronFraction", nuclide.positron_fraction),
+        ):
+            if keyword not in item:
+                item[keyword] = value
+                filled.append(f"{keyword} {value:g}")
+        if filled:
+            message = f"{nuclide.name}: {', '.join(filled)} filled in"
+            problems.append(problem(f"RadiopharmaceuticalInformationSequence[{number}]", message, level="note"))
+
+
+def _positive_number(value, key, problems):
+    try:
+        number = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        number = math.nan
+    if not (math.isfinite(number) and number > 0):
+        problems.append(problem(key, f"needs a positive number, not {value!r}"))
+        return None
+    return number
+
+
+def _parse_datetime(value, key, problems):
+    if isinstance(value, datetime.datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            parsed = datetime.datetime.fromisoformat(value.strip())
+        except ValueError:
+            parsed = None
+        if parsed is not None and ("T" in value or " " in value.strip()):
+            return parsed
+    problems.append(problem(key, f"needs an ISO 8601 date and time such as 2025-01-31T09:45:00, not {value!r}"))
+    return None
+
+
+def _apply_times(friendly, resolved, problems):
+    """acquisition_datetime -> SeriesDate/Time (and Study's if not given); injection_datetime -> the item.
+
+    Times are written as local times; an offset from UTC, if given, goes to
+    TimezoneOffsetFromUTC, and the injection time is moved to the
+    acquisition's offset so both read on one clock.
+    """
+    acquisition = injection = None
+    if "acquisition_datetime" in friendly:
+        acquisition = _parse_datetime(friendly["acquisition_datetime"], "acquisition_datetime", problems)
+    if "injection_datetime" in friendly:
+        injection = _parse_datetime(friendly["injection_datetime"], "injection_datetime", problems)
+    given = [moment for moment in (acquisition, injection) if moment is not None]
+    if len({moment.utcoffset() is None for moment in given}) > 1:
+        problems.append(problem("injection_datetime", "give both date-times with an offset from UTC, or neither"))
+        return
+    if given and given[0].utcoffset() is not None:
+        resolved.setdefault("TimezoneOffsetFromUTC", given[0].strftime("%z"))
+        if injection is not None:
+            injection = injection.astimezone(given[0].tzinfo)
+    if acquisition is not None:
+        resolved["SeriesDate"], resolved["SeriesTime"] = acquisition.strftime("%Y%m%d"), _tm(acquisition)
+        resolved.setdefault("StudyDate", resolved["SeriesDate"])
+        resolved.setdefault("StudyTime", resolved["SeriesTime"])
+    if injection is not None:
+        _set_in_item(resolved, "RadiopharmaceuticalStartDateTime", _dt(injection), "injection_datetime", problems)
+        _set_in_item(resolved, "RadiopharmaceuticalStartTime", _tm(injection), "injection_datetime", problems)
+        if acquisition is not None and injection > acquisition:
+            message = "after acquisition_datetime: decay and SUV would count backwards"
+            problems.append(problem("injection_datetime", message, level="warning"))
+
+
+def _tm(moment):
+    return moment.strftime("%H%M%S") + (f".{moment.microsecond:06d}" if moment.microsecond else "")
+
+
+def _dt(moment):
+    return moment.strftime("%Y%m%d") + _tm(moment)
+
+
+def _apply_patient_position(position, resolved, pet, problems):
+    if not isinstance(position, str):
+        problems.append(problem("patient_position", f"needs text such as HFS, not {position!r}"))
+        return
+    position = position.strip().upper()
+    given = resolved.get("PatientPosition")
+    if given is not None and given != position:
+        problems.append(problem("patient_position", f"{position} disagrees with PatientPosition {given} given as well"))
+        return
+    if not pet:
+        resolved["PatientPosition"] = position
+        return
+    try:
+        codes = isotopes.orientation_sequences(position)
+    except MetadataError as error:
+        problems.append(problem("patient_position", str(error)))
+        return
+    _merge_orientation(codes, position, "patient_position", resolved, problems)
+
+
+def _merge_orientation(codes, position, key, resolved, problems):
+    """Take the orientation code sequences of ``position`` unless the metadata gives them (then they must agree)."""
+    if "PatientOrientationCodeSequence" in resolved or "PatientGantryRelationshipCodeSequence" in resolved:
+        said = isotopes.position_of_sequences(resolved)
+        if said != position:
+            message = f"{position} disagrees with the orientation code sequences given as well (they say {said})"
+            problems.append(problem(key, message))
+        return
+    resolved.update(codes)
+
+
+def _settle_patient_position(resolved, description, problems):
+    """PET carries the patient position in code sequences: PatientPosition becomes them and is not written."""
+    position = resolved.get("PatientPosition")
+    if description.modality != "PT" or position is None:
+        return
+    del resolved["PatientPosition"]
+    try:
+        codes = isotopes.orientation_sequences(position)
+    except MetadataError as error:
+        problems.append(problem("PatientPosition", str(error)))
+        return
+    _merge_orientation(codes, position.strip().upper(), "PatientPosition", resolved, problems)
+    message = (
+        f"{position} is not written into a PET image: PatientOrientationCodeSequence and "
+        "PatientGantryRelationshipCodeSequence carry it"
+    )
+    problems.append(problem("PatientPosition", message, level="note"))
+
+
+def _apply_frames(friendly, resolved, problems):
+    """frame_start/frame_duration: lists of seconds, checked; several frames make the series DYNAMIC."""
+    starts = _seconds(friendly, "frame_start", problems)
+    durations = _seconds(friendly, "frame_duration", problems)
+    if starts is None and durations is None:
+        return
+    if durations is None:
+        problems.append(problem("frame_start", "needs frame_duration too"))
+        return
+    if starts is None:  # back-to-back frames from the acquisition start
+        starts = [math.fsum(durations[:number]) for number in range(len(durations))]
+    if len(starts) != len(durations):
+        problems.append(problem("frame_duration", f"{len(durations)} value(s) for {len(starts)} frame start(s)"))
+        return
+    bad = [f"frame {n}" for n, (s, d) in enumerate(zip(starts, durations), 1) if s < 0 or d <= 0]
+    bad += [f"frame {n + 1} starts before frame {n} ends" for n in range(1, len(starts)) if starts[n] < starts[n - 1] + durations[n - 1]]
+    if bad:
+        problems.append(problem("frame_start", "frames need start >= 0, duration > 0, in order without overlap: " + ", ".join(bad)))
+        return
+    resolved["frame_start"], resolved["frame_duration"] = starts, durations
+    if len(starts) > 1:
+        series_type = text_value(resolved, "SeriesType")
+        if series_type is None:
+            resolved["SeriesType"] = ["DYNAMIC", "IMAGE"]
+        elif series_type != "DYNAMIC":
+            problems.append(problem("SeriesType", f"{series_type}, but {len(starts)} frames make a DYNAMIC series"))
+
+
+def _seconds(friendly, key, problems):
+    if key not in friendly:
+        return None
+    given = friendly[key]
+    singles = given if isinstance(given, list) else [given]
+    numbers = []
+    for single in singles:
+        try:
+            number = float(single) if not isinstance(single, (bool, str)) else math.nan
+        except (TypeError, ValueError):
+            number = math.nan
+        if not math.isfinite(number):
+            problems.append(problem(key, f"needs numbers of seconds, not {given!r}"))
+            return None
+        numbers.append(number)
+    if not numbers:
+        problems.append(problem(key, "needs at least one frame"))
+        return None
+    return numbers
+
+
+def _drop_foreign_and_derived(resolved, description, problems):
+    """Explain and drop what the other modality's image holds, and what the writer derives."""
+    other = description_for("CT" if description.modality == "PT" else "PT")
+    this_name = _MODALITY_NAMES[description.modality]
+    for keyword in [key for key in resolved if key not in ("frame_start", "frame_duration")]:
+        row = attribute(description, keyword)
+        if row is None and attribute(other, keyword) is not None:
+            del resolved[keyword]
+            message = f"belongs to {_MODALITY_NAMES[other.modality]} images; not written into a {this_name} image"
+            problems.append(problem(keyword, message, level="warning"))
+        elif row is not None and row.source in ("series", "slice"):
+            value = resolved.pop(keyword)
+            reason = _DERIVED_REASONS.get(keyword, _DERIVED_REASONS[row.source])
+            problems.append(problem(keyword, f"{value!r} not used: {reason}", row, "warning"))
+
+
+# -- checking a metadata file alone ----------------------------------------------------
+
+# Stand-ins for what the series writer derives, valid for their VR and the rules.
+_STAND_INS = {
+    "Rows": 1,
+    "Columns": 1,
+    "PixelData": b"\0\0",
+    "PixelSpacing": [1, 1],
+    "ImageOrientationPatient": [1, 0, 0, 0, 1, 0],
+    "ImagePositionPatient": [0, 0, 0],
+    "PixelRepresentation": 0,
+    "RescaleIntercept": 0,
+}
+_STAND_INS_BY_VR = {
+    "DA": "20000101",
+    "TM": "000000",
+    "DT": "20000101000000",
+    "UI": "2.25.1",
+    "DS": 1,
+    "IS": 1,
+    "US": 1,
+    "UL": 1,
+}
+
+_SUV_NEEDS = (
+    ("PatientWeight", "PatientWeight"),
+    ("RadionuclideTotalDose", "injected_activity"),
+    ("RadionuclideHalfLife", "isotope"),
+    ("RadiopharmaceuticalStartDateTime", "injection_datetime"),
+)
+
+
+def check_metadata(meta, modality):
+    """Every problem of a metadata dict for ``modality``, as ``dcmforge check`` prints them."""
+    description = description_for(modality)
+    resolved, problems = _resolve(meta, description)
+    dataset = defaults(description)
+    dataset.update((key, value) for key, value in resolved.items() if key not in ("frame_start", "frame_duration"))
+    for row in description.attributes:
+        if row.source in ("uid", "clock", "series", "slice") and row.keyword not in dataset:
+            required = row.type in ("1", "2") or (row.type in ("1C", "2C") and row.condition.test(dataset))
+            if required:
+                dataset[row.keyword] = _STAND_INS.get(row.keyword, _STAND_INS_BY_VR.get(tags.lookup(row.keyword).vr))
+    problems += validate(dataset, description)
+    if description.modality == "PT" and text_value(dataset, "Units") == "BQML":
+        problems += _suv_problems(dataset)
+    return problems
+
+
+def _suv_problems(dataset):
+    items = values_of(dataset.get("RadiopharmaceuticalInformationSequence"))
+    item = items[0] if items and isinstance(items[0], dict) else {}
+    missing = [
+        keyword if keyword == key else f"{keyword} ({key})"
+        for keyword, key in _SUV_NEEDS
+        if is_empty((dataset if keyword == "PatientWeight" else item).get(keyword))
+    ]
+    if not missing:
+        return []
+    return [problem("SUV", "viewers cannot compute SUV without " + ", ".join(missing), level="warning")]
+
+
+# -- the starter file ----------------------------------------------------------------------
+
+# Example values for the template's commented-out lines.
+_EXAMPLES = {
+    "StudyDescription": "J-PET simulation: NEMA IEC body phantom",
+    "PatientAge": "045Y",
+    "PatientSize": 1.75,
+    "PatientWeight": 70.0,
+    "SeriesDescription": "OSEM, 3 iterations, 21 subsets",
+    "BodyPartExamined": "WHOLEBODY",
+    "InstitutionName": "Jagiellonian University",
+    "ManufacturerModelName": "J-PET",
+    "DeviceSerialNumber": "0",
+    "ReconstructionMethod": "OSEM 3i21s",
+    "AttenuationCorrectionMethod": "CT-based",
+    "ScatterCorrectionMethod": "single scatter simulation",
+    "RandomsCorrectionMethod": "DLYD",
+    "ConvolutionKernel": "GAUSS 4MM",
+    "DataCollectionDiameter": 500,
+    "ReconstructionDiameter": 500,
+}
+_WINDOW_EXAMPLES = {"PT": (20000, 40000), "CT": (40, 400)}  # Bq/ml; Hounsfield units
+
+_FRIENDLY_EXAMPLES = {
+    "isotope": "F-18",
+    "radiopharmaceutical": "Fluorodeoxyglucose",
+    "injected_activity": 3.7e8,
+    "injection_datetime": "2025-01-31T09:45:00",
+    "acquisition_datetime": "2025-01-31T10:45:00",
+    "patient_position": "HFS",
+    "frame_start": [0.0],
+    "frame_duration": [600.0],
+}
+
+_SOURCE_WORDS = {
+    "uid": "dcmforge generates a new UID unless you give one (give the same one to PET and CT of one scan)",
+    "clock": "the time of writing unless you give it (acquisition_datetime sets SeriesDate/Time and StudyDate/Time)",
+    "series": "derived from the volume and its geometry: not set here",
+    "slice": "derived for every slice: not set here",
+}
+
+
+def template_text(modality):
+    """A commented TOML starter file listing every attribute of the description (it parses and passes check)."""
+    description = description_for(modality)
+    pet = description.modality == "PT"
+    lines = [
+        f"# dcmforge metadata for a {description.name} series (SOP class {description.sop_class_uid}).",
+        "#",
+        "# Keys are DICOM keywords (values as text, numbers or lists; sequences as arrays of tables),",
+        "# or the friendly keys below. Lines with a value are what dcmforge writes by default: edit them.",
+        "# Commented-out lines are examples: remove the '# ' to use them. Sequences written as",
+        "# [[Keyword]] tables must come after every plain key; inline tables (Keyword = [{ ... }]) may go anywhere.",
+        "# Type 1: required, with a value; 2: required, may be empty (\"\"); 3: optional;",
+        "# 1C/2C: required as 1 or 2 when the condition holds.",
+        "",
+        "# ---- What PET users know; dcmforge turns these into DICOM ----" if pet else "# ---- Friendly keys ----",
+    ]
+    for key, words in FRIENDLY_KEYS.items():
+        if pet or key not in _PET_ONLY_KEYS + ("frame_start", "frame_duration"):
+            example = description.modality if key == "modality" else _FRIENDLY_EXAMPLES[key]
+            lines += [f"# {key}: {words}", f"# {key} = {_toml(example)}"]
+    modules = {}
+    for row in description.attributes:
+        modules.setdefault(row.module, []).append(row)
+    for module, rows in modules.items():
+        lines += ["", f"# ---- {module} ----"]
+        for row in rows:
+            lines += _template_lines(row, description)
+    return "\n".join(lines) + "\n"
+
+
+def _template_lines(row, description):
+    entry = tags.lookup(row.keyword)
+    head = f"# {row.keyword} {tags.format_tag(entry.tag)} {entry.vr}, type {row.type}, {row.module}"
+    if row.condition:
+        head += f"; required when {row.condition.text}"
+    lines = [head]
+    fixed = _fixed_value(row)
+    if fixed is not None:
+        lines.append(f"#   fixed: {_toml(fixed)}")
+        return lines
+    if row.source in _SOURCE_WORDS:
+        lines.append(f"#   {_SOURCE_WORDS[row.source]}")
+    lines += [f"#   {_values_text(allowed)}" for allowed in row.enum]
+    if entry.vr == "SQ":
+        lines += _item_lines(row.items, "#   item: ")
+        if row.default is not None:
+            lines.append(f"#   default: {_toml(row.default)}")
+        return lines
+    if row.keyword == "PatientPosition" and description.modality == "PT":
+        lines.append("#   not written into PET images: patient_position fills the orientation code sequences")
+        return lines
+    example = _EXAMPLES.get(row.keyword)
+    if row.keyword in ("WindowCenter", "WindowWidth"):
+        example = _WINDOW_EXAMPLES[description.modality][row.keyword == "WindowWidth"]
+    if row.source in ("default", "user") and row.default is not None:
+        lines.append(f"{row.keyword} = {_toml(row.default)}")
+    elif example is not None:
+        lines.append(f"# {row.keyword} = {_toml(example)}")
+    return lines
+
+
+def _item_lines(rows, prefix):
+    lines = []
+    for row in rows:
+        entry = tags.lookup(row.keyword)
+        lines.append(f"{prefix}{row.keyword} {tags.format_tag(entry.tag)} {entry.vr}, type {row.type}")
+        lines += _item_lines(row.items, "#     " + prefix[2:])
+    return lines
+
+
+def _fixed_value(row):
+    """The single value an enumeration allows for every value of ``row``, or None."""
+    if len(row.enum) == 1 and row.enum[0].kind == "enumerated" and row.enum[0].position is None:
+        if len(row.enum[0].allowed) == 1:
+            return row.enum[0].allowed[0]
+    return None
+
+
+def _values_text(allowed):
+    which = f"value {allowed.position}: " if allowed.position else ""
+    kind = "one of" if allowed.kind == "enumerated" else "defined terms"
+    return f"{which}{kind} {', '.join(str(value) for value in allowed.allowed)}"
+
+
+def _toml(value):
+    """``value`` written as TOML (strings, numbers, lists, inline tables)."""
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml(single) for single in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{key} = {_toml(single)}" for key, single in value.items()) + " }"
+    raise TypeError(f"no TOML form for {value!r}")
