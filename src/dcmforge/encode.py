@@ -222,6 +222,8 @@ class HeaderTemplate:
             if isinstance(piece, bytes):
                 out.append(piece)
             else:
+                if piece not in per_slice:
+                    raise EncodingError(f"no per-slice value for {piece!r} (ABSENT leaves it out)", tag=tags.tag_of(piece))
                 value = per_slice[piece]
                 if value is not ABSENT:
                     out.append(encode_element(piece, value, self.codec, context))
