@@ -115,6 +115,8 @@ def current_code(value, scheme):
 
     Retired SNOMED-RT codes (SRT, 99SDM) map to their SCT (or NCIt) successor.
     """
+    if not isinstance(value, str) or not isinstance(scheme, str):
+        return None
     if scheme in RETIRED_SCHEMES:
         return _RETIRED.get(value)
     return _CURRENT.get((value, scheme))
