@@ -32,5 +32,6 @@ def new_uid(seed=None, *names):
     """
     if seed is None:
         return f"2.25.{uuid.uuid4().int}"
-    name = "/".join(str(part) for part in (seed, *names))
+    # Each part prefixed with its length, so ("a/b",) and ("a", "b") stay different.
+    name = "".join(f"{len(part)}:{part}" for part in map(str, (seed, *names)))
     return f"2.25.{uuid.uuid5(_NAMESPACE, name).int}"
