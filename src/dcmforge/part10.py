@@ -68,10 +68,14 @@ def write_atomic(path, pieces):
     return path
 
 
+# IOV_MAX on Linux and macOS: writev fails with EINVAL when given more buffers.
+_WRITEV_MAX_BUFFERS = 1024
+
+
 def _write_all(fd, views):
     """writev until every byte is out (a write may be short, e.g. on a full pipe or NFS)."""
     while views:
-        written = os.writev(fd, views)
+        written = os.writev(fd, views[:_WRITEV_MAX_BUFFERS])
         while views and written >= len(views[0]):
             written -= len(views.pop(0))
         if views and written:
