@@ -135,7 +135,8 @@ def stir_header(shape, spacing=(2.0, 2.0, 3.0), *, data="img.v", orientation="he
     """A STIR image header for a [z, y, x] shape; pass None to leave a key out."""
     nz, ny, nx = shape
     lines = ["!INTERFILE  :=", "!imaging modality := PET", "!version of keys := STIR4.0",
-             f"name of data file := {data}", "!GENERAL DATA :=", "!GENERAL IMAGE DATA :=", "!type of data := PET"]  # fmt: skip
+             f"name of data file := {data}", "!GENERAL DATA :=", "!GENERAL IMAGE DATA :=",
+             "!type of data := PET"]  # fmt: skip
     if byte_order is not None:
         lines.append(f"imagedata byte order := {byte_order}")
     lines.append("!PET STUDY (General) :=")

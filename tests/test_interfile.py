@@ -101,7 +101,8 @@ def test_bad_index_is_skipped_with_a_warning():
 
 @pytest.mark.parametrize(
     "data",
-    [b"", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", b'{"a": 1}', b"just text\nno assignments\n", np.arange(64.0).tobytes()],
+    [b"", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", b'{"a": 1}', b"just text\nno assignments\n",
+     np.arange(64.0).tobytes()],  # fmt: skip
 )
 def test_not_interfile_text_is_refused(data):
     with pytest.raises(InterfileError, match="not an Interfile header"):
@@ -336,7 +337,8 @@ def test_stir_frames_at_their_offsets_with_scaling(tmp_path):
     extra = ["number of time frames := 3"]
     for f, offset in enumerate(offsets, start=1):
         extra += [f"image scaling factor[{f}] := {f}", f"data offset in bytes[{f}] := {offset}",
-                  f"image duration (sec)[{f}] := 10", f"image relative start time (sec)[{f}] := {10 * (f - 1)}"]  # fmt: skip
+                  f"image duration (sec)[{f}] := 10",
+                  f"image relative start time (sec)[{f}] := {10 * (f - 1)}"]  # fmt: skip
     header = tmp_path / "dyn.hv"
     header.write_text(stir_header((2, 3, 4), extra=extra))
     with open(tmp_path / "img.v", "wb") as stream:
@@ -421,6 +423,26 @@ def test_siemens_slope_and_unit(tmp_path):
     }  # fmt: skip
     # Siemens FFS: i -> R (-L), j -> A (-P), k -> I (-S); right-handed like DICOM
     assert np.allclose(image.affine[:3, :3], np.diag([-2.0, 2.0, -3.0]))
+
+
+def test_siemens_image_orientation_and_offsets(tmp_path):
+    text = (
+        "!INTERFILE:=\n%SMS-MI header name space:=image subheader\nname of data file:=img.v\n"
+        "image data byte order:=LITTLEENDIAN\nnumber format:=float\n!number of bytes per pixel:=4\n"
+        "matrix size[1]:=5\nmatrix size[2]:=4\nmatrix size[3]:=3\nscale factor (mm/pixel) [1]:=2\n"
+        "scale factor (mm/pixel) [2]:=3\nscale factor (mm/pixel) [3]:=4\n%x-offset (mm):=10\n%y-offset (mm):=-6\n"
+        "%image orientation:={1,0,0,0,-1,0}\n!END OF INTERFILE:=\n"
+    )
+    image = read_interfile(write_image(tmp_path, "img.v.hdr", text, np.zeros(SHAPE)))
+    assert image.dialect == "siemens"
+    # columns: row (1,0,0), column (0,-1,0), slice = row x column = (0,0,-1)
+    assert np.allclose(image.affine[:3, :3], np.diag([2.0, -3.0, -4.0]))
+    # centred grid shifted by the offsets, in the image's own axes
+    assert np.allclose(image.affine @ [2, 1.5, 1, 1], [10, 6, 0, 1])
+    assert any("unverified" in w for w in image.warnings) and any("assumed HFS" in w for w in image.warnings)
+    bad = text.replace("{1,0,0,0,-1,0}", "{1,0,0,1,0,0}")
+    with pytest.raises(InterfileError, match="not orthogonal unit vectors"):
+        read_interfile(write_image(tmp_path, "bad.v.hdr", bad, np.zeros(SHAPE)))
 
 
 def test_time_zone_in_a_stir_time_value(tmp_path):
@@ -526,7 +548,8 @@ def test_castor_image_centre_is_on_the_scanner_axis(tmp_path, shape):
         expected = [-(n1 - 1) * 2.0 / 2, (n2 - 1) * 2.5 / 2, -(n3 - 1) * 3.0 / 2 + k * 3.0]
         assert np.allclose((image.affine @ [0, 0, k, 1])[:3], expected)
     assert image.convention == (
-        "CASToR (x right, y up, z front -> back of the gantry), HFS (not recorded by CASToR -> assumed HFS), centred grid"
+        "CASToR (x right, y up, z front -> back of the gantry), HFS (not recorded by CASToR -> assumed HFS), "
+        "centred grid"
     )
 
 
@@ -539,7 +562,7 @@ def test_castor_fov_offset_is_not_applied(tmp_path):
 
 def test_castor_and_stir_agree_on_patient_directions(tmp_path):
     """The same patient position gives the same LPS axes up to the documented y and z reversal."""
-    for position, (orientation, rotation) in POSITION_WORDS.items():
+    for position in POSITION_WORDS:
         stir = read_interfile(read_stir(tmp_path, position)).affine[:3, :3] / STEPS
         castor_file = write_image(tmp_path, "c.hdr", castor_header(SHAPE, STEPS), np.zeros(SHAPE))
         castor = read_interfile(castor_file, patient_position=position).affine[:3, :3] / STEPS
@@ -566,7 +589,8 @@ def test_gate_is_centred_with_a_declared_assumption(tmp_path):
 
 
 def test_interfile33_slice_thickness_is_in_pixels(tmp_path):
-    text = "!INTERFILE :=\n!version of keys := 3.3\n!name of data file := g.img\nimagedata byte order := LITTLEENDIAN\n" \
+    text = "!INTERFILE :=\n!version of keys := 3.3\n!name of data file := g.img\n" \
+           "imagedata byte order := LITTLEENDIAN\n" \
            "!matrix size [1] := 5\n!matrix size [2] := 4\n!number format := float\n" \
            "!number of bytes per pixel := 4\nscaling factor (mm/pixel) [1] := 2\n" \
            "scaling factor (mm/pixel) [2] := 2\n!number of slices := 3\nslice thickness (pixels) := 1.5\n"  # fmt: skip

@@ -39,7 +39,9 @@ from .interfile_grammar import (
 __all__ = ["InterfileImage", "LazyVolume", "parse_header", "read_interfile", "write_interfile"]
 
 DIALECTS = ("stir", "castor", "gate", "siemens", "interfile33")
-DIALECT_NAMES = {"stir": "STIR", "castor": "CASToR", "gate": "GATE", "siemens": "Siemens", "interfile33": "Interfile 3.3"}
+DIALECT_NAMES = {
+    "stir": "STIR", "castor": "CASToR", "gate": "GATE", "siemens": "Siemens", "interfile33": "Interfile 3.3"
+}  # fmt: skip
 # How each dialect's voxel frame is described in InterfileImage.convention.
 DIALECT_FRAMES = {
     "stir": "STIR",
@@ -135,7 +137,6 @@ class Layout:
     dtype: np.dtype
     shape: tuple  # (z, y, x) of one frame
     offsets: tuple  # byte offset of each frame
-    offset_declared: bool  # the data is not one block starting at byte 0
 
     @property
     def frame_bytes(self):
@@ -145,6 +146,11 @@ class Layout:
     def contiguous(self):
         """The frames follow each other without gaps: one memmap can cover them all."""
         return self.offsets == tuple(self.offsets[0] + f * self.frame_bytes for f in range(len(self.offsets)))
+
+    @property
+    def offset_declared(self):
+        """The header placed the data somewhere other than one block from byte 0."""
+        return self.offsets[0] != 0 or not self.contiguous
 
 
 class LazyVolume:
@@ -436,8 +442,7 @@ def _layout(header, dialect, data_size, warnings):
             f"{header.source}: {frames} time frames of {frame_bytes} bytes cannot fit in the data file "
             f"of {data_size} bytes"
         )
-    offsets, declared = _frame_offsets(header, frames, frame_bytes, warnings)
-    return Layout(dtype, shape, offsets, declared)
+    return Layout(dtype, shape, _frame_offsets(header, frames, frame_bytes, warnings))
 
 
 def _gate_count(header):
@@ -542,8 +547,7 @@ def _frame_offsets(header, frames, frame_bytes, warnings):
             offsets.append(entry_count(header, entry, minimum=0))
         else:  # frames follow each other unless the header says otherwise
             offsets.append(first if frame == 0 else offsets[-1] + frame_bytes)
-    contiguous = all(offset == offsets[0] + f * frame_bytes for f, offset in enumerate(offsets))
-    return tuple(offsets), offsets[0] != 0 or not contiguous
+    return tuple(offsets)
 
 
 def _data_path(header_path, header, warnings):
@@ -725,7 +729,9 @@ def _patient_position(header, dialect, override, warnings):
     for key, word, allowed in (("patient orientation", orientation, ("headin", "feetin")),
                                ("patient rotation", rotation, ("supine", "prone"))):  # fmt: skip
         if word not in allowed + ("", "unknown"):
-            raise header.fail(header.get(key), "only head_in/feet_in with supine/prone are supported: give patient_position")
+            raise header.fail(
+                header.get(key), "only head_in/feet_in with supine/prone are supported: give patient_position"
+            )
     if orientation in ("", "unknown") and rotation in ("", "unknown"):
         what = "not recorded by CASToR" if dialect == "castor" else "patient position unknown"
         warnings.append(f"{header.source}: {what}: assumed HFS")
@@ -897,7 +903,10 @@ def _study_datetime(header, dialect, header_path, data_path, frames, meta, warni
     meta["StudyDate"] = stamp.strftime("%Y%m%d")
     meta["StudyTime"] = stamp.strftime("%H%M%S")
     meta["TimezoneOffsetFromUTC"] = stamp.strftime("%z")
-    warnings.append(f"no study date in {header.source}: StudyDate/StudyTime taken from the modification time of {data_path}")
+    warnings.append(
+        f"no usable study date in {header.source}: StudyDate/StudyTime taken from the modification time "
+        f"of {data_path}"
+    )
 
 
 def _patient(header, dialect, header_path, data_path, frames, meta, warnings):
@@ -972,7 +981,8 @@ def _injection_datetime(header, meta, warnings):
 
 def _modality_and_units(header, dialect, header_path, data_path, frames, meta, warnings):
     modality = MODALITIES.get(normalise_key(header.text("imaging modality", default="")))
-    if modality is None and (normalise_key(header.text("type of data", default="")) == "pet" or header.has("PET data type")):
+    pet_type_of_data = normalise_key(header.text("type of data", default="")) == "pet"
+    if modality is None and (pet_type_of_data or header.has("PET data type")):
         modality = "PT"
     if modality:
         meta["modality"] = modality
@@ -1022,7 +1032,8 @@ WRITABLE_METADATA = (
     "injected_activity", "injection_datetime", "half_life", "branching_factor", "frame_start", "frame_duration",
     "patient_position", "modality",
 )  # fmt: skip
-MODALITY_WORDS = {"PT": ("PET", "PET"), "NM": ("nucmed", "Tomographic"), "CT": ("CT", "Other")}  # modality, type of data
+# DICOM modality -> (imaging modality, type of data) as STIR writes them
+MODALITY_WORDS = {"PT": ("PET", "PET"), "NM": ("nucmed", "Tomographic"), "CT": ("CT", "Other")}
 POSITION_WORDS = {"HF": "head_in", "FF": "feet_in", "S": "supine", "P": "prone"}
 
 
@@ -1078,7 +1089,8 @@ def write_interfile(header_path, volume, *, spacing, first_voxel=None, byte_orde
     lines.append(f"number of time frames := {frames}")
     frame_bytes = nx * ny * nz * 4
     for frame in range(1, frames + 1):
-        lines += [f"image scaling factor[{frame}] := 1", f"data offset in bytes[{frame}] := {(frame - 1) * frame_bytes}"]
+        offset = (frame - 1) * frame_bytes
+        lines += [f"image scaling factor[{frame}] := 1", f"data offset in bytes[{frame}] := {offset}"]
     lines.append("!END OF INTERFILE :=")
 
     with open(data_path, "wb") as stream:  # a plane at a time: the volume may be a memmap
@@ -1107,7 +1119,8 @@ def _metadata_lines(meta, frames):
               "StudyID": "study ID", "ManufacturerModelName": "originating system", "isotope": "isotope name",
               "radiopharmaceutical": "radiopharmaceutical"}  # fmt: skip
     numbers = {"PatientWeight": "patient weight (kg)", "injected_activity": "tracer activity at time of injection (Bq)",
-               "half_life": "radionuclide halflife (sec)[1]", "branching_factor": "radionuclide branching factor[1]"}  # fmt: skip
+               "half_life": "radionuclide halflife (sec)[1]",
+               "branching_factor": "radionuclide branching factor[1]"}  # fmt: skip
     lines = [f"{simple[k]} := {text(k)}" for k in simple if k in meta]
     lines += [f"{numbers[k]} := {float(meta[k])!r}" for k in numbers if k in meta]
     if "PatientBirthDate" in meta:
@@ -1121,7 +1134,9 @@ def _metadata_lines(meta, frames):
         try:
             when = dt.datetime.fromisoformat(text("injection_datetime"))
         except ValueError:
-            raise InterfileError(f"metadata injection_datetime = {meta['injection_datetime']!r} is not ISO 8601") from None
+            raise InterfileError(
+                f"metadata injection_datetime = {meta['injection_datetime']!r} is not ISO 8601"
+            ) from None
         zone = when.strftime("%z")
         gmt = f" GMT{zone[:3]}:{zone[3:]}" if zone else ""
         lines += [f"tracer injection date (yyyy:mm:dd) := {when:%Y:%m:%d}",
