@@ -1,0 +1,52 @@
+"""Numba versions of the pixel kernels; pixels.py defines what they compute.
+
+Imported only by pixels._numba_kernels(), when a kernel first runs: importing
+numba costs about half a second.  The kernels take the arrays prepared by
+pixels.py (C-ordered, native byte order, read-only voxels; float64 per-slice
+terms) and fill preallocated outputs in place, one slice per prange step.
+
+No fastmath: it would let LLVM reorder or contract the float64 arithmetic
+(and assume no NaN), and the results must equal the numpy reference bit for bit.
+"""
+
+import numba as nb
+import numpy as np
+
+
+@nb.njit(parallel=True, nogil=True, cache=True)
+def slice_extrema(src, mins, maxs):  # pragma: no cover (compiled)
+    """mins[k], maxs[k] = min, max of src[k] as float64; mins[k] = NaN if src[k] holds NaN or inf."""
+    for k in nb.prange(src.shape[0]):
+        plane = src[k]
+        # Per-column running extrema: the loop over a row is then element-wise,
+        # which LLVM vectorizes; a single running min would be a float reduction,
+        # which it may not reorder without fastmath.
+        low = plane[0].copy()
+        high = plane[0].copy()
+        poison = np.zeros(plane.shape[1])  # x * 0.0 is NaN only for NaN and inf
+        for i in range(plane.shape[0]):
+            row = plane[i]
+            for j in range(row.shape[0]):
+                value = row[j]
+                low[j] = min(low[j], value)
+                high[j] = max(high[j], value)
+                poison[j] += value * 0.0
+        mins[k] = np.nan if np.isnan(poison.sum()) else np.float64(low.min())
+        maxs[k] = np.float64(high.max())
+
+
+@nb.njit(parallel=True, nogil=True, cache=True)
+def pack_slices(src, intercepts, inv_slopes, lows, highs, out):  # pragma: no cover (compiled)
+    """out[k] = 16-bit pattern of clip(rint((float64(src[k]) - intercepts[k]) * inv_slopes[k]), lows[k], highs[k])."""
+    for k in nb.prange(src.shape[0]):
+        plane = src[k]
+        dest = out[k]
+        intercept = intercepts[k]
+        inv_slope = inv_slopes[k]
+        low = lows[k]
+        high = highs[k]
+        for i in range(plane.shape[0]):
+            for j in range(plane.shape[1]):
+                value = np.rint((np.float64(plane[i, j]) - intercept) * inv_slope)
+                value = min(max(value, low), high)
+                dest[i, j] = np.int64(value) & 0xFFFF  # two's complement pattern of a signed value

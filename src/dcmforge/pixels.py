@@ -1,0 +1,338 @@
+"""Pack [z, y, x] voxel slices into 16-bit DICOM stored values.
+
+One packing contract serves PET, CT and integer input.  For slice k:
+
+    stored = clip(rint((float64(x) - intercept[k]) * inv_slope[k]), low[k], high[k])
+
+* ``float64(x)`` is numpy's cast (exact for float32, and for integers below 2**53);
+* ``inv_slope[k] = 1.0 / slope[k]``, computed once per slice in float64;
+* ``rint`` rounds half to even (``np.rint``);
+* ``low, high`` are -32768, 32767 for a signed slice, 0, 65535 for an unsigned one;
+* the result is kept as its 16-bit pattern (two's complement when signed) in a
+  uint16 array whose bytes are little-endian, as Explicit VR Little Endian
+  PixelData must be.
+
+Every step is monotonic, so a slice's smallest and largest stored values are
+the contract applied to its extrema (``stored_extrema``): no second pass.
+
+The numpy functions here are the contract's definition; ``_numba_kernels``
+holds numba versions that give the same bits (tests/test_pixels.py checks).
+A series writer uses this module in two streaming passes over the volume, so
+that bad voxels are found before any file is written and per-volume decisions
+(integer input stored as is) are made once:
+
+    backend = select_backend(volume.size)
+    extrema = [slice_extrema(volume[k0:k1], k0, backend) for k0, k1 in chunks]
+    mins, maxs = (np.concatenate(e) for e in zip(*extrema))
+    scaling = plan_slice_scaling(mins, maxs, volume.dtype, modality)
+    smallest, largest = stored_extrema(mins, maxs, *scaling)
+    for k0, k1 in chunks:
+        pack_slices(volume[k0:k1], *(a[k0:k1] for a in scaling), out[: k1 - k0], backend)
+"""
+
+import os
+import sys
+from decimal import ROUND_CEILING, Decimal
+from typing import NamedTuple
+
+import numpy as np
+
+from .errors import DcmforgeError, MetadataError, VolumeError
+
+# Voxel types a volume may have: numba compiles one kernel per type.
+VOXEL_DTYPES = tuple(
+    np.dtype(name)
+    for name in (
+        "float32", "float64",
+        "int8", "int16", "int32", "int64",
+        "uint8", "uint16", "uint32", "uint64",
+    )
+)
+
+SIGNED_RANGE = (-32768, 32767)
+UNSIGNED_RANGE = (0, 65535)
+
+# CT pixels: Hounsfield units stored signed with RescaleSlope 1; air (-1024 HU) is stored as 0.
+CT_RESCALE_INTERCEPT = -1024.0
+
+# RescaleSlope is a DS (at most 16 characters).  Slopes get at most this many
+# significant digits, rounded up, so that f"{slope:.10g}" fits and reads back
+# as exactly the slope used for packing (and no value is pushed past 16 bits).
+SLOPE_DIGITS = 10
+
+# The smallest slope whose inverse is a finite float64 with full precision.
+_SMALLEST_SLOPE = np.finfo(np.float64).tiny
+
+# PixelData is little-endian; a big-endian host byteswaps the packed buffer.
+_BYTESWAP_PACKED = sys.byteorder != "little"
+
+BACKENDS = ("numpy", "numba", "auto")
+BACKEND_ENV_VAR = "DCMFORGE_BACKEND"
+
+# "auto" picks numba from this many voxels up (measured by
+# benchmarks/bench_kernels.py: a fresh process pays ~1.4 s to import numba and
+# load the cached kernels, the kernels save ~N ns per voxel over numpy).
+NUMBA_MIN_VOXELS = 400_000_000
+
+
+class SliceScaling(NamedTuple):
+    """Per-slice rescaling: one entry per slice of the volume."""
+
+    slopes: np.ndarray  # RescaleSlope, float64, never 0
+    intercepts: np.ndarray  # RescaleIntercept, float64
+    signed: np.ndarray  # PixelRepresentation 1 (two's complement) where True
+
+
+# --- checks -------------------------------------------------------------------
+
+
+def _check_voxels(src):
+    if not isinstance(src, np.ndarray) or src.ndim != 3:
+        shape = getattr(src, "shape", None)
+        raise VolumeError(f"voxels must be a 3-d numpy array [z, y, x], got shape {shape}")
+    if src.dtype.newbyteorder("=") not in VOXEL_DTYPES:
+        raise VolumeError(
+            f"voxel type {src.dtype} cannot be stored; use float32, float64 or an integer type"
+        )
+    if src.shape[1] == 0 or src.shape[2] == 0:
+        raise VolumeError(f"slices of shape {src.shape[1:]} hold no voxels")
+
+
+def _check_packing_arrays(src, out, per_slice):
+    _check_voxels(src)
+    if not (
+        isinstance(out, np.ndarray)
+        and out.dtype == np.dtype("=u2")
+        and out.flags.c_contiguous
+        and out.flags.writeable
+    ):
+        raise VolumeError("out must be a writeable C-contiguous native uint16 array")
+    if out.shape != src.shape:
+        raise VolumeError(f"out has shape {out.shape}, the voxels {src.shape}")
+    for name, values in per_slice.items():
+        if len(values) != src.shape[0]:
+            raise VolumeError(f"{name} has {len(values)} entries for {src.shape[0]} slices")
+
+
+def _raise_not_finite(src, mins, maxs, k0):
+    """Name the first slice (as a volume index) holding NaN or infinity, and where."""
+    bad = ~(np.isfinite(mins) & np.isfinite(maxs))
+    if not bad.any():
+        return
+    k = int(np.argmax(bad))
+    plane = src[k]
+    row, column = np.argwhere(~np.isfinite(plane))[0]
+    value = plane[row, column]
+    raise VolumeError(
+        f"slice {k0 + k} holds {value} at row {row}, column {column}; "
+        "NaN and infinite values cannot be stored"
+    )
+
+
+# --- the numpy reference ------------------------------------------------------
+
+
+def _quantize(x, intercepts, inv_slopes, lows, highs, out):
+    """The packing contract on x (scalars or per-slice arrays), into the float64 array out."""
+    np.subtract(x, intercepts, out=out, dtype=np.float64)  # dtype: never a float32 loop
+    np.multiply(out, inv_slopes, out=out)
+    np.rint(out, out=out)
+    np.clip(out, lows, highs, out=out)
+    return out
+
+
+def _slice_extrema_numpy(src, mins, maxs):
+    for k in range(src.shape[0]):
+        plane = src[k]
+        mins[k] = plane.min()  # NaN propagates, so the finiteness check sees it
+        maxs[k] = plane.max()
+
+
+def _pack_slices_numpy(src, intercepts, inv_slopes, lows, highs, out):
+    # One slice at a time keeps the float64 temporary small (and in cache).
+    values = np.empty(src.shape[1:], np.float64)
+    for k in range(src.shape[0]):
+        _quantize(src[k], intercepts[k], inv_slopes[k], lows[k], highs[k], values)
+        target = out[k].view(np.int16) if lows[k] < 0 else out[k]
+        np.copyto(target, values, casting="unsafe")  # exact: values are whole and in range
+
+
+# --- the numba path -----------------------------------------------------------
+
+
+def _numba_kernels():
+    from . import _numba_kernels  # imports numba: only when a kernel runs
+
+    return _numba_kernels
+
+
+def _kernel_input(src):
+    """src as the one layout the kernels are compiled for: C order, native bytes, read-only.
+
+    Numba cannot read non-native byte order; Fortran order or a strided chunk
+    would be walked across the cache lines; one layout also means one compiled
+    kernel per voxel type.  A C-ordered native chunk (memmap included) is not copied.
+    """
+    array = np.ascontiguousarray(src, dtype=src.dtype.newbyteorder("="))
+    view = array.view(np.ndarray)  # a new view: never change the caller's flags
+    view.flags.writeable = False
+    return view
+
+
+# --- public functions ---------------------------------------------------------
+
+
+def select_backend(n_voxels, requested="auto"):
+    """Resolve a backend request to "numpy" or "numba".
+
+    An explicit "numpy" or "numba" wins; "auto" is replaced by the
+    DCMFORGE_BACKEND environment variable when that is set.  Left with "auto",
+    numba is used when its kernels are already loaded in this process (nothing
+    left to pay) or when the volume has at least NUMBA_MIN_VOXELS voxels.
+    A writer calls this once with the volume's voxel count, not per chunk.
+    """
+    if requested == "auto":
+        requested = os.environ.get(BACKEND_ENV_VAR) or "auto"
+        where = f"environment variable {BACKEND_ENV_VAR}"
+    else:
+        where = "backend"
+    if requested not in BACKENDS:
+        raise DcmforgeError(f"{where}: {requested!r} is not one of {', '.join(BACKENDS)}")
+    if requested != "auto":
+        return requested
+    if __package__ + "._numba_kernels" in sys.modules or n_voxels >= NUMBA_MIN_VOXELS:
+        return "numba"
+    return "numpy"
+
+
+def slice_extrema(src, k0=0, backend="auto"):
+    """Smallest and largest value of every slice of src, as two float64 arrays.
+
+    src is a chunk volume[k0:k1]; a NaN or infinite voxel raises VolumeError
+    naming its slice as k0 + i, with its row and column.
+    """
+    _check_voxels(src)
+    n = src.shape[0]
+    mins = np.empty(n, np.float64)
+    maxs = np.empty(n, np.float64)
+    if select_backend(src.size, backend) == "numba":
+        _numba_kernels().slice_extrema(_kernel_input(src), mins, maxs)
+    else:
+        _slice_extrema_numpy(src, mins, maxs)
+    _raise_not_finite(src, mins, maxs, k0)
+    return mins, maxs
+
+
+def plan_slice_scaling(mins, maxs, dtype, modality):
+    """RescaleSlope, RescaleIntercept and signedness for every slice of a volume.
+
+    mins, maxs: slice_extrema of *all* slices of the volume (integer input is
+    judged on the whole volume, see _plan_pet).  dtype: the volume's voxel type.
+    modality: "PT" or "CT".  Raises VolumeError for values that cannot be stored.
+    """
+    mins = np.asarray(mins, np.float64)
+    maxs = np.asarray(maxs, np.float64)
+    if mins.ndim != 1 or mins.shape != maxs.shape or mins.size == 0:
+        raise VolumeError(f"need one min and one max per slice, got shapes {mins.shape}, {maxs.shape}")
+    plan = _SCALING_POLICIES.get(modality)
+    if plan is None:
+        known = ", ".join(_SCALING_POLICIES)
+        raise MetadataError(f"Modality {modality!r} has no pixel scaling policy (known: {known})")
+    return plan(mins, maxs, np.dtype(dtype))
+
+
+def _plan_pet(mins, maxs, dtype):
+    # Integer input (counts) that fits 16 bits everywhere is stored as is, with
+    # slope 1 on every slice.  Judging per slice instead would let the slope
+    # jump between 1 and a fraction from slice to slice, which viewers show as
+    # a jump in quantitation; hence the whole volume's extrema.
+    if dtype.kind in "iu":
+        low, high = mins.min(), maxs.max()
+        for signed, (lo, hi) in ((False, UNSIGNED_RANGE), (True, SIGNED_RANGE)):
+            if lo <= low and high <= hi:
+                n = mins.size
+                return SliceScaling(np.ones(n), np.zeros(n), np.full(n, signed))
+    return _fit_16_bits(mins, maxs)
+
+
+def _fit_16_bits(mins, maxs):
+    """Per slice: signed with slope peak/32767 if it holds negative values, else unsigned with max/65535."""
+    signed = mins < 0
+    peak = np.maximum(np.abs(mins), np.abs(maxs))
+    exact = peak / np.where(signed, SIGNED_RANGE[1], UNSIGNED_RANGE[1])
+    too_small = (exact > 0) & (exact < _SMALLEST_SLOPE)
+    if too_small.any():
+        k = int(np.argmax(too_small))
+        raise VolumeError(
+            f"slice {k}: largest magnitude {float(peak[k])!r} is too small to scale into 16 bits"
+        )
+    slopes = np.array([_round_up_slope(s) if s > 0 else 1.0 for s in exact])  # all-zero slice: slope 1
+    return SliceScaling(slopes, np.zeros(mins.size), signed)
+
+
+def _round_up_slope(slope):
+    """slope rounded up to SLOPE_DIGITS significant digits (the nearest float to that decimal)."""
+    exact = Decimal(slope)
+    step = Decimal(1).scaleb(exact.adjusted() - SLOPE_DIGITS + 1)
+    # float() of a decimal >= slope is >= slope: rounding to nearest is monotonic.
+    return float(exact.quantize(step, rounding=ROUND_CEILING))
+
+
+def _plan_ct(mins, maxs, dtype):
+    n = mins.size
+    lowest = np.rint(mins - CT_RESCALE_INTERCEPT)
+    highest = np.rint(maxs - CT_RESCALE_INTERCEPT)
+    bad = (lowest < SIGNED_RANGE[0]) | (highest > SIGNED_RANGE[1])
+    if bad.any():
+        k = int(np.argmax(bad))
+        value = mins[k] if lowest[k] < SIGNED_RANGE[0] else maxs[k]
+        low, high = (bound + CT_RESCALE_INTERCEPT for bound in SIGNED_RANGE)
+        raise VolumeError(
+            f"slice {k}: {value:g} HU is outside the CT range {low:g} to {high:g} HU "
+            f"(signed 16 bits, RescaleIntercept {CT_RESCALE_INTERCEPT:g})"
+        )
+    return SliceScaling(np.ones(n), np.full(n, CT_RESCALE_INTERCEPT), np.ones(n, bool))
+
+
+_SCALING_POLICIES = {"PT": _plan_pet, "CT": _plan_ct}
+
+
+def _packing_terms(slopes, intercepts, signed):
+    """The per-slice float64 terms of the contract: intercept, 1/slope, low, high."""
+    signed = np.asarray(signed, bool)
+    return (
+        np.asarray(intercepts, np.float64),
+        1.0 / np.asarray(slopes, np.float64),
+        np.where(signed, float(SIGNED_RANGE[0]), float(UNSIGNED_RANGE[0])),
+        np.where(signed, float(SIGNED_RANGE[1]), float(UNSIGNED_RANGE[1])),
+    )
+
+
+def stored_extrema(mins, maxs, slopes, intercepts, signed):
+    """Smallest and largest stored value per slice (int64), for Smallest/LargestImagePixelValue.
+
+    The contract is monotonic, so these are the contract applied to the extrema.
+    """
+    terms = _packing_terms(slopes, intercepts, signed)
+    smallest, largest = (
+        _quantize(np.asarray(x, np.float64), *terms, np.empty(len(x))).astype(np.int64)
+        for x in (mins, maxs)
+    )
+    return smallest, largest
+
+
+def pack_slices(src, slopes, intercepts, signed, out, backend="auto"):
+    """Pack the chunk src into out (same shape, uint16, little-endian bytes), in place.
+
+    src must be finite (slice_extrema checks it); slopes, intercepts and signed
+    are the chunk's entries of a plan_slice_scaling result.
+    """
+    _check_packing_arrays(src, out, {"slopes": slopes, "intercepts": intercepts, "signed": signed})
+    terms = _packing_terms(slopes, intercepts, signed)
+    if select_backend(src.size, backend) == "numba":
+        _numba_kernels().pack_slices(_kernel_input(src), *terms, out)
+    else:
+        _pack_slices_numpy(src, *terms, out)
+    if _BYTESWAP_PACKED:
+        out.byteswap(inplace=True)
+    return out
