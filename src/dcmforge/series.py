@@ -1,0 +1,414 @@
+"""Volumes to image series: one DICOM file per slice, written as fast as files can be.
+
+Data flows one way: volume + geometry + metadata -> the series' shared
+dataset (validated against its image description, encoded once) -> per
+chunk of slices: pixel packing (pixels.py) and the few per-slice elements
+-> files, each written under a temporary name and renamed.
+"""
+
+import datetime
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from . import __version__, geometry, iods, metadata as metadata_files, pixels, timing, validate
+from .encode import ABSENT, HeaderTemplate, element_header, encode_element, with_character_set
+from .errors import DcmforgeError, MetadataError, VolumeError
+from .part10 import file_meta, write_atomic
+from .uids import new_uid
+
+log = logging.getLogger("dcmforge")
+
+SOP_CLASS_UIDS = {"PT": "1.2.840.10008.5.1.4.1.1.128", "CT": "1.2.840.10008.5.1.4.1.1.2"}
+
+# Slices packed per chunk: bounds memory (about 16 Mi voxels of output) whatever the volume's size.
+CHUNK_VOXELS = 1 << 24
+
+def write_series(
+    volume,
+    out_dir,
+    *,
+    spacing=None,
+    origin=(0.0, 0.0, 0.0),
+    orientation=(1, 0, 0, 0, 1, 0),
+    affine=None,
+    affine_convention=None,
+    modality="PT",
+    metadata=None,
+    seed=None,
+    overwrite=False,
+    backend="auto",
+):
+    """Write ``volume`` ([z, y, x], or [t, z, y, x] for dynamic PET) as a DICOM series in ``out_dir``.
+
+    Geometry is either ``spacing`` (dx, dy, dz in mm: columns, rows, slices)
+    with ``origin`` (LPS mm of the centre of voxel [0, 0, 0]) and
+    ``orientation`` (row then column direction cosines), or a 4x4 ``affine``
+    with ``affine_convention`` "LPS" or "RAS". ``metadata`` is a mapping or a
+    metadata file (TOML or JSON). Returns the written paths in slice order.
+    """
+    shape = np.shape(volume)
+    with SeriesWriter(
+        out_dir,
+        shape,
+        spacing=spacing,
+        origin=origin,
+        orientation=orientation,
+        affine=affine,
+        affine_convention=affine_convention,
+        modality=modality,
+        metadata=metadata,
+        seed=seed,
+        overwrite=overwrite,
+        backend=pixels.select_backend(int(np.prod(shape)), backend),
+    ) as writer:
+        # Two passes over the volume: the extrema of every slice first, so a NaN is
+        # found before any file is written and integer input is judged as a whole;
+        # then packing and writing, a chunk at a time (memory stays bounded).
+        chunks = list(_chunks(shape))
+        extrema = [pixels.slice_extrema(volume[index], part.start, writer.backend) for part, index in chunks]
+        mins, maxs = (np.concatenate(parts) for parts in zip(*extrema))
+        scaling = pixels.plan_slice_scaling(mins, maxs, volume.dtype, modality)
+        for part, index in chunks:
+            chunk_scaling = pixels.SliceScaling(*(values[part] for values in scaling))
+            writer._write_packed(volume[index], mins[part], maxs[part], chunk_scaling)
+    return writer.paths
+
+
+def _chunks(shape):
+    """(the chunk's image numbers as a slice, its index into the volume): whole slices, bounded memory."""
+    slices = shape[-3]
+    step = max(1, CHUNK_VOXELS // (shape[-1] * shape[-2]))
+    frames = [()] if len(shape) == 3 else [(f,) for f in range(shape[0])]
+    for f, frame in enumerate(frames):
+        for k0 in range(0, slices, step):
+            k1 = min(k0 + step, slices)
+            yield slice(f * slices + k0, f * slices + k1), (*frame, slice(k0, k1))
+
+
+class SeriesWriter:
+    """Write a series slice by slice, for loops that produce one slice or frame at a time.
+
+    >>> with SeriesWriter(out, (nz, ny, nx), spacing=(2, 2, 2)) as series:   # doctest: +SKIP
+    ...     for k in range(nz):
+    ...         series.write_slice(reconstruct(k))
+
+    Memory does not grow with the volume. Slices must come in order. If the
+    block raises, or ends before every slice came, the files already written
+    are removed: a series is either whole or absent.
+    """
+
+    def __init__(
+        self,
+        out_dir,
+        shape,
+        *,
+        spacing=None,
+        origin=(0.0, 0.0, 0.0),
+        orientation=(1, 0, 0, 0, 1, 0),
+        affine=None,
+        affine_convention=None,
+        modality="PT",
+        metadata=None,
+        seed=None,
+        overwrite=False,
+        backend="auto",
+        workers=2,
+    ):
+        if modality not in SOP_CLASS_UIDS:
+            raise DcmforgeError(f"modality must be one of {sorted(SOP_CLASS_UIDS)}, got {modality!r}")
+        self.shape = _check_shape(shape, modality)
+        self.frame_count = self.shape[0] if len(self.shape) == 4 else 1
+        self.slice_count, self.rows, self.columns = self.shape[-3:]
+        self.image_count = self.frame_count * self.slice_count
+        self.modality = modality
+        self.backend = pixels.select_backend(int(np.prod(self.shape)), backend)
+        self.seed = seed
+        if affine is not None:
+            self.geometry = geometry.from_affine(affine, affine_convention)
+        elif spacing is not None:
+            self.geometry = geometry.from_spacing(spacing, origin, orientation)
+        else:
+            raise DcmforgeError("give either spacing (with origin and orientation) or an affine")
+        self.description = iods.description_for(modality)
+
+        user, self.frames, self.half_life = self._user_metadata(metadata)
+        shared = {**iods.defaults(self.description), **user}
+        self._settle_decay_correction(shared, user)
+        _set_derived(shared, user, self._series_values(user))
+        shared["SoftwareVersions"] = _software_versions(user.get("SoftwareVersions"))
+        self.shared, codec = with_character_set(shared)
+        # What the description derives per slice is encoded per slice; PixelData goes last, raw.
+        self.slice_keywords = tuple(k for k in iods.keywords_from(self.description, "slice") if k != "PixelData")
+        self.template = HeaderTemplate(
+            {k: v for k, v in self.shared.items() if k not in self.slice_keywords}, self.slice_keywords, codec
+        )
+        self.series_uid = self.shared["SeriesInstanceUID"]
+        self._frame_values = [self._frame_values_for(f) for f in range(self.frame_count)]
+        self._positions = self.geometry.image_positions(self.slice_count).round(6)
+        self._locations = self.geometry.slice_locations(self.slice_count).round(6)
+        self._pixel_header = element_header(0x7FE00010, "OW", self.rows * self.columns * 2)
+
+        self.out_dir = Path(out_dir)
+        width = max(4, len(str(self.image_count)))
+        self.paths = [self.out_dir / f"{modality}_{n + 1:0{width}d}.dcm" for n in range(self.image_count)]
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        if not overwrite:
+            existing = [p for p in self.paths if p.exists()]
+            if existing:
+                raise DcmforgeError(f"{existing[0]} exists ({len(existing)} of the series' files do); pass overwrite=True")
+        self.written = 0
+        self._validated = False
+        self._stored = None  # the packed-pixel buffer, reused from chunk to chunk
+        self._pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
+
+    # -- the series-wide dataset ---------------------------------------------
+
+    def _user_metadata(self, metadata):
+        """(DICOM values from the metadata, frame timings, half-life or None)."""
+        if metadata is None:
+            metadata = {}
+        elif isinstance(metadata, (str, os.PathLike)):
+            metadata = metadata_files.read_metadata(metadata)
+        resolved, notes = metadata_files.resolve_metadata(dict(metadata), self.modality)
+        for note in notes:
+            log.warning("%s", note)
+        frames = timing.frame_timings(
+            self.frame_count, resolved.pop("frame_start", None), resolved.pop("frame_duration", None)
+        )
+        half_life = None
+        for item in resolved.get("RadiopharmaceuticalInformationSequence") or []:
+            if item.get("RadionuclideHalfLife") not in (None, ""):
+                half_life = float(item["RadionuclideHalfLife"])
+                break
+        return resolved, frames, half_life
+
+    def _settle_decay_correction(self, shared, user):
+        """Without a half-life no DecayFactor can be computed: unless the user said
+        DecayCorrection, write NONE (and no DECY) rather than a made-up factor."""
+        if self.modality != "PT" or self.half_life is not None or "DecayCorrection" in user:
+            return
+        if str(shared.get("DecayCorrection", "NONE")).strip() != "NONE":
+            log.warning("no isotope or half-life in the metadata: DecayCorrection set to NONE")
+            shared["DecayCorrection"] = "NONE"
+            if "CorrectedImage" not in user:
+                shared["CorrectedImage"] = [c for c in iods.values_of(shared.get("CorrectedImage")) if c != "DECY"]
+
+    def _series_values(self, user):
+        """Values derived from the volume, geometry, UIDs and clock, the same in every slice."""
+        g = self.geometry
+        now = datetime.datetime.now()
+        self.reference = self._reference_datetime(user, now)
+        values = {
+            "SOPClassUID": SOP_CLASS_UIDS[self.modality],
+            "Modality": self.modality,
+            "Rows": self.rows,
+            "Columns": self.columns,
+            "PixelSpacing": [round(v, 6) for v in g.pixel_spacing],
+            "ImageOrientationPatient": g.image_orientation,
+            "SliceThickness": round(g.slice_thickness, 6),
+        }
+        for keyword in iods.keywords_from(self.description, "uid"):
+            values[keyword] = user.get(keyword) or new_uid(self.seed, keyword)
+        # Study, series and content times default to the acquisition start; creation is now.
+        for keyword in iods.keywords_from(self.description, "clock"):
+            moment = now if keyword.startswith("InstanceCreation") else self.reference
+            default = moment.strftime("%Y%m%d") if keyword.endswith("Date") else _tm(moment)
+            values[keyword] = user.get(keyword) or default
+        if self.modality == "PT":
+            values["NumberOfSlices"] = self.slice_count
+            if self.frame_count > 1:
+                values["NumberOfTimeSlices"] = self.frame_count
+                series_type = user.get("SeriesType") or ["DYNAMIC", "IMAGE"]
+                values["SeriesType"] = ["DYNAMIC", *list(series_type)[1:]]
+        return values
+
+    def _reference_datetime(self, user, now):
+        """The series reference time: acquisition start, from metadata or, failing that, the clock."""
+        for date_key, time_key in (("SeriesDate", "SeriesTime"), ("StudyDate", "StudyTime")):
+            if user.get(date_key) and user.get(time_key):
+                return timing.parse_dicom_datetime(user[date_key], user[time_key])
+        log.warning("no acquisition start in the metadata: study and series times set to the write time")
+        return now.replace(microsecond=0)
+
+    def _frame_values_for(self, frame):
+        """Per-frame PET values: acquisition time, duration, reference time, decay factor."""
+        if self.modality != "PT":
+            return {}
+        frame_timing = self.frames[frame]
+        start = self.reference + datetime.timedelta(seconds=frame_timing.start)
+        values = {
+            "AcquisitionDate": start.strftime("%Y%m%d"),
+            "AcquisitionTime": _tm(start),
+            "FrameReferenceTime": round(1000 * timing.reference_time(frame_timing, self.half_life), 3),
+            "ActualFrameDuration": "" if frame_timing.duration is None else round(1000 * frame_timing.duration),
+        }
+        if str(self.shared.get("DecayCorrection", "NONE")).strip() == "NONE":
+            values["DecayFactor"] = ABSENT
+        elif self.half_life is not None:
+            values["DecayFactor"] = timing.decay_factor(frame_timing, self.half_life)
+        else:
+            raise MetadataError(
+                "DecayFactor (0054,1321) is required when DecayCorrection is "
+                f"{self.shared.get('DecayCorrection')}: give the isotope (for its half-life) or set DecayCorrection NONE"
+            )
+        return values
+
+    # -- writing ---------------------------------------------------------------
+
+    def write_slice(self, image):
+        """Write the next slice (a 2-D [y, x] array)."""
+        self.write_slices(np.asarray(image)[None])
+
+    def write_frame(self, volume):
+        """Write the next frame (a 3-D [z, y, x] array) of a dynamic series."""
+        self.write_slices(volume)
+
+    def write_slices(self, slices):
+        """Write the next len(slices) slices (a 3-D [z, y, x] array, in order).
+
+        Each call is scaled on its own: integer slices that fit 16 bits are
+        stored as they are, judged per call (write_series judges the whole volume).
+        """
+        slices = np.asarray(slices)
+        mins, maxs = pixels.slice_extrema(slices, self.written, self.backend)
+        self._write_packed(slices, mins, maxs, pixels.plan_slice_scaling(mins, maxs, slices.dtype, self.modality))
+
+    def _write_packed(self, slices, mins, maxs, scaling):
+        count = len(slices)
+        if np.ndim(slices) != 3 or np.shape(slices)[1:] != (self.rows, self.columns):
+            raise VolumeError(f"expected slices of shape (n, {self.rows}, {self.columns}), got {np.shape(slices)}")
+        if self.written + count > self.image_count:
+            raise VolumeError(f"the series has {self.image_count} images; {self.written + count} were given")
+        if self._stored is None or len(self._stored) < count:
+            self._stored = np.empty((count, self.rows, self.columns), np.uint16)
+        stored = pixels.pack_slices(slices, *scaling, self._stored[:count], self.backend)
+        smallest, largest = pixels.stored_extrema(mins, maxs, *scaling)
+        packed = Packed(stored, scaling.slopes, scaling.intercepts, scaling.signed, smallest, largest)
+        first = self.written
+        if not self._validated:
+            validate.check(self._dataset_for(first, packed, 0), self.description)
+            self._validated = True
+        jobs = []
+        for i in range(count):
+            n = first + i
+            pieces = self._file_pieces(n, packed, i)
+            if self._pool is None:
+                write_atomic(self.paths[n], pieces)
+            else:
+                jobs.append((n, self._pool.submit(write_atomic, self.paths[n], pieces)))
+            self.written = n + 1
+        for n, job in jobs:  # the packed buffer is reused by the next chunk: wait for every write
+            try:
+                job.result()
+            except OSError as exc:
+                exc.add_note(f"while writing image {n + 1} of {self.image_count} ({self.paths[n]})")
+                raise
+
+    def _slice_values(self, n, packed, i):
+        frame, z = divmod(n, self.slice_count)
+        values = {
+            "SOPInstanceUID": new_uid(self.seed, self.series_uid, n),
+            "InstanceNumber": n + 1,
+            "ImageIndex": n + 1,  # PET: (time slice - 1) x NumberOfSlices + slice
+            "ImagePositionPatient": self._positions[z].tolist(),
+            "SliceLocation": float(self._locations[z]),
+            "PixelRepresentation": int(packed.signed[i]),
+            "SmallestImagePixelValue": int(packed.smallest[i]),
+            "LargestImagePixelValue": int(packed.largest[i]),
+            "RescaleSlope": float(packed.slopes[i]),
+            "RescaleIntercept": float(packed.intercepts[i]),
+            **self._frame_values[frame],
+        }
+        return values
+
+    def _file_pieces(self, n, packed, i):
+        values = self._slice_values(n, packed, i)
+        return [
+            file_meta(self.shared["SOPClassUID"], values["SOPInstanceUID"]),
+            *self.template.render(values),
+            self._pixel_header,
+            packed.stored[i],
+        ]
+
+    def _dataset_for(self, n, packed, i):
+        """The whole dataset of one slice, for validation."""
+        per_slice = {k: v for k, v in self._slice_values(n, packed, i).items() if k in self.slice_keywords}
+        dataset = {**self.shared, **per_slice, "PixelData": packed.stored[i]}
+        return {k: v for k, v in dataset.items() if v is not ABSENT}
+
+    # -- ending ----------------------------------------------------------------
+
+    def close(self):
+        """Finish the series; it is an error if slices are missing."""
+        self._shutdown()
+        if self.written != self.image_count:
+            self._remove_written()
+            raise VolumeError(f"the series ended after {self.written} of {self.image_count} images; its files were removed")
+        return self.paths
+
+    def _shutdown(self):
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+    def _remove_written(self):
+        for path in self.paths[: self.written]:
+            path.unlink(missing_ok=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.close()
+        else:
+            self._shutdown()
+            self._remove_written()
+        return False
+
+
+class Packed(NamedTuple):
+    """One chunk's pixels as stored, and the per-slice values that go with them."""
+
+    stored: np.ndarray  # uint16 bit patterns [n, rows, columns]
+    slopes: np.ndarray
+    intercepts: np.ndarray
+    signed: np.ndarray
+    smallest: np.ndarray
+    largest: np.ndarray
+
+
+def _check_shape(shape, modality):
+    shape = tuple(int(n) for n in shape)
+    if len(shape) not in (3, 4) or min(shape) < 1:
+        raise VolumeError(f"a volume is [z, y, x] or [t, z, y, x] with no empty axis, got shape {shape}")
+    if len(shape) == 4 and modality != "PT":
+        raise VolumeError(f"only PET series can be dynamic ([t, z, y, x]); got shape {shape} for {modality}")
+    if max(shape[-2:]) > 0xFFFF:
+        raise VolumeError(f"rows and columns must be at most 65535, got {shape[-2:]}")
+    return shape
+
+
+def _set_derived(dataset, user, derived):
+    """Put derived values into dataset; a user value that contradicts one is an error, not overwritten."""
+    for keyword, value in derived.items():
+        given = user.get(keyword)
+        if given not in (None, "") and encode_element(keyword, given) != encode_element(keyword, value):
+            raise MetadataError(f"{keyword} comes from the volume and geometry ({value!r}); the metadata says {given!r}")
+        dataset[keyword] = value
+
+
+def _software_versions(given):
+    """The user's software versions (the reconstruction's) followed by dcmforge's own."""
+    given = [] if given in (None, "") else [given] if isinstance(given, str) else list(given)
+    ours = f"dcmforge {__version__}"
+    return given if ours in given else [*given, ours]
+
+
+def _tm(moment):
+    return moment.strftime("%H%M%S") + (f".{moment.microsecond:06d}" if moment.microsecond else "")
+
