@@ -9,7 +9,7 @@ import uuid
 
 from . import __version__
 
-_UID_RE = re.compile(r"(0|[1-9]\d*)(\.(0|[1-9]\d*))*")
+_UID_RE = re.compile(r"(0|[1-9]\d*)(\.(0|[1-9]\d*))*", re.ASCII)  # \d: 0-9 only
 
 # Reproducible UIDs are name-based (version 5) UUIDs in dcmforge's own namespace.
 _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://dcmforge.invalid/uid")

@@ -96,17 +96,19 @@ CHARACTER_SETS = {
     "ISO_IR 192": "utf-8",
 }
 
+# re.ASCII: \d is 0-9 only, not every Unicode digit (int("١٢") would be 12).
 _CS_RE = re.compile(r"[A-Z0-9_ ]*")
-_AS_RE = re.compile(r"\d{3}[DWMY]")
-_DS_RE = re.compile(r" *[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)? *")
-_IS_RE = re.compile(r" *[+-]?\d+ *")
-_DA_RE = re.compile(r"(\d{4})(\d{2})(\d{2})")
-_TM_RE = re.compile(r"([01]\d|2[0-3])(([0-5]\d)(([0-5]\d|60)(\.\d{1,6})?)?)?")
+_AS_RE = re.compile(r"\d{3}[DWMY]", re.ASCII)
+_DS_RE = re.compile(r" *[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)? *", re.ASCII)
+_IS_RE = re.compile(r" *[+-]?\d+ *", re.ASCII)
+_DA_RE = re.compile(r"(\d{4})(\d{2})(\d{2})", re.ASCII)
+_TM_RE = re.compile(r"([01]\d|2[0-3])(([0-5]\d)(([0-5]\d|60)(\.\d{1,6})?)?)?", re.ASCII)
 _DT_RE = re.compile(
     r"\d{4}((0[1-9]|1[0-2])((0[1-9]|[12]\d|3[01])(([01]\d|2[0-3])(([0-5]\d)(([0-5]\d|60)"
-    r"(\.\d{1,6})?)?)?)?)?)?([+-]\d{4})?"
+    r"(\.\d{1,6})?)?)?)?)?)?([+-]\d{4})?",
+    re.ASCII,
 )
-_UI_RE = re.compile(r"(0|[1-9]\d*)(\.(0|[1-9]\d*))*")
+_UI_RE = re.compile(r"(0|[1-9]\d*)(\.(0|[1-9]\d*))*", re.ASCII)
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _TEXT_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f\x7f]")  # LT/ST/UT keep CR LF FF TAB ESC
 
