@@ -175,6 +175,8 @@ BAD = [
     ("UT", "a\x00"),
     ("UV", -1), ("UV", 2**64),
     ("DS", [np.array([1.0, 2.0]), 3.0]),
+    # digits are 0-9 only, not other Unicode digits
+    ("IS", "١٢"), ("DS", "١.٥"), ("UI", "1.2٣"), ("AS", "04٥Y"), ("DA", "2025010١"), ("TM", "1٠"),
 ]
 
 
