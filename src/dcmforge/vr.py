@@ -383,7 +383,8 @@ def _encode_numbers(vr, value):
         if source.dtype.kind == "f" and not np.all(np.equal(np.mod(source, 1), 0)):
             _fail("needs integers", vr, value)
         info = np.iinfo(dtype)
-        if source.size and (source.min() < info.min or source.max() > info.max):
+        # ">= max + 1": for floats, max itself rounds up to 2**63 (or 2**64), which does not fit.
+        if source.size and (source.min() < info.min or source.max() >= info.max + 1):
             _fail(f"out of range {info.min}..{info.max}", vr, value)
     elif dtype.kind == "f" and source.size and dtype.itemsize == 4:
         finite = np.isfinite(source)
