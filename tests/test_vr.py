@@ -362,3 +362,22 @@ def test_ui_accepts_exactly_the_uid_syntax(text):
 def test_cs_values_are_joined_with_backslashes(values):
     expected = "\\".join(value.strip() for value in values)
     assert encode_value("CS", values) == expected.encode("ascii") + b" " * (len(expected) % 2)
+
+
+INTEGER_VRS = {"US": "<u2", "SS": "<i2", "UL": "<u4", "SL": "<i4", "UV": "<u8", "SV": "<i8", "OW": "<u2",
+               "OL": "<u4", "OV": "<u8"}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(sorted(INTEGER_VRS)), st.lists(st.integers(-(2**65), 2**65), min_size=1, max_size=4),
+       st.sampled_from(["ints", "floats"]))
+def test_binary_integers_are_exact_or_refused(vr, numbers, given_as):
+    dtype = np.dtype(INTEGER_VRS[vr])
+    info = np.iinfo(dtype)
+    value = numbers if given_as == "ints" else np.array(numbers, dtype=float)
+    wanted = numbers if given_as == "ints" else [int(x) for x in value]  # what the floats hold exactly
+    if all(info.min <= n <= info.max for n in wanted):
+        assert np.frombuffer(encode_value(vr, value), dtype).tolist() == wanted
+    else:
+        with pytest.raises(EncodingError, match="out of range"):
+            encode_value(vr, value)
