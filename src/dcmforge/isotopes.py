@@ -151,24 +151,26 @@ def orientation_sequences(position):
 
 def position_of_sequences(dataset):
     """The PatientPosition (HFS, HFP, FFS, FFP) the orientation code sequences of ``dataset`` say, or None."""
-
-    def concept(sequence, item_key=None):
-        items = sequence if isinstance(sequence, list) else []
-        item = items[0] if items and isinstance(items[0], dict) else {}
-        if item_key is not None:
-            return concept(item.get(item_key))
-        code = current_code(item.get("CodeValue"), item.get("CodingSchemeDesignator"))
-        for name, (known, _) in ORIENTATION_CODES.items():
-            if code == known:
-                return name
-        return None
-
+    orientation = _first_item(dataset.get("PatientOrientationCodeSequence"))
     said = (
-        concept(dataset.get("PatientOrientationCodeSequence")),
-        concept(dataset.get("PatientOrientationCodeSequence"), "PatientOrientationModifierCodeSequence"),
-        concept(dataset.get("PatientGantryRelationshipCodeSequence")),
+        _concept(orientation),
+        _concept(_first_item(orientation.get("PatientOrientationModifierCodeSequence"))),
+        _concept(_first_item(dataset.get("PatientGantryRelationshipCodeSequence"))),
     )
     for position, concepts in PATIENT_POSITIONS.items():
         if said == concepts:
             return position
+    return None
+
+
+def _first_item(sequence):
+    return sequence[0] if isinstance(sequence, list) and sequence and isinstance(sequence[0], dict) else {}
+
+
+def _concept(item):
+    """The orientation concept ("supine", ...) a code item names, or None."""
+    code = current_code(item.get("CodeValue"), item.get("CodingSchemeDesignator"))
+    for name, (known, _) in ORIENTATION_CODES.items():
+        if code == known:
+            return name
     return None

@@ -135,6 +135,7 @@ def _resolve(meta, description):
     """(resolved, problems); resolved holds what could be resolved even when there are errors."""
     if not isinstance(meta, dict):
         raise MetadataError(f"metadata must be a table of keyword = value, not {type(meta).__name__}")
+    meta = flatten_sections(meta)
     problems = []
     resolved = {}
     friendly = {}
