@@ -264,7 +264,8 @@ def _pixel_data_length(dataset):
     else:
         return []  # not pixels at all: the VR check reports it
     if length not in (expected, expected + expected % 2):
-        return [("PixelData", "error", f"holds {length} bytes; Rows x Columns x SamplesPerPixel x BitsAllocated/8 = {expected}")]
+        formula = "Rows x Columns x SamplesPerPixel x BitsAllocated/8"
+        return [("PixelData", "error", f"holds {length} bytes; {formula} = {expected}")]
     return []
 
 

@@ -487,10 +487,15 @@ def _apply_frames(friendly, resolved, problems):
     if len(starts) != len(durations):
         problems.append(problem("frame_duration", f"{len(durations)} value(s) for {len(starts)} frame start(s)"))
         return
-    bad = [f"frame {n}" for n, (s, d) in enumerate(zip(starts, durations), 1) if s < 0 or d <= 0]
-    bad += [f"frame {n + 1} starts before frame {n} ends" for n in range(1, len(starts)) if starts[n] < starts[n - 1] + durations[n - 1]]
+    bad = [f"frame {n}" for n, (start, length) in enumerate(zip(starts, durations), 1) if start < 0 or length <= 0]
+    bad += [
+        f"frame {n + 1} starts before frame {n} ends"
+        for n in range(1, len(starts))
+        if starts[n] < starts[n - 1] + durations[n - 1]
+    ]
     if bad:
-        problems.append(problem("frame_start", "frames need start >= 0, duration > 0, in order without overlap: " + ", ".join(bad)))
+        rule = "frames need start >= 0, duration > 0, in order without overlap"
+        problems.append(problem("frame_start", f"{rule}: {', '.join(bad)}"))
         return
     resolved["frame_start"], resolved["frame_duration"] = starts, durations
     if len(starts) > 1:
