@@ -10,6 +10,7 @@ sequences and items with defined lengths, so every length is known before
 it is written.
 """
 
+import collections
 import functools
 import struct
 from typing import NamedTuple
@@ -189,6 +190,16 @@ def encode_dataset(dataset):
 
 # A per-slice value that leaves its element out of that slice.
 ABSENT = object()
+_MISSING = object()
+
+
+class _Slot(NamedTuple):
+    """A hole in a HeaderTemplate: one per-slice element, its tag and VR looked up once."""
+
+    key: object
+    tag: int
+    keyword: str
+    vr: str  # as in the tag table: may still be ambiguous ("US or SS")
 
 
 class HeaderTemplate:
@@ -201,7 +212,12 @@ class HeaderTemplate:
     def __init__(self, shared, slice_keys, codec):
         self.codec = codec
         self.shared = shared
-        slots = [(tags.tag_of(key), key) for key in slice_keys]
+        slots = []
+        for key in slice_keys:
+            tag, entry = _entry_for_key(key)
+            if entry is None:
+                raise EncodingError("a per-slice element must be in the tag table", tag=tag)
+            slots.append((tag, _Slot(key, tag, entry.keyword, entry.vr)))
         slot_tags = {tag for tag, _ in slots}
         pieces = [(tag, data) for tag, data in encode_elements(shared, codec, shared) if tag not in slot_tags]
         pieces += slots
@@ -216,15 +232,22 @@ class HeaderTemplate:
 
     def render(self, per_slice):
         """The dataset's bytes as a list of pieces; per_slice holds every slot's value."""
-        context = {**self.shared, **per_slice} if "PixelRepresentation" in per_slice else self.shared
+        context = collections.ChainMap(per_slice, self.shared)
         out = []
         for piece in self.plan:
             if isinstance(piece, bytes):
                 out.append(piece)
-            else:
-                if piece not in per_slice:
-                    raise EncodingError(f"no per-slice value for {piece!r} (ABSENT leaves it out)", tag=tags.tag_of(piece))
-                value = per_slice[piece]
-                if value is not ABSENT:
-                    out.append(encode_element(piece, value, self.codec, context))
+                continue
+            value = per_slice.get(piece.key, _MISSING)
+            if value is ABSENT:
+                continue
+            if value is _MISSING:
+                raise EncodingError("no per-slice value given (ABSENT leaves it out)", keyword=piece.keyword, tag=piece.tag)
+            vr = concrete_vr(piece.vr, context)
+            try:
+                data = encode_value(vr, value, self.codec)
+            except EncodingError as exc:
+                raise EncodingError(exc.reason, keyword=piece.keyword, tag=piece.tag, vr=vr, value=exc.value) from None
+            out.append(element_header(piece.tag, vr, len(data)))
+            out.append(data)
         return out
