@@ -52,17 +52,18 @@ def concrete_vr(vr, context):
     if " or " not in vr:
         return vr
     if vr == "OB or OW":
-        return "OB" if context.get("BitsAllocated", 16) <= 8 else "OW"
-    if "SS" in vr and _is_signed(context.get("PixelRepresentation")):
+        return "OB" if _as_int(context.get("BitsAllocated"), 16) <= 8 else "OW"
+    if "SS" in vr and _as_int(context.get("PixelRepresentation"), 0) == 1:
         return "SS"
     return "US"
 
 
-def _is_signed(pixel_representation):
+def _as_int(value, fallback):
+    """An attribute read as an int for choosing a VR; an unusable one is reported by validation, not here."""
     try:
-        return int(pixel_representation) == 1
+        return int(value)
     except (TypeError, ValueError):
-        return False
+        return fallback
 
 
 def resolve(key, value, context):
@@ -166,7 +167,7 @@ def with_character_set(dataset):
     """
     given = dataset.get("SpecificCharacterSet")
     if given is not None:
-        name = given if isinstance(given, str) else "\\".join(given)
+        name = given if isinstance(given, str) else "\\".join(str(term) for term in given)
         codec = CHARACTER_SETS.get(name.strip())
         if codec is None:
             raise EncodingError(
@@ -244,10 +245,5 @@ class HeaderTemplate:
             if value is _MISSING:
                 raise EncodingError("no per-slice value given (ABSENT leaves it out)", keyword=piece.keyword, tag=piece.tag)
             vr = concrete_vr(piece.vr, context)
-            try:
-                data = encode_value(vr, value, self.codec)
-            except EncodingError as exc:
-                raise EncodingError(exc.reason, keyword=piece.keyword, tag=piece.tag, vr=vr, value=exc.value) from None
-            out.append(element_header(piece.tag, vr, len(data)))
-            out.append(data)
+            out.append(_encode_resolved(piece.tag, piece.keyword, vr, value, self.codec, context))
         return out

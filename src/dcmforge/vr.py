@@ -417,8 +417,8 @@ def encode_value(vr, value, codec="ascii"):
     rule = VR_RULES.get(vr)
     if rule is None or vr == "SQ":
         _fail("not a VR dcmforge can encode here", vr, value)
-    if value is None:
-        return b""
+    if value is None or (isinstance(value, str) and not value):
+        return b""  # present but empty (Type 2), whatever the VR
     if vr in TEXT_ENCODERS:
         data = _encode_text(vr, value, codec)
     elif vr == "AT":
