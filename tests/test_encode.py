@@ -90,6 +90,12 @@ def test_nested_sequence_with_defined_lengths_golden_bytes():
     )
 
 
+def test_encode_elements_gives_tag_and_bytes_in_tag_order():
+    pairs = encode_elements({"Rows": 2, "Modality": "PT", (0x0009, 0x0010): Explicit("LO", "X")})
+    assert [tag for tag, _ in pairs] == [0x00080060, 0x00090010, 0x00280010]
+    assert pairs[0][1] == encode_element("Modality", "PT") and pairs[2][1] == encode_element("Rows", 2)
+
+
 def test_sequence_with_an_empty_item_and_none():
     assert encode_element("AcquisitionContextSequence", [{}]) == hexbytes(
         "40005505 5351 0000 08000000", "feff00e0 00000000"
