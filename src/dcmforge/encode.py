@@ -192,6 +192,8 @@ def encode_dataset(dataset):
 # A per-slice value that leaves its element out of that slice.
 ABSENT = object()
 _MISSING = object()
+_CACHEABLE = frozenset({str, int, float})
+_CACHE_LIMIT = 4096
 
 
 class _Slot(NamedTuple):
@@ -213,6 +215,7 @@ class HeaderTemplate:
     def __init__(self, shared, slice_keys, codec):
         self.codec = codec
         self.shared = shared
+        self._encoded = {}  # (tag, VR, type, value) -> element bytes
         slots = []
         for key in slice_keys:
             tag, entry = _entry_for_key(key)
@@ -245,5 +248,15 @@ class HeaderTemplate:
             if value is _MISSING:
                 raise EncodingError("no per-slice value given (ABSENT leaves it out)", keyword=piece.keyword, tag=piece.tag)
             vr = concrete_vr(piece.vr, context)
-            out.append(_encode_resolved(piece.tag, piece.keyword, vr, value, self.codec, context))
+            # Values that repeat from slice to slice (per-frame times, signedness) are
+            # encoded once; the type is part of the key because 1 == 1.0 == True.
+            key = (piece.tag, vr, type(value), value) if type(value) in _CACHEABLE else None
+            data = self._encoded.get(key) if key else None
+            if data is None:
+                data = _encode_resolved(piece.tag, piece.keyword, vr, value, self.codec, context)
+                if key:
+                    if len(self._encoded) >= _CACHE_LIMIT:
+                        self._encoded.clear()
+                    self._encoded[key] = data
+            out.append(data)
         return out

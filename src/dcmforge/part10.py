@@ -4,6 +4,7 @@ Files appear under their final name only when complete: they are written
 to a temporary name in the same folder and renamed.
 """
 
+import functools
 import os
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from .uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
 PREAMBLE = bytes(128) + b"DICM"
 
+_GROUP_LENGTH_HEADER = element_header(0x00020000, "UL", 4)
 _META_VERSION = element_header(0x00020001, "OB", 2) + b"\x00\x01"
 _META_TAIL = b"".join(
     encode_element(key, value)
@@ -27,15 +29,16 @@ _META_TAIL = b"".join(
 
 def file_meta(sop_class_uid, sop_instance_uid):
     """Preamble, "DICM" and the file meta group, its group length counted (PS3.10 7.1)."""
-    body = b"".join(
-        (
-            _META_VERSION,
-            encode_element("MediaStorageSOPClassUID", sop_class_uid),
-            encode_element("MediaStorageSOPInstanceUID", sop_instance_uid),
-            _META_TAIL,
-        )
-    )
-    return PREAMBLE + encode_element("FileMetaInformationGroupLength", len(body)) + body
+    before_instance = _meta_before_instance(sop_class_uid)
+    instance = encode_element("MediaStorageSOPInstanceUID", sop_instance_uid)
+    length = len(before_instance) + len(instance) + len(_META_TAIL)
+    return b"".join((PREAMBLE, _GROUP_LENGTH_HEADER, length.to_bytes(4, "little"), before_instance, instance, _META_TAIL))
+
+
+@functools.lru_cache(maxsize=16)
+def _meta_before_instance(sop_class_uid):
+    """The meta elements before MediaStorageSOPInstanceUID: the same for every file of a series."""
+    return _META_VERSION + encode_element("MediaStorageSOPClassUID", sop_class_uid)
 
 
 def _sop_uids(dataset):

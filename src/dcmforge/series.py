@@ -117,7 +117,7 @@ class SeriesWriter:
         seed=None,
         overwrite=False,
         backend="auto",
-        workers=2,
+        workers=1,
     ):
         if modality not in SOP_CLASS_UIDS:
             raise DcmforgeError(f"modality must be one of {sorted(SOP_CLASS_UIDS)}, got {modality!r}")

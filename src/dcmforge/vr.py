@@ -12,6 +12,7 @@ References: PS3.5 section 6.2 (VR table), 6.1 (character repertoires),
 import datetime
 import math
 import re
+import struct
 from typing import NamedTuple
 
 import numpy as np
@@ -84,6 +85,14 @@ NUMBER_DTYPES = {
 # Integer streams whose values are raw bits, signed or not.
 _WORD_STREAMS = frozenset({"OW", "OL", "OV"})
 
+# The binary integer VRs (and integer word streams) as struct codes with their ranges.
+INTEGER_FORMATS = {
+    "US": ("H", 0, 2**16 - 1), "SS": ("h", -(2**15), 2**15 - 1),
+    "UL": ("L", 0, 2**32 - 1), "SL": ("l", -(2**31), 2**31 - 1),
+    "UV": ("Q", 0, 2**64 - 1), "SV": ("q", -(2**63), 2**63 - 1),
+    "OW": ("H", 0, 2**16 - 1), "OL": ("L", 0, 2**32 - 1), "OV": ("Q", 0, 2**64 - 1),
+}
+
 SHORT_LENGTH_LIMIT = 0xFFFE  # largest even value a 16-bit length field holds
 LONG_LENGTH_LIMIT = 0xFFFFFFFE  # 0xFFFFFFFF means "undefined length"
 
@@ -145,9 +154,7 @@ def format_ds(number):
         return "0"  # also turns -0.0 into 0
     # The shortest round-trip text in the value's own precision first (0.1 stays "0.1"
     # for float32 input), then fewer significant digits until it fits.
-    text = str(number) if isinstance(number, np.floating) else repr(x)
-    if text.endswith(".0"):
-        text = text[:-2]
+    text = (str(number) if isinstance(number, np.floating) else repr(x)).removesuffix(".0")
     if len(text) <= 16:
         return text
     for digits in range(16, 0, -1):
@@ -159,11 +166,13 @@ def format_ds(number):
 
 
 def _ds_text(value, vr):
-    if isinstance(value, str):
+    if type(value) is not float and isinstance(value, str):
         if not _DS_RE.fullmatch(value) or len(value) > 16:
             _fail("not a decimal string of at most 16 characters", vr, value)
         return value.strip()
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+    if type(value) is not float and (
+        isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating))
+    ):
         _fail("DS needs a number or a decimal string", vr, value)
     try:
         return format_ds(value)
@@ -321,12 +330,13 @@ def _encode_text(vr, value, codec):
     values = _values(value)
     if len(values) > 1 and not rule.multi_valued:
         _fail("this VR holds a single value", vr, value)
+    encoder = TEXT_ENCODERS[vr]
     texts = []
     for single in values:
         if single is None or (isinstance(single, str) and not single):
             texts.append("")
             continue
-        text = TEXT_ENCODERS[vr](single, vr)
+        text = encoder(single, vr)
         if rule.multi_valued and "\\" in text:
             _fail("a backslash would split the value in two", vr, single)
         # PN's limit is per component group (checked in _check_pn); a name may have three.
@@ -349,20 +359,21 @@ def _encode_text(vr, value, codec):
 
 
 def _encode_numbers(vr, value):
+    if vr in INTEGER_FORMATS and isinstance(value, (int, list, tuple)):
+        numbers = _values(value)
+        if all(type(number) is int for number in numbers):
+            # Checked as Python ints (numpy would hold [2**64 - 1, 0] as float64 and lose
+            # digits), and packed by struct: the per-slice path writes many of these.
+            code, low, high = INTEGER_FORMATS[vr]
+            if not all(low <= number <= high for number in numbers):
+                _fail(f"out of range {low}..{high}", vr, value)
+            return struct.pack(f"<{len(numbers)}{code}", *numbers)
     dtype = np.dtype(NUMBER_DTYPES[vr])
     if isinstance(value, (bytes, bytearray, memoryview)):
         data = bytes(value)
         if len(data) % dtype.itemsize:
             _fail(f"byte length is not a multiple of {dtype.itemsize}", vr, value)
         return data
-    if dtype.kind in "iu" and isinstance(value, (int, list, tuple)):
-        numbers = _values(value)
-        if all(type(number) is int for number in numbers):
-            # Checked as Python ints: numpy would hold [2**64 - 1, 0] as float64 and lose digits.
-            info = np.iinfo(dtype)
-            if not all(info.min <= number <= info.max for number in numbers):
-                _fail(f"out of range {info.min}..{info.max}", vr, value)
-            return np.array(numbers, dtype).tobytes()
     try:
         source = np.asarray(value)
     except (ValueError, TypeError):  # ragged nesting such as [1, [2, 3]]
