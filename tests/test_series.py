@@ -1,0 +1,714 @@
+"""write_series and SeriesWriter, proved with independent readers: SimpleITK, dcm2niix, pydicom, dicom3tools.
+
+Every written series is read back by ITK's GDCM series reader and by dcm2niix (its
+NIfTI read by tests/oracles.py): origin, spacing and direction must equal the input
+within GEOMETRY_TOLERANCE mm, and every voxel must come back within half its slice's
+RescaleSlope. pydicom reads every file; dciodvfy and dcentvfy report nothing wrong.
+"""
+
+import datetime
+import math
+import os
+
+import numpy as np
+import pytest
+from dicom_tools import dcentvfy, dciodvfy
+from oracles import (
+    RAS_TO_LPS,
+    affine_from_spacing,
+    geometry_error,
+    matched_to,
+    read_with_dcm2niix,
+    read_with_pydicom,
+    read_with_simpleitk,
+    rescaled,
+)
+
+from dcmforge import SeriesWriter, write_series
+from dcmforge.errors import DcmforgeError, GeometryError, MetadataError, VolumeError
+
+GEOMETRY_TOLERANCE = 1e-4  # mm
+F18_HALF_LIFE = 6586.2  # s (109.77 min)
+PET_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.128"
+CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
+
+# Fixed times (creation included) so that seeded runs are byte-for-byte reproducible.
+PET_METADATA = {
+    "isotope": "F-18",
+    "acquisition_datetime": "2025-01-31T10:45:00",
+    "PatientID": "PHANTOM-1",
+    "InstanceCreationDate": "20250131",
+    "InstanceCreationTime": "120000",
+}
+CT_METADATA = {key: value for key, value in PET_METADATA.items() if key != "isotope"}
+
+
+def rng(seed=0):
+    return np.random.default_rng(seed)
+
+
+def activity(shape, seed=0, scale=1000.0):
+    """Random non-negative float32 voxels."""
+    return (rng(seed).random(shape) * scale).astype(np.float32)
+
+
+def oblique_affine(spacing=(2.0, 3.0, 4.0), origin=(-30.5, 12.25, 101.0), degrees=30.0):
+    """An LPS affine rotated about the patient's z and then x axes (no axis is along a patient axis)."""
+    a, b = math.radians(degrees), math.radians(degrees / 2)
+    about_z = np.array([[math.cos(a), -math.sin(a), 0], [math.sin(a), math.cos(a), 0], [0, 0, 1]])
+    about_x = np.array([[1, 0, 0], [0, math.cos(b), -math.sin(b)], [0, math.sin(b), math.cos(b)]])
+    affine = np.eye(4)
+    affine[:3, :3] = about_x @ about_z @ np.diag(spacing)
+    affine[:3, 3] = origin
+    return affine
+
+
+# -- the oracle check, shared by every well-formed case ---------------------------------------
+
+
+def stacks_of(volume):
+    """The volume's 3-D stacks: itself, or each frame of a [t, z, y, x] volume."""
+    return [volume] if volume.ndim == 3 else list(volume)
+
+
+def check_series(paths, volume, affine, work_dir, *, all_files_to_dciodvfy=False):
+    """Everything an independent reader can say about a written series; returns the largest geometry error."""
+    volume = np.asarray(volume, dtype=np.float64)
+    stacks = stacks_of(volume)
+    slices = volume.shape[-3]
+    assert len(paths) == volume.size // (volume.shape[-1] * volume.shape[-2])
+    assert all(path.parent == paths[0].parent for path in paths)
+
+    # pydicom: every file, its UIDs, its place in the series, its pixels.
+    datasets = read_with_pydicom(paths)
+    sop_uids = [ds.SOPInstanceUID for ds in datasets]
+    assert len(set(sop_uids)) == len(paths)
+    assert [ds.file_meta.MediaStorageSOPInstanceUID for ds in datasets] == sop_uids
+    for keyword in ("SeriesInstanceUID", "FrameOfReferenceUID", "StudyInstanceUID", "SOPClassUID"):
+        assert len({ds[keyword].value for ds in datasets}) == 1, keyword
+    assert [ds.InstanceNumber for ds in datasets] == list(range(1, len(paths) + 1))
+    slopes = np.array([float(ds.RescaleSlope) for ds in datasets]).reshape(len(stacks), slices)
+    spacing = np.linalg.norm(affine[:3, :3], axis=0)
+    for n, ds in enumerate(datasets):
+        frame, k = divmod(n, slices)
+        expected = stacks[frame][k]
+        assert (ds.Rows, ds.Columns) == expected.shape
+        np.testing.assert_allclose([float(v) for v in ds.PixelSpacing], [spacing[1], spacing[0]], atol=1e-6)
+        np.testing.assert_allclose([float(v) for v in ds.ImageOrientationPatient],
+                                   np.concatenate([affine[:3, 0] / spacing[0], affine[:3, 1] / spacing[1]]), atol=1e-6)
+        np.testing.assert_allclose([float(v) for v in ds.ImagePositionPatient], affine[:3, 3] + k * affine[:3, 2],
+                                   atol=GEOMETRY_TOLERANCE)
+        stored = ds.pixel_array
+        signed = ds.PixelRepresentation == 1
+        assert stored.dtype == (np.int16 if signed else np.uint16)
+        for keyword, value in (("SmallestImagePixelValue", stored.min()), ("LargestImagePixelValue", stored.max())):
+            assert ds[keyword].VR == ("SS" if signed else "US"), (keyword, n)
+            assert ds[keyword].value == value, (keyword, n)
+        error = np.abs(rescaled(ds) - expected).max()
+        assert error <= 0.5 * slopes[frame, k] * (1 + 1e-9), f"file {n}: error {error}, slope {slopes[frame, k]}"
+
+    worst = 0.0
+    # SimpleITK, one stack at a time (a dynamic series repeats its positions per frame).
+    for frame, stack in enumerate(stacks):
+        image = read_with_simpleitk(paths[frame * slices : (frame + 1) * slices])
+        assert not np.isnan(image.affine).any() or volume.shape[-2] == 1  # see read_with_simpleitk
+        worst = max(worst, _compare(matched_to(image, affine), stack, affine, slopes[frame], f"ITK frame {frame}"))
+    # dcm2niix, the whole series at once (it passes over images one pixel wide: "No valid DICOM images").
+    if min(volume.shape[-2:]) > 1:
+        image = read_with_dcm2niix(paths[0].parent, work_dir / "nifti")
+        assert image.array.shape == volume.shape
+        worst = max(worst, _compare(matched_to(image, affine), volume, affine, slopes, "dcm2niix"))
+
+    # dicom3tools: the IOD per file, consistency across the series.
+    checked = paths if all_files_to_dciodvfy or len(paths) <= 4 else [paths[0], paths[len(paths) // 2], paths[-1]]
+    for path in checked:
+        report = dciodvfy(path)
+        assert report.errors == [], report.output
+    report = dcentvfy(paths)
+    assert report.errors == [] and report.warnings == [], report.output
+    return worst
+
+
+def _compare(image, expected, affine, slopes, reader):
+    error = geometry_error(image, affine)
+    assert error <= GEOMETRY_TOLERANCE, f"{reader}: geometry off by {error} mm\n{image.affine}\n{affine}"
+    assert image.array.shape == expected.shape, reader
+    # Half a slope per slice; a relative 1e-6 for readers that hand back float32 (dcm2niix).
+    tolerance = 0.5 * np.asarray(slopes)[..., None, None] * (1 + 1e-9) + 1e-6 * np.abs(expected)
+    excess = np.abs(image.array - expected) - tolerance
+    assert excess.max() <= 0, f"{reader}: a voxel is off by more than half a slope (worst excess {excess.max()})"
+    return error
+
+
+def write_and_check(volume, tmp_path, *, expected_affine=None, **kwargs):
+    """write_series into tmp_path/"series", then check_series; returns (paths, pydicom datasets)."""
+    kwargs.setdefault("metadata", PET_METADATA if kwargs.get("modality", "PT") == "PT" else CT_METADATA)
+    if expected_affine is None:
+        expected_affine = _expected(kwargs)
+    paths = write_series(volume, tmp_path / "series", **kwargs)
+    check_series(paths, volume, expected_affine, tmp_path)
+    return paths, read_with_pydicom(paths)
+
+
+def _expected(kwargs):
+    if kwargs.get("affine") is not None:
+        affine = np.asarray(kwargs["affine"], float)
+        return RAS_TO_LPS @ affine if kwargs.get("affine_convention") == "RAS" else affine
+    return affine_from_spacing(kwargs["spacing"], kwargs.get("origin", (0, 0, 0)),
+                               kwargs.get("orientation", (1, 0, 0, 0, 1, 0)))
+
+
+# -- shapes ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", [(3, 7, 5), (4, 5, 7), (2, 1, 3), (3, 3, 1), (5, 2, 2)], ids=str)
+def test_odd_and_non_square_shapes_read_back(tmp_path, shape):
+    volume = activity(shape, seed=sum(shape))
+    _, datasets = write_and_check(volume, tmp_path, spacing=(2.0, 3.0, 4.0), origin=(-10.5, 20.25, -30.0))
+    assert all((ds.Rows, ds.Columns) == shape[1:] for ds in datasets)
+    assert {ds.NumberOfSlices for ds in datasets} == {shape[0]}
+
+
+def test_a_single_slice(tmp_path):
+    volume = activity((1, 6, 4))
+    paths, datasets = write_and_check(volume, tmp_path, spacing=(2.0, 3.0, 4.5), origin=(1, 2, 3))
+    assert len(paths) == 1
+    assert float(datasets[0].SliceThickness) == 4.5
+    # With one slice there is no step between slices: dcm2niix takes SliceThickness, ITK the normal.
+    nifti = read_with_dcm2niix(paths[0].parent, tmp_path / "single")
+    np.testing.assert_allclose(nifti.affine[:3, 2], [0, 0, 4.5], atol=1e-5)
+    itk = read_with_simpleitk(paths)
+    np.testing.assert_allclose(itk.affine[:3, 2] / np.linalg.norm(itk.affine[:3, 2]), [0, 0, 1], atol=1e-9)
+
+
+# -- values ----------------------------------------------------------------------------------
+
+
+def test_negative_values_are_stored_signed(tmp_path):
+    volume = (rng(1).standard_normal((3, 5, 6)) * 50).astype(np.float32)
+    volume[1] = np.abs(volume[1])  # one slice without negatives: stored unsigned
+    _, datasets = write_and_check(volume, tmp_path, spacing=(1, 1, 1))
+    assert [ds.PixelRepresentation for ds in datasets] == [1, 0, 1]
+    for ds, k in zip(datasets, range(3)):
+        if ds.PixelRepresentation == 1:
+            assert ds.SmallestImagePixelValue < 0 and ds["SmallestImagePixelValue"].VR == "SS"
+            # The most negative voxel (or the largest magnitude) uses the full signed range.
+            assert max(-ds.SmallestImagePixelValue, ds.LargestImagePixelValue) == 32767
+            exact = np.abs(volume[k]).max() / 32767
+            assert exact <= float(ds.RescaleSlope) <= exact * (1 + 1e-9)  # 10 digits, rounded up
+        else:
+            assert ds.LargestImagePixelValue == 65535
+
+
+def test_all_zero_slices(tmp_path):
+    volume = activity((4, 3, 5))
+    volume[0] = 0
+    volume[2] = 0
+    _, datasets = write_and_check(volume, tmp_path, spacing=(1, 2, 3))
+    for k in (0, 2):
+        ds = datasets[k]
+        assert not ds.pixel_array.any()
+        assert (ds.SmallestImagePixelValue, ds.LargestImagePixelValue) == (0, 0)
+        assert float(ds.RescaleSlope) > 0  # a slope of 0 would be meaningless to readers
+
+
+def test_a_volume_of_zeros(tmp_path):
+    write_and_check(np.zeros((2, 3, 3), np.float64), tmp_path, spacing=(1, 1, 1))
+
+
+def _memmap(tmp_path, volume):
+    path = tmp_path / "voxels.raw"
+    written = np.memmap(path, dtype=volume.dtype, mode="w+", shape=volume.shape)
+    written[:] = volume
+    written.flush()
+    del written
+    return np.memmap(path, dtype=volume.dtype, mode="r", shape=volume.shape)
+
+
+LAYOUTS = {
+    "big-endian float32": lambda v, tmp: v.astype(">f4"),
+    "big-endian float64": lambda v, tmp: v.astype(">f8"),
+    "Fortran order": lambda v, tmp: np.asfortranarray(v),
+    "strided view": lambda v, tmp: np.repeat(v, 2, axis=2)[:, :, ::2],
+    "memmap": lambda v, tmp: _memmap(tmp, v),
+    "big-endian memmap": lambda v, tmp: _memmap(tmp, v.astype(">f4")),
+}
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_any_memory_layout_gives_the_same_files(tmp_path, layout):
+    volume = (rng(2).standard_normal((3, 5, 4)) * 100).astype(np.float32)
+    given = LAYOUTS[layout](volume, tmp_path)
+    assert np.array_equal(given, volume)
+    paths, _ = write_and_check(given, tmp_path, spacing=(2, 2, 3), seed="layout")
+    reference = write_series(volume, tmp_path / "reference", spacing=(2, 2, 3), metadata=PET_METADATA, seed="layout")
+    assert [p.read_bytes() for p in paths] == [p.read_bytes() for p in reference]
+
+
+@pytest.mark.parametrize(
+    "dtype, low, high, signed",
+    [("int16", -1000, 3000, 1), ("uint16", 0, 65535, 0), ("int32", -32768, 32767, 1), ("uint8", 0, 255, 0),
+     ("int64", 0, 65535, 0)],
+)
+def test_integer_input_that_fits_is_stored_as_is(tmp_path, dtype, low, high, signed):
+    volume = rng(3).integers(low, high, (3, 4, 5), endpoint=True).astype(dtype)
+    volume[0, 0, 0], volume[-1, -1, -1] = low, high
+    volume[1] = max(low, 0) + 7  # a slice of one value: still slope 1 (no per-slice jump)
+    _, datasets = write_and_check(volume, tmp_path, spacing=(1, 1, 1))
+    for k, ds in enumerate(datasets):
+        assert (float(ds.RescaleSlope), float(ds.RescaleIntercept), ds.PixelRepresentation) == (1.0, 0.0, signed)
+        assert np.array_equal(ds.pixel_array, volume[k])
+
+
+@pytest.mark.parametrize("low, high", [(0, 100_000), (-40_000, 40_000), (-5, 65535)])
+def test_integer_input_that_does_not_fit_is_scaled(tmp_path, low, high):
+    volume = rng(4).integers(low, high, (3, 4, 5), endpoint=True).astype(np.int32)
+    volume[0, 0, 0], volume[2, 3, 4] = low, high
+    _, datasets = write_and_check(volume, tmp_path, spacing=(1, 1, 1))
+    assert any(float(ds.RescaleSlope) != 1.0 for ds in datasets)
+    assert datasets[0].PixelRepresentation == (1 if low < 0 else 0)
+
+
+# -- geometry ------------------------------------------------------------------------------
+
+
+def test_oblique_geometry_reads_back(tmp_path):
+    affine = oblique_affine()
+    write_and_check(activity((4, 5, 6)), tmp_path, affine=affine, affine_convention="LPS")
+
+
+def test_ras_and_lps_affines_give_the_same_files(tmp_path):
+    lps = oblique_affine(spacing=(1.5, 2.5, 3.0), origin=(12.0, -40.0, 7.5))
+    volume = activity((3, 4, 5))
+    from_lps, _ = write_and_check(volume, tmp_path, affine=lps, affine_convention="LPS", seed=11)
+    ras = np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps
+    from_ras = write_series(volume, tmp_path / "ras", affine=ras, affine_convention="RAS",
+                            metadata=PET_METADATA, seed=11)
+    assert [p.read_bytes() for p in from_ras] == [p.read_bytes() for p in from_lps]
+
+
+def test_spacing_form_and_its_affine_give_the_same_files(tmp_path):
+    volume = activity((3, 4, 5))
+    orientation = (0, 1, 0, 0, 0, -1)  # sagittal
+    kwargs = dict(metadata=PET_METADATA, seed=3)
+    by_spacing = write_series(volume, tmp_path / "a", spacing=(2, 3, 4), origin=(5, 6, 7),
+                              orientation=orientation, **kwargs)
+    affine = affine_from_spacing((2, 3, 4), (5, 6, 7), orientation)
+    by_affine = write_series(volume, tmp_path / "b", affine=affine, affine_convention="LPS", **kwargs)
+    assert [p.read_bytes() for p in by_spacing] == [p.read_bytes() for p in by_affine]
+    check_series(by_spacing, volume, affine, tmp_path)
+
+
+@pytest.mark.parametrize("orientation", [(-1, 0, 0, 0, 1, 0), (-1, 0, 0, 0, -1, 0), (1, 0, 0, 0, -1, 0)], ids=str)
+def test_feet_first_and_prone_orientations(tmp_path, orientation):
+    _, datasets = write_and_check(activity((4, 3, 5)), tmp_path, spacing=(2, 3, 4), origin=(10, -20, 30),
+                                  orientation=orientation)
+    normal = np.cross(orientation[:3], orientation[3:])
+    positions = np.array([[float(v) for v in ds.ImagePositionPatient] for ds in datasets])
+    np.testing.assert_allclose(np.diff(positions, axis=0), np.tile(normal * 4, (3, 1)), atol=1e-9)
+    # SliceLocation is the position along the normal: it grows by the slice spacing.
+    np.testing.assert_allclose(np.diff([float(ds.SliceLocation) for ds in datasets]), 4, atol=1e-6)
+
+
+@pytest.mark.parametrize("convention", ["LPS", "RAS"])
+def test_slices_going_against_the_normal(tmp_path, convention):
+    affine = np.diag([2.0, 3.0, -4.0, 1.0])
+    affine[:3, 3] = (10, -20, 30)
+    _, datasets = write_and_check(activity((5, 3, 4)), tmp_path, affine=affine, affine_convention=convention)
+    locations = [float(ds.SliceLocation) for ds in datasets]
+    np.testing.assert_allclose(np.diff(locations), -4, atol=1e-6)  # file order is the volume's, not sorted
+    assert float(datasets[0].SliceThickness) == 4.0
+
+
+# -- modalities -------------------------------------------------------------------------------
+
+
+def test_ct_hounsfield_units_round_trip(tmp_path):
+    volume = rng(5).integers(-1024, 3000, (3, 5, 4), endpoint=True).astype(np.float32)
+    volume[0, 0, 0], volume[1] = -1024, 0  # air, and a slice of water
+    volume[2, 0, 0] = -2000  # below air: still fits the signed range
+    _, datasets = write_and_check(volume, tmp_path, spacing=(0.5, 0.5, 1.25), modality="CT")
+    for k, ds in enumerate(datasets):
+        assert ds.SOPClassUID == CT_IMAGE_STORAGE and ds.Modality == "CT"
+        assert (float(ds.RescaleSlope), float(ds.RescaleIntercept), ds.PixelRepresentation) == (1.0, -1024.0, 1)
+        assert np.array_equal(rescaled(ds), volume[k])  # whole HU come back exactly
+    assert [ds.SmallestImagePixelValue for ds in datasets] == [0, 1024, -976]  # air, water, -2000 HU
+    assert datasets[1].LargestImagePixelValue == 1024
+
+
+def test_ct_values_outside_the_signed_range_are_refused(tmp_path):
+    volume = np.zeros((3, 2, 2), np.float32)
+    volume[1, 0, 1] = 40000
+    with pytest.raises(VolumeError, match="slice 1"):
+        write_series(volume, tmp_path / "ct", spacing=(1, 1, 1), modality="CT", metadata=CT_METADATA)
+    assert list((tmp_path / "ct").iterdir()) == []
+
+
+def test_pet_series_carries_the_pet_identity(tmp_path):
+    _, datasets = write_and_check(activity((2, 3, 3)), tmp_path, spacing=(1, 1, 1))
+    ds = datasets[0]
+    assert ds.SOPClassUID == PET_IMAGE_STORAGE and ds.Modality == "PT"
+    assert "NumberOfTimeSlices" not in ds
+    assert ds.SeriesType[0] == "STATIC"
+    assert ds.SeriesDate == "20250131" and ds.SeriesTime.startswith("104500")
+    item = ds.RadiopharmaceuticalInformationSequence[0]
+    assert float(item.RadionuclideHalfLife) == F18_HALF_LIFE
+
+
+def test_dynamic_pet(tmp_path):
+    starts, durations = [0.0, 60.0, 180.0], [60.0, 120.0, 300.0]
+    frames, slices = len(starts), 4
+    volume = activity((frames, slices, 5, 6), seed=9)
+    volume[1] *= 0.25  # frames with different peaks: different slopes per frame
+    metadata = {**PET_METADATA, "frame_start": starts, "frame_duration": durations}
+    paths, datasets = write_and_check(volume, tmp_path, spacing=(2, 2, 3.27), origin=(-5, 5, -60), metadata=metadata)
+    assert len(paths) == frames * slices
+    acquisition = datetime.datetime(2025, 1, 31, 10, 45)
+    decay_constant = math.log(2) / F18_HALF_LIFE
+    for n, ds in enumerate(datasets):
+        frame, k = divmod(n, slices)
+        assert ds.NumberOfTimeSlices == frames and ds.NumberOfSlices == slices
+        assert ds.SeriesType[0] == "DYNAMIC"
+        assert ds.ImageIndex == frame * slices + k + 1 == ds.InstanceNumber  # PS3.3 C.8.9.4.1.9
+        start, duration = starts[frame], durations[frame]
+        assert ds.AcquisitionDate == "20250131"
+        assert ds.AcquisitionTime == (acquisition + datetime.timedelta(seconds=start)).strftime("%H%M%S")
+        assert float(ds.ActualFrameDuration) == duration * 1000
+        # The reference time is when the activity equals the frame's average: decay-weighted, within the frame.
+        average = (math.exp(-decay_constant * start) - math.exp(-decay_constant * (start + duration))) / (
+            decay_constant * duration
+        )
+        reference = -math.log(average) / decay_constant
+        assert start < reference < start + duration / 2
+        assert math.isclose(float(ds.FrameReferenceTime), 1000 * reference, abs_tol=1e-3)
+        # DecayFactor (DecayCorrection START): corrects the frame's average activity back to the series time.
+        assert ds.DecayCorrection == "START"
+        assert math.isclose(float(ds.DecayFactor), 1 / average, rel_tol=1e-9)
+        assert math.isclose(float(ds.DecayFactor), math.exp(decay_constant * float(ds.FrameReferenceTime) / 1000),
+                            rel_tol=1e-7)
+    # Every frame repeats the slice positions.
+    positions = [tuple(float(v) for v in ds.ImagePositionPatient) for ds in datasets]
+    assert positions[:slices] * frames == positions
+
+
+def test_back_to_back_frames_from_durations_alone(tmp_path):
+    volume = activity((2, 2, 3, 3))
+    metadata = {**PET_METADATA, "frame_duration": [30, 90]}
+    paths = write_series(volume, tmp_path / "series", spacing=(1, 1, 1), metadata=metadata)
+    datasets = read_with_pydicom(paths)
+    assert [ds.AcquisitionTime for ds in datasets] == ["104500", "104500", "104530", "104530"]
+    assert [float(ds.ActualFrameDuration) for ds in datasets] == [30000, 30000, 90000, 90000]
+
+
+def test_frame_timings_must_match_the_frames(tmp_path):
+    metadata = {**PET_METADATA, "frame_start": [0, 60], "frame_duration": [60, 60]}
+    with pytest.raises(MetadataError, match="frame_start"):
+        write_series(activity((3, 2, 2, 2)), tmp_path / "series", spacing=(1, 1, 1), metadata=metadata)
+    assert not list((tmp_path / "series").glob("*"))
+
+
+def test_only_pet_can_be_dynamic(tmp_path):
+    with pytest.raises(VolumeError, match=r"\[t, z, y, x\]"):
+        write_series(np.zeros((2, 2, 2, 2)), tmp_path / "ct", spacing=(1, 1, 1), modality="CT")
+
+
+# -- UIDs ---------------------------------------------------------------------------------------
+
+
+def uids_of(paths):
+    datasets = read_with_pydicom(paths)
+    series = [(ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID) for ds in datasets]
+    return series, [ds.SOPInstanceUID for ds in datasets]
+
+
+def test_seeded_runs_repeat_their_uids_and_unseeded_runs_do_not(tmp_path):
+    volume = activity((3, 2, 2))
+
+    def run(name, seed):
+        return uids_of(write_series(volume, tmp_path / name, spacing=(1, 1, 1), metadata=PET_METADATA, seed=seed))
+
+    first, again, other_seed = run("a", 42), run("b", 42), run("c", 43)
+    unseeded, unseeded_again = run("d", None), run("e", None)
+    assert first == again
+    for one, two in ((first, other_seed), (unseeded, unseeded_again), (first, unseeded)):
+        assert set(one[0][0]).isdisjoint(two[0][0])  # study, series, frame of reference
+        assert set(one[1]).isdisjoint(two[1])  # every SOP instance
+    for series, sops in (first, unseeded):
+        assert len(set(series)) == 1 and len(set(sops)) == len(sops) == 3
+        assert len(set(series[0])) == 3  # study, series and frame of reference UIDs differ
+
+
+def test_seeded_runs_give_identical_files(tmp_path):
+    volume = activity((3, 4, 2))
+    a = write_series(volume, tmp_path / "a", spacing=(1, 1, 1), metadata=PET_METADATA, seed="run-7")
+    b = write_series(volume, tmp_path / "b", spacing=(1, 1, 1), metadata=PET_METADATA, seed="run-7")
+    assert [p.read_bytes() for p in a] == [p.read_bytes() for p in b]
+
+
+def test_given_uids_are_kept(tmp_path):
+    given = {"StudyInstanceUID": "1.2.3.4", "FrameOfReferenceUID": "1.2.3.5"}
+    series, sops = uids_of(write_series(activity((2, 2, 2)), tmp_path / "s", spacing=(1, 1, 1),
+                                        metadata={**PET_METADATA, **given}))
+    assert {(study, frame) for study, _, frame in series} == {("1.2.3.4", "1.2.3.5")}
+
+
+@pytest.mark.xfail(strict=True, reason="series.py: seeded UIDs ignore the modality, so a PET and a CT "
+                   "written with one seed share SeriesInstanceUID and every SOPInstanceUID")
+def test_one_seed_for_pet_and_ct_still_gives_distinct_series(tmp_path):
+    volume = activity((2, 2, 2))
+    pet, pet_sops = uids_of(write_series(volume, tmp_path / "pt", spacing=(1, 1, 1), metadata=PET_METADATA, seed=5))
+    ct, ct_sops = uids_of(write_series(volume, tmp_path / "ct", spacing=(1, 1, 1), metadata=CT_METADATA,
+                                       modality="CT", seed=5))
+    assert pet[0][1] != ct[0][1]
+    assert set(pet_sops).isdisjoint(ct_sops)
+
+
+# -- bad input: an error, and nothing left behind ------------------------------------------------
+
+
+def all_entries(folder):
+    """Every name in folder, hidden temporaries included."""
+    return sorted(os.listdir(folder)) if folder.exists() else []
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("slice_index", [0, 2, 4])
+def test_non_finite_voxels_name_the_slice_and_write_nothing(tmp_path, bad, slice_index):
+    volume = activity((5, 4, 3)).astype(np.float64)
+    volume[slice_index, 2, 1] = bad
+    with pytest.raises(VolumeError, match=rf"slice {slice_index} holds {bad} at row 2, column 1"):
+        write_series(volume, tmp_path / "series", spacing=(1, 1, 1), metadata=PET_METADATA)
+    assert all_entries(tmp_path / "series") == []
+
+
+@pytest.mark.xfail(strict=True, reason="series.py passes the image number (frame * slices + slice) as the "
+                   "slice index, so a NaN in frame 1, slice 1 of a 4-slice frame is reported as 'slice 5'")
+def test_non_finite_voxel_in_a_dynamic_volume_names_frame_and_slice(tmp_path):
+    volume = activity((2, 4, 3, 3))
+    volume[1, 1, 0, 0] = np.nan
+    with pytest.raises(VolumeError, match=r"frame 1.*slice 1\b"):
+        write_series(volume, tmp_path / "series", spacing=(1, 1, 1), metadata=PET_METADATA)
+
+
+def test_non_finite_voxel_in_a_dynamic_volume_writes_nothing(tmp_path):
+    volume = activity((2, 4, 3, 3))
+    volume[1, 1, 0, 0] = np.nan
+    with pytest.raises(VolumeError, match="holds nan"):
+        write_series(volume, tmp_path / "series", spacing=(1, 1, 1), metadata=PET_METADATA)
+    assert all_entries(tmp_path / "series") == []
+
+
+def test_an_existing_series_is_not_overwritten_unless_asked(tmp_path):
+    out = tmp_path / "series"
+    paths = write_series(activity((3, 2, 2), seed=1), out, spacing=(1, 1, 1), metadata=PET_METADATA)
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in paths}
+    with pytest.raises(DcmforgeError, match=r"PT_0001\.dcm exists \(3 of the series' files do\); pass overwrite=True"):
+        write_series(activity((3, 2, 2), seed=2), out, spacing=(1, 1, 1), metadata=PET_METADATA)
+    with pytest.raises(DcmforgeError, match="overwrite=True"):
+        SeriesWriter(out, (3, 2, 2), spacing=(1, 1, 1), metadata=PET_METADATA)
+    assert all_entries(out) == sorted(before)
+    assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in paths} == before
+
+    replaced = activity((3, 2, 2), seed=2)
+    again = write_series(replaced, out, spacing=(1, 1, 1), metadata=PET_METADATA, overwrite=True)
+    assert again == paths and all_entries(out) == sorted(before)
+    assert all(p.read_bytes() != before[p.name][0] for p in paths)
+    check_series(again, replaced, affine_from_spacing((1, 1, 1)), tmp_path)
+
+
+def test_a_streaming_series_ended_early_is_removed(tmp_path):
+    out = tmp_path / "series"
+    volume = activity((4, 3, 2))
+    with pytest.raises(VolumeError, match="ended after 2 of 4 images; its files were removed"):
+        with SeriesWriter(out, volume.shape, spacing=(1, 1, 1), metadata=PET_METADATA) as series:
+            series.write_slice(volume[0])
+            series.write_slice(volume[1])
+            assert len(all_entries(out)) == 2
+    assert all_entries(out) == []
+
+
+def test_an_exception_in_the_block_removes_the_files_and_propagates(tmp_path):
+    out = tmp_path / "series"
+    volume = activity((4, 3, 2))
+
+    class ReconstructionFailed(Exception):
+        pass
+
+    with pytest.raises(ReconstructionFailed):
+        with SeriesWriter(out, volume.shape, spacing=(1, 1, 1), metadata=PET_METADATA) as series:
+            series.write_slices(volume[:3])
+            raise ReconstructionFailed
+    assert all_entries(out) == []
+
+
+def test_a_bad_slice_while_streaming_removes_the_files(tmp_path):
+    out = tmp_path / "series"
+    volume = activity((4, 3, 2))
+    volume[2, 1, 1] = np.nan
+    with pytest.raises(VolumeError, match="slice 2 holds nan at row 1, column 1"):
+        with SeriesWriter(out, volume.shape, spacing=(1, 1, 1), metadata=PET_METADATA) as series:
+            for image in volume:
+                series.write_slice(image)
+    assert all_entries(out) == []
+
+
+@pytest.mark.parametrize(
+    "feed, message",
+    [
+        (lambda s, v: s.write_slices(np.concatenate([v, v[:1]])), "the series has 4 images; 5 were given"),
+        (lambda s, v: s.write_slice(v[0].T), r"expected slices of shape \(n, 3, 2\)"),
+        (lambda s, v: s.write_slices(v[0]), r"3-d numpy array \[z, y, x\], got shape \(3, 2\)"),
+    ],
+    ids=["too many slices", "wrong slice shape", "2-D given as slices"],
+)
+def test_streaming_refuses_what_does_not_fit_the_series(tmp_path, feed, message):
+    out = tmp_path / "series"
+    volume = activity((4, 3, 2))
+    with pytest.raises(VolumeError, match=message):
+        with SeriesWriter(out, volume.shape, spacing=(1, 1, 1), metadata=PET_METADATA) as series:
+            feed(series, volume)
+    assert all_entries(out) == []
+
+
+SHEARED = np.array([[1.0, 0, 0.5, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]])
+
+
+@pytest.mark.parametrize(
+    "geometry, message",
+    [
+        (dict(affine=SHEARED, affine_convention="LPS"), "sheared"),
+        (dict(affine=np.diag([1.0, 0, 1, 1]), affine_convention="RAS"), "zero spacing along axis y"),
+        (dict(affine=np.eye(4)), "convention"),
+        (dict(affine=np.eye(3), affine_convention="LPS"), "4x4"),
+        (dict(spacing=(0, 1, 1)), "spacing must be positive"),
+        (dict(spacing=(1, 1, -2)), "spacing must be positive"),
+        (dict(spacing=(1, 1)), "spacing must be 3"),
+        (dict(spacing=(1, 1, 1), orientation=(1, 0, 0, 1, 0, 0)), "not perpendicular"),
+        (dict(spacing=(1, 1, 1), orientation=(2, 0, 0, 0, 1, 0)), "not a unit vector"),
+        (dict(spacing=(1, 1, 1), origin=(0, np.nan, 0)), "origin"),
+    ],
+    ids=["sheared", "zero column", "no convention", "3x3", "zero spacing", "negative spacing", "two spacings",
+         "parallel cosines", "long cosine", "NaN origin"],
+)
+def test_geometry_that_cannot_be_a_slice_stack_is_refused(tmp_path, geometry, message):
+    out = tmp_path / "series"
+    with pytest.raises(GeometryError, match=message):
+        write_series(activity((2, 2, 2)), out, metadata=PET_METADATA, **geometry)
+    assert all_entries(out) == []
+
+
+def test_no_geometry_at_all_is_refused(tmp_path):
+    with pytest.raises(DcmforgeError, match="spacing"):
+        write_series(activity((2, 2, 2)), tmp_path / "series", metadata=PET_METADATA)
+
+
+@pytest.mark.parametrize(
+    "metadata, keyword",
+    [({"Modality": "CT"}, "Modality"), ({"modality": "CT"}, "modality"),
+     ({"SOPClassUID": CT_IMAGE_STORAGE}, "SOPClassUID")],
+)
+def test_metadata_contradicting_the_image_is_an_error_naming_the_keyword(tmp_path, metadata, keyword):
+    out = tmp_path / "series"
+    with pytest.raises(MetadataError, match=keyword):
+        write_series(activity((2, 3, 4)), out, spacing=(1, 2, 3), metadata={**PET_METADATA, **metadata})
+    assert all_entries(out) == []
+
+
+@pytest.mark.xfail(strict=True, reason="metadata.resolve_metadata drops every 'series'/'slice' keyword with a "
+                   "warning before series._set_derived can compare it, so a contradicting value is silently ignored")
+@pytest.mark.parametrize(
+    "metadata, keyword",
+    [({"PixelSpacing": [3, 3]}, "PixelSpacing"), ({"Rows": 99}, "Rows"), ({"SliceThickness": 9}, "SliceThickness"),
+     ({"ImageOrientationPatient": [0, 1, 0, 0, 0, -1]}, "ImageOrientationPatient"),
+     ({"NumberOfSlices": 7}, "NumberOfSlices")],
+)
+def test_metadata_contradicting_the_geometry_is_an_error_naming_the_keyword(tmp_path, metadata, keyword):
+    out = tmp_path / "series"
+    with pytest.raises(MetadataError, match=keyword):
+        write_series(activity((2, 3, 4)), out, spacing=(1, 2, 3), metadata={**PET_METADATA, **metadata})
+    assert all_entries(out) == []
+
+
+def test_metadata_agreeing_with_the_geometry_is_accepted(tmp_path):
+    metadata = {**PET_METADATA, "PixelSpacing": [2, 1], "Rows": 3, "Columns": 4, "Modality": "PT"}
+    paths = write_series(activity((2, 3, 4)), tmp_path / "series", spacing=(1, 2, 3), metadata=metadata)
+    assert [float(v) for v in read_with_pydicom(paths)[0].PixelSpacing] == [2.0, 1.0]
+
+
+@pytest.mark.parametrize("shape", [(0, 2, 2), (2, 0, 2), (2, 2), (1, 1, 1, 1, 1)], ids=str)
+def test_shapes_that_are_not_volumes_are_refused(tmp_path, shape):
+    with pytest.raises(VolumeError, match="shape"):
+        write_series(np.zeros(shape, np.float32), tmp_path / "series", spacing=(1, 1, 1), metadata=PET_METADATA)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "complex64", "bool"])
+def test_voxel_types_that_cannot_be_stored_are_refused(tmp_path, dtype):
+    with pytest.raises(VolumeError, match=dtype):
+        write_series(np.zeros((2, 2, 2), dtype), tmp_path / "series", spacing=(1, 1, 1), metadata=PET_METADATA)
+    assert all_entries(tmp_path / "series") == []
+
+
+# -- streaming equals the whole volume; backends equal each other ----------------------------
+
+
+def test_streaming_slice_by_slice_equals_write_series(tmp_path):
+    volume = (rng(6).standard_normal((5, 4, 3)) * 10).astype(np.float32)
+    affine = oblique_affine()
+    kwargs = dict(affine=affine, affine_convention="LPS", metadata=PET_METADATA, seed="stream")
+    whole = write_series(volume, tmp_path / "whole", **kwargs)
+    with SeriesWriter(tmp_path / "streamed", volume.shape, **kwargs) as series:
+        for image in volume:
+            series.write_slice(image)
+    assert series.paths == [tmp_path / "streamed" / p.name for p in whole]
+    assert [p.read_bytes() for p in series.paths] == [p.read_bytes() for p in whole]
+    check_series(series.paths, volume, affine, tmp_path)
+
+
+def test_streaming_in_chunks_and_frames_equals_write_series(tmp_path):
+    volume = activity((2, 4, 3, 3), seed=8)
+    kwargs = dict(spacing=(2, 2, 2), metadata={**PET_METADATA, "frame_duration": [60, 60]}, seed="frames")
+    whole = write_series(volume, tmp_path / "whole", **kwargs)
+    with SeriesWriter(tmp_path / "frames", volume.shape, workers=1, **kwargs) as series:
+        series.write_frame(volume[0])
+        series.write_slices(volume[1, :3])
+        series.write_slice(volume[1, 3])
+    assert [p.read_bytes() for p in series.paths] == [p.read_bytes() for p in whole]
+
+
+def pixel_bytes(paths):
+    return [read_with_pydicom([p])[0].PixelData for p in paths]
+
+
+BACKEND_INPUTS = {
+    "float32 with negatives": lambda: (rng(7).standard_normal((3, 5, 4)) * 1e3).astype(np.float32),
+    "float64 tiny and huge": lambda: np.stack([rng(7).random((5, 4)) * 1e-30, rng(8).random((5, 4)) * 1e30,
+                                               np.zeros((5, 4))]),
+    "big-endian Fortran": lambda: np.asfortranarray((rng(9).random((3, 5, 4)) * 7).astype(">f8")),
+    "int16 as is": lambda: rng(10).integers(-500, 500, (3, 5, 4)).astype(np.int16),
+    "int32 scaled": lambda: rng(11).integers(-10**6, 10**6, (3, 5, 4)).astype(np.int32),
+    "uint64 scaled": lambda: rng(12).integers(0, 2**40, (3, 5, 4)).astype(np.uint64),
+}
+
+
+@pytest.mark.parametrize("name", BACKEND_INPUTS)
+def test_numpy_and_numba_backends_write_identical_pixels(tmp_path, name):
+    volume = BACKEND_INPUTS[name]()
+    kwargs = dict(spacing=(1, 1, 1), metadata=PET_METADATA, seed="backends")
+    by_numpy = write_series(volume, tmp_path / "numpy", backend="numpy", **kwargs)
+    by_numba = write_series(volume, tmp_path / "numba", backend="numba", **kwargs)
+    assert pixel_bytes(by_numpy) == pixel_bytes(by_numba)
+    assert [p.read_bytes() for p in by_numpy] == [p.read_bytes() for p in by_numba]
+
+
+def test_ct_backends_write_identical_pixels(tmp_path):
+    volume = rng(13).uniform(-1024, 3000, (3, 5, 4))  # fractional HU: rounding must agree
+    volume[0, 0, :] = [-1023.5, -1022.5, 0.5, 1.5]  # ties round to even in both
+    kwargs = dict(spacing=(1, 1, 1), metadata=CT_METADATA, modality="CT", seed="ct")
+    assert pixel_bytes(write_series(volume, tmp_path / "a", backend="numpy", **kwargs)) == pixel_bytes(
+        write_series(volume, tmp_path / "b", backend="numba", **kwargs)
+    )
+
+
+def test_unknown_backend_is_refused(tmp_path):
+    with pytest.raises(DcmforgeError, match="'gpu' is not one of numpy, numba, auto"):
+        write_series(activity((2, 2, 2)), tmp_path / "s", spacing=(1, 1, 1), metadata=PET_METADATA, backend="gpu")
