@@ -4,6 +4,7 @@ Files appear under their final name only when complete: they are written
 to a temporary name in the same folder and renamed.
 """
 
+import contextlib
 import functools
 import os
 from pathlib import Path
@@ -56,27 +57,35 @@ def encode_file(dataset):
 
 def write_atomic(path, pieces):
     """Write the byte pieces to ``path`` through a temporary name, so no half file is ever seen."""
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    path = os.fspath(path)  # plain strings: pathlib costs more than the write on a memory file system
+    folder, name = os.path.split(path)
+    temporary = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         try:
-            _write_all(fd, [memoryview(piece).cast("B") for piece in pieces])
+            _write_all(fd, pieces)
         finally:
             os.close(fd)
         os.replace(temporary, path)
     except BaseException:
-        temporary.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
         raise
-    return path
+    return Path(path)
 
 
 # IOV_MAX on Linux and macOS: writev fails with EINVAL when given more buffers.
 _WRITEV_MAX_BUFFERS = 1024
 
 
-def _write_all(fd, views):
+def _write_all(fd, pieces):
     """writev until every byte is out (a write may be short, e.g. on a full pipe or NFS)."""
+    if len(pieces) <= _WRITEV_MAX_BUFFERS:
+        expected = sum(memoryview(piece).nbytes for piece in pieces)
+        if os.writev(fd, pieces) == expected:  # the usual case: one call
+            return
+        os.lseek(fd, 0, os.SEEK_SET)
+    views = [memoryview(piece).cast("B") for piece in pieces]
     while views:
         written = os.writev(fd, views[:_WRITEV_MAX_BUFFERS])
         while views and written >= len(views[0]):
