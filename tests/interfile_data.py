@@ -1,6 +1,6 @@
 """Test data for the Interfile reader: the sample headers with synthetic data files, and headers made up.
 
-The sample headers (/work/shared/samples/interfile, or $DCMFORGE_SAMPLES/interfile)
+The sample headers (shared/samples/interfile beside the repository, see tests/shared.py)
 come without data. The table below says, read by hand from each header, which
 data file it names and what numpy shape and type its voxels have; the helpers
 write a data file that matches, with marker values at known voxels so that a
@@ -15,7 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-SAMPLES = Path(os.environ.get("DCMFORGE_SAMPLES", "/work/shared/samples")) / "interfile"
+import shared
+
+SAMPLES = shared.SAMPLES / "interfile"
 
 # header -> (data file, dialect, shape [z, y, x], dtype), read by hand from the header.
 IMAGE_SAMPLES = {

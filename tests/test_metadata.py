@@ -10,6 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import shared
+
 from dcmforge import iods, tags
 from dcmforge.errors import DcmforgeError, MetadataError
 from dcmforge.iods import CT_IMAGE, PET_IMAGE
@@ -24,7 +26,7 @@ from dcmforge.part10 import encode_file
 from dcmforge.validate import check, validate
 from test_iods import dicom3tools_findings, slice_dataset, write_series
 
-JPET = Path("/work/shared/samples/jpet-metadata")
+JPET = shared.SAMPLES / "jpet-metadata"
 F18 = {"CodeValue": "77004003", "CodingSchemeDesignator": "SCT", "CodeMeaning": "^18^Fluorine"}
 HFS_CODES = {
     "PatientOrientationCodeSequence": [
