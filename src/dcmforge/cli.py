@@ -193,7 +193,7 @@ def _version():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.ERROR if args.quiet else logging.WARNING, format="%(levelname)s: %(message)s")
+    logging.basicConfig(level=logging.ERROR if args.quiet else logging.WARNING, format="dcmforge: %(message)s")
     return args.run(args)
 
 
