@@ -55,8 +55,9 @@ def read_with_simpleitk(paths):
     folder = str(Path(paths[0]).parent)
     ordered = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(folder)
     # GetGDCMSeriesFileNames lists the whole folder's series; keep only the stack asked for.
-    chosen = [p for p in ordered if p in set(paths)]
-    assert len(chosen) == len(paths), f"ITK sees {len(ordered)} files in {folder}, {len(chosen)} of the {len(paths)} given"
+    wanted = set(paths)
+    chosen = [p for p in ordered if p in wanted]
+    assert len(chosen) == len(paths), f"ITK lists {len(ordered)} files in {folder}, {len(chosen)} of {len(paths)} given"
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(chosen)
     reader.SetOutputPixelType(sitk.sitkFloat64)  # else the first file's slope picks the type for all
