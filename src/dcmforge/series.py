@@ -51,7 +51,9 @@ def write_series(
     with ``affine_convention`` "LPS" or "RAS". ``metadata`` is a mapping or a
     metadata file (TOML or JSON). Returns the written paths in slice order.
     """
-    shape = np.shape(volume)
+    if not isinstance(volume, np.ndarray):  # lists and other array-likes; arrays and memmaps are not copied
+        volume = np.asarray(volume)
+    shape = volume.shape
     with SeriesWriter(
         out_dir,
         shape,
@@ -70,13 +72,24 @@ def write_series(
         # found before any file is written and integer input is judged as a whole;
         # then packing and writing, a chunk at a time (memory stays bounded).
         chunks = list(_chunks(shape))
-        extrema = [pixels.slice_extrema(volume[index], part.start, writer.backend) for part, index in chunks]
+        extrema = [_extrema(volume, part, index, writer.backend) for part, index in chunks]
         mins, maxs = (np.concatenate(parts) for parts in zip(*extrema))
         scaling = pixels.plan_slice_scaling(mins, maxs, volume.dtype, modality)
         for part, index in chunks:
             chunk_scaling = pixels.SliceScaling(*(values[part] for values in scaling))
             writer._write_packed(volume[index], mins[part], maxs[part], chunk_scaling)
     return writer.paths
+
+
+def _extrema(volume, part, index, backend):
+    """slice_extrema of one chunk; a bad voxel of a dynamic volume is named by frame and slice."""
+    if len(index) == 1:
+        return pixels.slice_extrema(volume[index], part.start, backend)
+    frame, slices = index
+    try:
+        return pixels.slice_extrema(volume[index], slices.start, backend)
+    except VolumeError as exc:
+        raise VolumeError(f"frame {frame}, {exc}") from None
 
 
 def _chunks(shape):
@@ -156,11 +169,15 @@ class SeriesWriter:
         self.out_dir = Path(out_dir)
         width = max(4, len(str(self.image_count)))
         self.paths = [self.out_dir / f"{modality}_{n + 1:0{width}d}.dcm" for n in range(self.image_count)]
-        self.out_dir.mkdir(parents=True, exist_ok=True)
         if not overwrite:
             existing = [p for p in self.paths if p.exists()]
             if existing:
-                raise DcmforgeError(f"{existing[0]} exists ({len(existing)} of the series' files do); pass overwrite=True")
+                raise DcmforgeError(
+                    f"{existing[0]} exists ({len(existing)} of the series' files do); "
+                    "pass overwrite=True (--overwrite on the command line)"
+                )
+        self._created_dir = not self.out_dir.exists()
+        self.out_dir.mkdir(parents=True, exist_ok=True)
         self.written = 0
         self._validated = False
         self._stored = None  # the packed-pixel buffer, reused from chunk to chunk
@@ -213,7 +230,10 @@ class SeriesWriter:
             "SliceThickness": round(g.slice_thickness, 6),
         }
         for keyword in iods.keywords_from(self.description, "uid"):
-            values[keyword] = user.get(keyword) or new_uid(self.seed, keyword)
+            # One seed may serve a PET and a CT of one study: they share the study and
+            # frame of reference, but each series (and so each instance) is its own.
+            names = (keyword, self.modality) if keyword == "SeriesInstanceUID" else (keyword,)
+            values[keyword] = user.get(keyword) or new_uid(self.seed, *names)
         # Study, series and content times default to the acquisition start; creation is now.
         for keyword in iods.keywords_from(self.description, "clock"):
             moment = now if keyword.startswith("InstanceCreation") else self.reference
@@ -298,16 +318,20 @@ class SeriesWriter:
             n = first + i
             pieces = self._file_pieces(n, packed, i)
             if self._pool is None:
-                write_atomic(self.paths[n], pieces)
+                self._finish(n, write_atomic, self.paths[n], pieces)
             else:
                 jobs.append((n, self._pool.submit(write_atomic, self.paths[n], pieces)))
             self.written = n + 1
         for n, job in jobs:  # the packed buffer is reused by the next chunk: wait for every write
-            try:
-                job.result()
-            except OSError as exc:
-                exc.add_note(f"while writing image {n + 1} of {self.image_count} ({self.paths[n]})")
-                raise
+            self._finish(n, job.result)
+
+    def _finish(self, n, write, *args):
+        """Run one file's write (or wait for it); a failure names the image and its file."""
+        try:
+            write(*args)
+        except OSError as exc:
+            exc.add_note(f"while writing image {n + 1} of {self.image_count} ({self.paths[n]})")
+            raise
 
     def _slice_values(self, n, packed, i):
         frame, z = divmod(n, self.slice_count)
@@ -358,6 +382,8 @@ class SeriesWriter:
     def _remove_written(self):
         for path in self.paths[: self.written]:
             path.unlink(missing_ok=True)
+        if self._created_dir and not any(self.out_dir.iterdir()):
+            self.out_dir.rmdir()  # a folder this writer made leaves with its series
 
     def __enter__(self):
         return self
