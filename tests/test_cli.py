@@ -455,8 +455,6 @@ def test_inputs_with_the_same_name_get_numbered_folders(tmp_path, capsys):
     assert len(series_files(tmp_path / "out" / "good")) == len(series_files(tmp_path / "out" / "good-2")) == 3
 
 
-@pytest.mark.xfail(strict=True, reason="cli._output_dirs numbers repeated stems without checking that the "
-                   "numbered name is free: one/img.hv, two/img.hv, img-2.hv all get folder img-2")  # fmt: skip
 def test_every_input_gets_its_own_folder(tmp_path, capsys):
     headers = []
     for folder in ("one", "two", "."):
@@ -469,8 +467,6 @@ def test_every_input_gets_its_own_folder(tmp_path, capsys):
     assert len(folders) == 3
 
 
-@pytest.mark.xfail(strict=True, reason="convert_one passes the same --seed to every input, so two inputs of one "
-                   "command get the same SeriesInstanceUID and the same SOPInstanceUIDs")  # fmt: skip
 def test_seeded_uids_differ_between_the_inputs_of_one_command(tmp_path, capsys):
     headers = []
     for folder in ("one", "two"):
@@ -483,7 +479,6 @@ def test_seeded_uids_differ_between_the_inputs_of_one_command(tmp_path, capsys):
     assert not {d.SOPInstanceUID for d in first} & {d.SOPInstanceUID for d in second}
 
 
-@pytest.mark.xfail(strict=True, reason="a metadata error in convert names the image header, not the --meta file")
 def test_bad_metadata_file_in_convert_is_named(tmp_path, capsys):
     good, _ = good_input(tmp_path)
     meta = tmp_path / "meta.toml"
@@ -655,8 +650,6 @@ _interfile.read_interfile = _read_or_die
 """
 
 
-@pytest.mark.xfail(strict=True, reason="cmd_convert does not handle a worker that dies: BrokenProcessPool escapes "
-                   "main as a traceback and the other inputs are not converted")  # fmt: skip
 def test_a_dead_worker_fails_only_its_input(tmp_path):
     hooks = tmp_path / "hooks"
     hooks.mkdir()
@@ -686,8 +679,6 @@ sys.exit(main(["convert", *sys.argv[2:], "--out", out + "/out", "--jobs", "2"]))
 """
 
 
-@pytest.mark.xfail(strict=True, reason="the ProcessPoolExecutor in cmd_convert forks; after numba's GNU "
-                   "OpenMP layer ran in the calling process every forked worker is terminated (BrokenProcessPool)")
 def test_jobs_after_numba_kernels_ran_in_the_process(tmp_path):
     headers = []
     for folder in ("one", "two"):
@@ -734,8 +725,6 @@ def test_no_progress_bar_when_not_on_a_terminal(tmp_path):
     assert done.stdout.count(f"{good} -> ") == 2
 
 
-@pytest.mark.xfail(strict=True, reason="on a terminal the summary line is printed right after the bar, on the "
-                   "same line ('[###....] 1/2/path/img.hv -> ...'): the bar is not ended or cleared first")  # fmt: skip
 def test_summary_lines_start_their_own_line_on_a_terminal(terminal_run):
     status, text, headers = terminal_run
     summaries = [line for line in visible_lines(text) if " -> " in line]
@@ -749,8 +738,6 @@ class FakeTerminal(io.StringIO):
         return True
 
 
-@pytest.mark.xfail(strict=True, reason="cli._progress(done, total, stream=sys.stderr) binds the stream when "
-                   "the module is imported, so the bar ignores a later sys.stderr (redirect_stderr, a caller's stream)")
 def test_progress_bar_follows_the_current_stderr(tmp_path, monkeypatch):
     good, _ = good_input(tmp_path)
     terminal = FakeTerminal()
@@ -760,8 +747,6 @@ def test_progress_bar_follows_the_current_stderr(tmp_path, monkeypatch):
     assert "[" + "#" * 30 + "] 1/1" in terminal.getvalue()
 
 
-@pytest.mark.xfail(strict=True, reason="-q/--quiet ('print errors only') only raises the log level: the summary "
-                   "lines and the reader's warnings are still printed")  # fmt: skip
 def test_quiet_prints_errors_only(tmp_path, capsys):
     good, _ = good_input(tmp_path)
     bad = _short_data(tmp_path)

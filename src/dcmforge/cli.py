@@ -8,7 +8,9 @@ disk full, a bug). One bad input does not stop the others.
 import argparse
 import logging
 import sys
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from .errors import DcmforgeError
@@ -28,6 +30,7 @@ def convert_one(header, out_dir, options):
     from . import interfile, metadata as metadata_files
     from .series import write_series
 
+    meta_path = options.get("meta")
     try:
         image = interfile.read_interfile(
             header,
@@ -37,10 +40,14 @@ def convert_one(header, out_dir, options):
             flip=options.get("flip") or (),
         )
         meta = dict(image.metadata)
-        if options.get("meta"):
-            meta.update(metadata_files.read_metadata(options["meta"]))
         modality = options.get("modality") or _modality(meta.get("modality"))
+        if meta_path:
+            user = metadata_files.read_metadata(meta_path)
+            modality = options.get("modality") or _modality(user.get("modality", meta.get("modality")))
+            _check_alone(user, modality, meta_path)
+            meta.update(user)
         meta.pop("modality", None)
+        seed = options.get("seed")
         paths = write_series(
             image.volume,
             out_dir,
@@ -48,13 +55,14 @@ def convert_one(header, out_dir, options):
             affine_convention="LPS",
             modality=modality,
             metadata=meta,
-            seed=options.get("seed"),
+            # Inputs of one command are different series: the folder name keeps their UIDs apart.
+            seed=None if seed is None else f"{seed}/{Path(out_dir).name}",
             overwrite=options.get("overwrite", False),
         )
     except DcmforgeError as exc:
-        return EXIT_BAD_INPUT, f"{header}: {exc}"
+        return EXIT_BAD_INPUT, _naming(header, exc)
     except Exception as exc:  # keep converting the other inputs; report this one
-        return EXIT_FAILURE, f"{header}: {type(exc).__name__}: {exc}"
+        return EXIT_FAILURE, _naming(header, f"{type(exc).__name__}: {exc}")
     notes = "".join(f"\n  warning: {w}" for w in image.warnings)
     shape = "x".join(str(n) for n in reversed(image.volume.shape))
     spacing = "x".join(f"{s:g}" for s in image.spacing)
@@ -64,29 +72,66 @@ def convert_one(header, out_dir, options):
     )
 
 
+def _check_alone(user, modality, meta_path):
+    """Resolve the user's metadata file on its own first, so that its errors name that file."""
+    from .errors import MetadataError
+    from .metadata import resolve_metadata
+
+    try:
+        resolve_metadata(user, modality)
+    except MetadataError as exc:
+        raise MetadataError(f"{meta_path}: {exc}") from None
+
+
+def _naming(header, error):
+    """One line naming the input, unless the error already does."""
+    text = str(error)
+    return text if text.startswith(str(header)) else f"{header}: {text}"
+
+
 def _modality(hint):
     return hint if hint in ("PT", "CT") else "PT"
 
 
 def _output_dirs(headers, out_root):
-    """One folder per input, named after the header; repeated names get a number."""
-    seen = {}
+    """One folder per input, named after the header; a name already taken gets a number."""
+    taken = set()
     dirs = []
     for header in headers:
         stem = Path(header).stem
-        count = seen.get(stem, 0)
-        seen[stem] = count + 1
-        dirs.append(out_root / (stem if count == 0 else f"{stem}-{count + 1}"))
+        name, number = stem, 1
+        while name in taken:
+            number += 1
+            name = f"{stem}-{number}"
+        taken.add(name)
+        dirs.append(out_root / name)
     return dirs
 
 
-def _progress(done, total, stream=sys.stderr):
-    if stream.isatty():
-        width = 30
-        filled = width * done // total
-        stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
-        stream.write("\n" if done == total else "")
-        stream.flush()
+def _convert_in_parallel(jobs, options, workers):
+    """convert_one over jobs in worker processes, results in input order.
+
+    Workers are spawned, not forked: a fork after numba's OpenMP threads ran
+    in this process kills the child. When a worker dies (killed, out of
+    memory), every pending input is tried again alone, so only the input that
+    kills its worker fails.
+    """
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = [pool.submit(convert_one, header, out_dir, options) for header, out_dir in jobs]
+        for (header, out_dir), future in zip(jobs, futures):
+            try:
+                yield future.result()
+            except BrokenProcessPool:
+                yield _convert_alone(header, out_dir, options, context)
+
+
+def _convert_alone(header, out_dir, options, context):
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        try:
+            return pool.submit(convert_one, header, out_dir, options).result()
+        except BrokenProcessPool:
+            return EXIT_FAILURE, f"{header}: the process converting it died (killed, or out of memory)"
 
 
 def cmd_convert(args):
@@ -100,25 +145,36 @@ def cmd_convert(args):
         "seed": args.seed,
         "overwrite": args.overwrite,
     }
-    out_root = Path(args.out)
-    jobs = list(zip(args.headers, _output_dirs(args.headers, out_root)))
-    worst = 0
+    jobs = list(zip(args.headers, _output_dirs(args.headers, Path(args.out))))
     if args.jobs > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-            results = pool.map(convert_one, *zip(*jobs), [options] * len(jobs))
-            worst = _report(results, len(jobs))
+        results = _convert_in_parallel(jobs, options, args.jobs)
     else:
-        worst = _report((convert_one(h, d, options) for h, d in jobs), len(jobs))
-    return worst
+        results = (convert_one(header, out_dir, options) for header, out_dir in jobs)
+    return _report(results, len(jobs), args.quiet)
 
 
-def _report(results, total):
+def _report(results, total, quiet):
+    """Print each input's line (failures only when quiet) under a progress bar on a terminal."""
+    bar = sys.stderr.isatty()
+    drawn = ""
     worst = 0
     for done, (status, message) in enumerate(results, 1):
-        _progress(done, total)
-        print(message, file=sys.stdout if status == 0 else sys.stderr, flush=True)
+        if drawn:  # blank the bar's line, so the message starts a line of its own
+            sys.stderr.write("\r" + " " * len(drawn) + "\r")
+        if status or not quiet:
+            print(message, file=sys.stdout if status == 0 else sys.stderr, flush=True)
+        if bar:
+            filled = _BAR_WIDTH * done // total
+            drawn = f"[{'#' * filled}{'.' * (_BAR_WIDTH - filled)}] {done}/{total}"
+            sys.stderr.write(drawn)
+            sys.stderr.flush()
         worst = max(worst, status)
+    if bar:
+        sys.stderr.write("\n")
     return worst
+
+
+_BAR_WIDTH = 30
 
 
 def cmd_demo(args):
@@ -150,6 +206,13 @@ def cmd_check(args):
     return EXIT_BAD_INPUT if errors else 0
 
 
+def _positive(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="dcmforge", description="Write PET and CT volumes as DICOM.")
     parser.add_argument("--version", action="version", version=f"dcmforge {_version()}")
@@ -161,7 +224,7 @@ def build_parser():
     convert.add_argument("--out", required=True, help="folder for the series (one sub-folder per input)")
     convert.add_argument("--meta", help="metadata file (TOML or JSON, also the old J-PET JSON)")
     convert.add_argument("--modality", choices=("PT", "CT"), help="default: from the header, else PT")
-    convert.add_argument("--jobs", type=int, default=1, help="inputs converted in parallel (processes)")
+    convert.add_argument("--jobs", type=_positive, default=1, help="inputs converted in parallel (processes)")
     convert.add_argument("--dialect", choices=("stir", "castor", "gate", "siemens", "interfile33"))
     convert.add_argument("--patient-position", choices=("HFS", "HFP", "FFS", "FFP"))
     convert.add_argument("--first-voxel", type=float, nargs=3, metavar=("X", "Y", "Z"), help="LPS mm of voxel [0,0,0]")
