@@ -42,6 +42,7 @@ def write_series(
     seed=None,
     overwrite=False,
     backend="auto",
+    multiframe=False,
 ):
     """Write ``volume`` ([z, y, x], or [t, z, y, x] for dynamic PET) as a DICOM series in ``out_dir``.
 
@@ -50,9 +51,29 @@ def write_series(
     ``orientation`` (row then column direction cosines), or a 4x4 ``affine``
     with ``affine_convention`` "LPS" or "RAS". ``metadata`` is a mapping or a
     metadata file (TOML or JSON). Returns the written paths in slice order.
+
+    ``multiframe=True`` writes one Enhanced PET Image file instead, every slice
+    (of every time frame) one frame of it: see ``dcmforge.multiframe``.
     """
     if not isinstance(volume, np.ndarray):  # lists and other array-likes; arrays and memmaps are not copied
         volume = np.asarray(volume)
+    if multiframe:
+        from .multiframe import write_multiframe
+
+        return write_multiframe(
+            volume,
+            out_dir,
+            spacing=spacing,
+            origin=origin,
+            orientation=orientation,
+            affine=affine,
+            affine_convention=affine_convention,
+            modality=modality,
+            metadata=metadata,
+            seed=seed,
+            overwrite=overwrite,
+            backend=backend,
+        )
     shape = volume.shape
     with SeriesWriter(
         out_dir,
@@ -71,14 +92,18 @@ def write_series(
         # Two passes over the volume: the extrema of every slice first, so a NaN is
         # found before any file is written and integer input is judged as a whole;
         # then packing and writing, a chunk at a time (memory stays bounded).
-        chunks = list(_chunks(shape))
-        extrema = [_extrema(volume, part, index, writer.backend) for part, index in chunks]
-        mins, maxs = (np.concatenate(parts) for parts in zip(*extrema))
+        mins, maxs = volume_extrema(volume, writer.backend)
         scaling = pixels.plan_slice_scaling(mins, maxs, volume.dtype, modality)
-        for part, index in chunks:
+        for part, index in _chunks(shape):
             chunk_scaling = pixels.SliceScaling(*(values[part] for values in scaling))
             writer._write_packed(volume[index], mins[part], maxs[part], chunk_scaling)
     return writer.paths
+
+
+def volume_extrema(volume, backend):
+    """(mins, maxs): the smallest and largest value of every image (frame-major), a chunk at a time."""
+    extrema = [_extrema(volume, part, index, backend) for part, index in _chunks(volume.shape)]
+    return tuple(np.concatenate(parts) for parts in zip(*extrema))
 
 
 def _extrema(volume, part, index, backend):
@@ -141,17 +166,12 @@ class SeriesWriter:
         self.modality = modality
         self.backend = pixels.select_backend(int(np.prod(self.shape)), backend)
         self.seed = seed
-        if affine is not None:
-            self.geometry = geometry.from_affine(affine, affine_convention)
-        elif spacing is not None:
-            self.geometry = geometry.from_spacing(spacing, origin, orientation)
-        else:
-            raise DcmforgeError("give either spacing (with origin and orientation) or an affine")
+        self.geometry = geometry_from(spacing, origin, orientation, affine, affine_convention)
         self.description = iods.description_for(modality)
 
-        user, self.frames, self.half_life = self._user_metadata(metadata)
+        user, self.frames, self.half_life = user_metadata(metadata, modality, self.frame_count)
         shared = {**iods.defaults(self.description), **user}
-        self._settle_decay_correction(shared, user)
+        settle_decay_correction(shared, user, modality, self.half_life)
         _set_derived(shared, user, self._series_values(user))
         shared["SoftwareVersions"] = _software_versions(user.get("SoftwareVersions"))
         self.shared, codec = with_character_set(shared)
@@ -161,7 +181,8 @@ class SeriesWriter:
             {k: v for k, v in self.shared.items() if k not in self.slice_keywords}, self.slice_keywords, codec
         )
         self.series_uid = self.shared["SeriesInstanceUID"]
-        self._frame_values = [self._frame_values_for(f) for f in range(self.frame_count)]
+        decay = decay_factors(self.frames, shared.get("DecayCorrection", "NONE"), self.half_life)
+        self._frame_values = [self._frame_values_for(f, decay[f]) for f in range(self.frame_count)]
         self._positions = self.geometry.image_positions(self.slice_count).round(6)
         self._locations = self.geometry.slice_locations(self.slice_count).round(6)
         self._pixel_header = element_header(0x7FE00010, "OW", self.rows * self.columns * 2)
@@ -185,41 +206,11 @@ class SeriesWriter:
 
     # -- the series-wide dataset ---------------------------------------------
 
-    def _user_metadata(self, metadata):
-        """(DICOM values from the metadata, frame timings, half-life or None)."""
-        if metadata is None:
-            metadata = {}
-        elif isinstance(metadata, (str, os.PathLike)):
-            metadata = metadata_files.read_metadata(metadata)
-        resolved, notes = metadata_files.resolve_metadata(dict(metadata), self.modality)
-        for note in notes:
-            log.warning("%s", note)
-        frames = timing.frame_timings(
-            self.frame_count, resolved.pop("frame_start", None), resolved.pop("frame_duration", None)
-        )
-        half_life = None
-        for item in resolved.get("RadiopharmaceuticalInformationSequence") or []:
-            if item.get("RadionuclideHalfLife") not in (None, ""):
-                half_life = float(item["RadionuclideHalfLife"])
-                break
-        return resolved, frames, half_life
-
-    def _settle_decay_correction(self, shared, user):
-        """Without a half-life no DecayFactor can be computed: unless the user said
-        DecayCorrection, write NONE (and no DECY) rather than a made-up factor."""
-        if self.modality != "PT" or self.half_life is not None or "DecayCorrection" in user:
-            return
-        if str(shared.get("DecayCorrection", "NONE")).strip() != "NONE":
-            log.warning("no isotope or half-life in the metadata: DecayCorrection set to NONE")
-            shared["DecayCorrection"] = "NONE"
-            if "CorrectedImage" not in user:
-                shared["CorrectedImage"] = [c for c in iods.values_of(shared.get("CorrectedImage")) if c != "DECY"]
-
     def _series_values(self, user):
         """Values derived from the volume, geometry, UIDs and clock, the same in every slice."""
         g = self.geometry
         now = datetime.datetime.now()
-        self.reference = self._reference_datetime(user, now)
+        self.reference = reference_datetime(user, now)
         values = {
             "SOPClassUID": SOP_CLASS_UIDS[self.modality],
             "Modality": self.modality,
@@ -229,16 +220,7 @@ class SeriesWriter:
             "ImageOrientationPatient": g.image_orientation,
             "SliceThickness": round(g.slice_thickness, 6),
         }
-        for keyword in iods.keywords_from(self.description, "uid"):
-            # One seed may serve a PET and a CT of one study: they share the study and
-            # frame of reference, but each series (and so each instance) is its own.
-            names = (keyword, self.modality) if keyword == "SeriesInstanceUID" else (keyword,)
-            values[keyword] = user.get(keyword) or new_uid(self.seed, *names)
-        # Study, series and content times default to the acquisition start; creation is now.
-        for keyword in iods.keywords_from(self.description, "clock"):
-            moment = now if keyword.startswith("InstanceCreation") else self.reference
-            default = moment.strftime("%Y%m%d") if keyword.endswith("Date") else _tm(moment)
-            values[keyword] = user.get(keyword) or default
+        values.update(uid_and_clock_values(self.description, self.modality, user, self.seed, self.reference, now))
         if self.modality == "PT":
             values["NumberOfSlices"] = self.slice_count
             if self.frame_count > 1:
@@ -247,36 +229,19 @@ class SeriesWriter:
                 values["SeriesType"] = ["DYNAMIC", *list(series_type)[1:]]
         return values
 
-    def _reference_datetime(self, user, now):
-        """The series reference time: acquisition start, from metadata or, failing that, the clock."""
-        for date_key, time_key in (("SeriesDate", "SeriesTime"), ("StudyDate", "StudyTime")):
-            if user.get(date_key) and user.get(time_key):
-                return timing.parse_dicom_datetime(user[date_key], user[time_key])
-        log.warning("no acquisition start in the metadata: study and series times set to the write time")
-        return now.replace(microsecond=0)
-
-    def _frame_values_for(self, frame):
+    def _frame_values_for(self, frame, decay_factor):
         """Per-frame PET values: acquisition time, duration, reference time, decay factor."""
         if self.modality != "PT":
             return {}
         frame_timing = self.frames[frame]
         start = self.reference + datetime.timedelta(seconds=frame_timing.start)
-        values = {
+        return {
             "AcquisitionDate": start.strftime("%Y%m%d"),
             "AcquisitionTime": _tm(start),
             "FrameReferenceTime": round(1000 * timing.reference_time(frame_timing, self.half_life), 3),
             "ActualFrameDuration": "" if frame_timing.duration is None else round(1000 * frame_timing.duration),
+            "DecayFactor": ABSENT if decay_factor is None else decay_factor,
         }
-        if str(self.shared.get("DecayCorrection", "NONE")).strip() == "NONE":
-            values["DecayFactor"] = ABSENT
-        elif self.half_life is not None:
-            values["DecayFactor"] = timing.decay_factor(frame_timing, self.half_life)
-        else:
-            raise MetadataError(
-                "DecayFactor (0054,1321) is required when DecayCorrection is "
-                f"{self.shared.get('DecayCorrection')}: give the isotope (for its half-life) or set DecayCorrection NONE"
-            )
-        return values
 
     # -- writing ---------------------------------------------------------------
 
@@ -406,6 +371,88 @@ class Packed(NamedTuple):
     signed: np.ndarray
     smallest: np.ndarray
     largest: np.ndarray
+
+
+# -- what write_series, SeriesWriter and the multi-frame writer share ----------------
+
+
+def geometry_from(spacing, origin, orientation, affine, affine_convention):
+    """The volume's Geometry from an affine, or else from spacing, origin and orientation."""
+    if affine is not None:
+        return geometry.from_affine(affine, affine_convention)
+    if spacing is not None:
+        return geometry.from_spacing(spacing, origin, orientation)
+    raise DcmforgeError("give either spacing (with origin and orientation) or an affine")
+
+
+def user_metadata(metadata, modality, frame_count):
+    """(DICOM values from the metadata, frame timings, half-life or None)."""
+    if metadata is None:
+        metadata = {}
+    elif isinstance(metadata, (str, os.PathLike)):
+        metadata = metadata_files.read_metadata(metadata)
+    resolved, notes = metadata_files.resolve_metadata(dict(metadata), modality)
+    for note in notes:
+        log.warning("%s", note)
+    frames = timing.frame_timings(frame_count, resolved.pop("frame_start", None), resolved.pop("frame_duration", None))
+    half_life = None
+    for item in resolved.get("RadiopharmaceuticalInformationSequence") or []:
+        if item.get("RadionuclideHalfLife") not in (None, ""):
+            half_life = float(item["RadionuclideHalfLife"])
+            break
+    return resolved, frames, half_life
+
+
+def settle_decay_correction(shared, user, modality, half_life):
+    """Without a half-life no DecayFactor can be computed: unless the user said
+    DecayCorrection, write NONE (and no DECY) rather than a made-up factor."""
+    if modality != "PT" or half_life is not None or "DecayCorrection" in user:
+        return
+    if str(shared.get("DecayCorrection", "NONE")).strip() != "NONE":
+        log.warning("no isotope or half-life in the metadata: DecayCorrection set to NONE")
+        shared["DecayCorrection"] = "NONE"
+        if "CorrectedImage" not in user:
+            shared["CorrectedImage"] = [c for c in iods.values_of(shared.get("CorrectedImage")) if c != "DECY"]
+
+
+def reference_datetime(user, now):
+    """The series reference time: acquisition start, from metadata or, failing that, the clock."""
+    for date_key, time_key in (("SeriesDate", "SeriesTime"), ("StudyDate", "StudyTime")):
+        if user.get(date_key) and user.get(time_key):
+            return timing.parse_dicom_datetime(user[date_key], user[time_key])
+    log.warning("no acquisition start in the metadata: study and series times set to the write time")
+    return now.replace(microsecond=0)
+
+
+def uid_and_clock_values(description, series_name, user, seed, reference, now):
+    """The description's UIDs (the user's or new ones) and dates and times (the user's, else the clock's).
+
+    ``series_name`` tells series of one seed apart ("PT", "CT", ...).
+    """
+    values = {}
+    for keyword in iods.keywords_from(description, "uid"):
+        # One seed may serve a PET and a CT of one study: they share the study and
+        # frame of reference, but each series (and so each instance) is its own.
+        names = (keyword, series_name) if keyword == "SeriesInstanceUID" else (keyword,)
+        values[keyword] = user.get(keyword) or new_uid(seed, *names)
+    # Study, series and content times default to the acquisition start; creation is now.
+    for keyword in iods.keywords_from(description, "clock"):
+        moment = now if keyword.startswith("InstanceCreation") else reference
+        default = moment.strftime("%Y%m%d") if keyword.endswith("Date") else _tm(moment)
+        values[keyword] = user.get(keyword) or default
+    return values
+
+
+def decay_factors(frames, decay_correction, half_life):
+    """Every frame's DecayFactor, or None for each when DecayCorrection is NONE."""
+    if str(decay_correction).strip() == "NONE":
+        return [None] * len(frames)
+    if half_life is None:
+        raise MetadataError(
+            f"DecayFactor (0054,1321) is required when DecayCorrection is {decay_correction}: "
+            "give the isotope (for its half-life) or set DecayCorrection NONE"
+        )
+    return [timing.decay_factor(frame, half_life) for frame in frames]
 
 
 def _check_shape(shape, modality):
