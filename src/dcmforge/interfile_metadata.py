@@ -1,0 +1,182 @@
+"""Metadata of Interfile images: what a header says about the study, patient, tracer and frames.
+
+metadata_from_header returns a dict of DICOM keywords (StudyDate, PatientName,
+Units, ...) and dcmforge's friendly keys (isotope, injected_activity,
+injection_datetime, modality, frame_start, frame_duration, ...), plus
+half_life and branching_factor. A part that cannot be read is a warning, not
+an error: the image is still usable. :mod:`dcmforge.interfile` calls it while
+reading; :mod:`dcmforge.interfile_writer` writes the same keys back.
+"""
+
+import datetime as dt
+import os
+import re
+
+from .errors import InterfileError
+from .interfile_grammar import entry_number, normalise_key, parse_date, parse_time
+from .interfile_scaling import loose_number
+
+MODALITIES = {"pet": "PT", "pt": "PT", "nucmed": "NM", "nm": "NM", "spect": "NM", "ct": "CT"}
+# quantification units written as a unit (Siemens) -> DICOM Units (0054,1001) defined term
+UNITS = {"bq/ml": "BQML", "bq/cc": "BQML", "bqml": "BQML", "counts": "CNTS", "cnts": "CNTS", "cps": "CPS",
+         "counts/s": "CPS", "%": "PCNT", "percent": "PCNT", "none": "NONE"}  # fmt: skip
+ACTIVITY_UNITS = {"bq": 1.0, "kbq": 1e3, "mbq": 1e6, "gbq": 1e9, "uci": 3.7e4, "mci": 3.7e7, "ci": 3.7e10}
+SEXES = {"m": "M", "male": "M", "f": "F", "female": "F", "o": "O", "other": "O"}
+
+
+def metadata_from_header(header, dialect, header_path, data_path, frames, warnings):
+    """The metadata dict; a part that cannot be read becomes a warning and the other parts are still read."""
+    meta = {}
+    readers = (_study_datetime, _patient, _tracer, _modality_and_units, _frame_times)
+    for read in readers:
+        try:
+            read(header, dialect, header_path, data_path, frames, meta, warnings)
+        except InterfileError as exc:
+            warnings.append(f"{exc}; ignored")
+    return meta
+
+
+def _study_datetime(header, dialect, header_path, data_path, frames, meta, warnings):
+    date_entry = header.find_prefixed("study date")
+    date = None
+    if date_entry is not None and date_entry.value.strip():
+        try:
+            date = parse_date(header, date_entry)
+        except InterfileError as exc:
+            warnings.append(f"{exc}; ignored")
+    if date is not None:
+        meta["StudyDate"] = date
+        time_entry = header.find_prefixed("study time")
+        if time_entry is None or not time_entry.value.strip():
+            warnings.append(f"{header.source}: no study time in the header")
+            return
+        meta["StudyTime"], zone = parse_time(header, time_entry)
+        if zone:
+            meta["TimezoneOffsetFromUTC"] = zone
+        return
+    try:
+        stamp = dt.datetime.fromtimestamp(os.stat(data_path).st_mtime).astimezone()
+    except (OSError, ValueError, OverflowError):
+        return
+    meta["StudyDate"] = stamp.strftime("%Y%m%d")
+    meta["StudyTime"] = stamp.strftime("%H%M%S")
+    meta["TimezoneOffsetFromUTC"] = stamp.strftime("%z")
+    warnings.append(
+        f"no usable study date in {header.source}: StudyDate/StudyTime taken from the modification time "
+        f"of {data_path}"
+    )
+
+
+def _patient(header, dialect, header_path, data_path, frames, meta, warnings):
+    for keyword, key in (("PatientName", "patient name"), ("PatientID", "patient id"), ("StudyID", "study id"),
+                         ("ManufacturerModelName", "originating system")):  # fmt: skip
+        value = header.text(key, default="").strip()
+        if value and value.lower() != "unknown":
+            meta[keyword] = value
+    name = meta.get("PatientName", "").lower()
+    if dialect == "castor" and name in (header_path.stem.lower(), data_path.stem.lower()):
+        del meta["PatientName"]  # CASToR writes the file name there
+        warnings.append(f"{header.source}: patient name := {name} is CASToR's file name: ignored")
+    sex = SEXES.get(header.text("patient sex", default="").strip().lower())
+    if sex:
+        meta["PatientSex"] = sex
+    birth = header.find_prefixed("patient dob")
+    if birth is not None and birth.value.strip():
+        meta["PatientBirthDate"] = parse_date(header, birth)
+    weight = header.find_prefixed("patient weight")
+    if weight is not None and weight.value.strip() and entry_number(header, weight) > 0:
+        meta["PatientWeight"] = entry_number(header, weight)
+
+
+def _tracer(header, dialect, header_path, data_path, frames, meta, warnings):
+    isotope = header.text("radionuclide name", 1) or header.text("radionuclide name") or header.text("isotope name")
+    if isotope and isotope.strip():
+        meta["isotope"] = isotope.strip()
+    drug = header.text("radiopharmaceutical", default="").strip()
+    if drug:
+        meta["radiopharmaceutical"] = drug
+    candidates = {  # STIR's radionuclide keys first, then Siemens' isotope keys
+        "half_life": (header.get("radionuclide halflife (sec)", 1), header.get("radionuclide halflife (sec)"),
+                      header.find_prefixed("isotope gamma halflife"), header.find_prefixed("isotope halflife")),
+        "branching_factor": (header.get("radionuclide branching factor", 1),
+                             header.get("radionuclide branching factor"),
+                             header.find_prefixed("isotope branching factor")),
+    }  # fmt: skip
+    for name, entries in candidates.items():
+        entry = next((e for e in entries if e is not None and e.value.strip()), None)
+        if entry is not None:
+            meta[name] = entry_number(header, entry)
+    activity = header.find_prefixed("tracer activity at time of injection")
+    if activity is not None and activity.value.strip():
+        unit = re.search(r"\(([a-z]+)\)$", activity.key)
+        scale = ACTIVITY_UNITS.get(unit[1] if unit else "bq")
+        if scale is None:
+            raise header.fail(activity, "unknown activity unit")
+        bq = entry_number(header, activity) * scale
+        if bq > 0:
+            meta["injected_activity"] = bq
+        else:
+            warnings.append(f"{header.source}: injected activity {bq:g} Bq read as not recorded")
+    _injection_datetime(header, meta, warnings)
+
+
+def _injection_datetime(header, meta, warnings):
+    date_entry = header.find_prefixed("tracer injection date")
+    time_entry = header.find_prefixed("tracer injection time")
+    if time_entry is None or not time_entry.value.strip():
+        return
+    if date_entry is not None and date_entry.value.strip():
+        date = parse_date(header, date_entry)
+    elif "StudyDate" in meta:
+        date = meta["StudyDate"]
+        warnings.append(f"{header.source}: tracer injection date missing: assumed the study date")
+    else:
+        return
+    time, zone = parse_time(header, time_entry)
+    text = f"{date[:4]}-{date[4:6]}-{date[6:]}T{time[:2]}:{time[2:4]}:{time[4:]}"
+    meta["injection_datetime"] = text + (f"{zone[:3]}:{zone[3:]}" if zone else "")
+
+
+def _modality_and_units(header, dialect, header_path, data_path, frames, meta, warnings):
+    modality = MODALITIES.get(normalise_key(header.text("imaging modality", default="")))
+    pet_type_of_data = normalise_key(header.text("type of data", default="")) == "pet"
+    if modality is None and (pet_type_of_data or header.has("PET data type")):
+        modality = "PT"
+    if modality:
+        meta["modality"] = modality
+    unit = header.text("quantification units", default="").strip()
+    if unit and loose_number(unit) is None:
+        if unit.lower() in UNITS:
+            meta["Units"] = UNITS[unit.lower()]
+        else:
+            warnings.append(f"{header.source}: quantification units := {unit} has no DICOM Units term")
+
+
+def _frame_times(header, dialect, header_path, data_path, frames, meta, warnings):
+    """frame_start and frame_duration (s): STIR vectorised keys, or one per frame block (CASToR)."""
+    durations = _frame_values(header, ("image duration (sec)",), frames)
+    starts = _frame_values(header, ("image relative start time (sec)", "image start time (sec)"), frames)
+    if durations is None and starts is None:
+        return
+    if durations is not None and starts is None:
+        pauses = _frame_values(header, ("pause between frame groups (sec)",), frames) or [0.0] * frames
+        starts = [float(sum(durations[:f]) + sum(pauses[:f])) for f in range(frames)]
+        warnings.append(f"{header.source}: no frame start times: frames assumed back to back from 0 s")
+    meta["frame_start"] = starts
+    if durations is not None:
+        meta["frame_duration"] = durations
+
+
+def _frame_values(header, keys, frames):
+    for key in keys:
+        indexed = header.indexed(key)
+        if indexed:
+            if sorted(indexed) != list(range(1, frames + 1)):
+                raise InterfileError(f"{header.source}: '{key} [f]' is not given for frames 1 to {frames}")
+            return [entry_number(header, indexed[f]) for f in range(1, frames + 1)]
+        entries = [e for e in header.all(key) if e.value.strip()]
+        if entries:
+            if len(entries) != frames:
+                raise InterfileError(f"{header.source}: '{key}' given {len(entries)} times for {frames} frame(s)")
+            return [entry_number(header, e) for e in entries]
+    return None
