@@ -27,6 +27,7 @@ import pytest
 import SimpleITK as sitk
 
 from dcmforge.cli import main
+from dcmforge.interfile import write_interfile
 
 import dicom_tools
 from interfile_data import (
@@ -670,6 +671,7 @@ import sys
 import numba
 import numpy as np
 from dcmforge.cli import main
+from dcmforge.interfile import write_interfile
 from dcmforge.series import write_series
 
 out = sys.argv[1]
@@ -904,3 +906,15 @@ def test_check_of_the_jpet_files(capsys):
     assert re.search(r"patientCenter.*ignored", out)
     status, out, err = run(capsys, "check", JPET_METADATA / "metadata_ct.json", "--modality", "CT")
     assert status == 0, out + err
+
+
+def test_a_header_with_half_life_and_positron_fraction_converts(tmp_path, capsys):
+    header = write_interfile(
+        tmp_path / "nuclide.hv", np.ones((3, 4, 5), np.float32), spacing=(1, 1, 1),
+        metadata={"isotope": "F-18", "half_life": 6586.0, "positron_fraction": 0.97,
+                  "frame_start": [0.0], "frame_duration": [60.0]},
+    )  # fmt: skip
+    status, out, err = run(capsys, "convert", header, "--out", tmp_path / "out")
+    assert status == 0, err
+    item = pydicom.dcmread(series_files(tmp_path / "out" / "nuclide")[0]).RadiopharmaceuticalInformationSequence[0]
+    assert float(item.RadionuclideHalfLife) == 6586.0 and float(item.RadionuclidePositronFraction) == 0.97

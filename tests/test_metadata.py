@@ -262,7 +262,7 @@ def test_ct_friendly_keys_and_pet_only_ones():
         ({"frame_duration": ["10"]}, "frame_duration: needs numbers of seconds"),
         ({"frame_duration": [], "frame_start": []}, "needs at least one frame"),
         ({"frame_duration": [10, 10], "SeriesType": ["STATIC", "IMAGE"]}, "SeriesType (0054,1000): STATIC, but 2 frames make a DYNAMIC series"),
-        ({"PatientNmae": "x"}, "PatientNmae: neither a DICOM keyword nor a dcmforge key (isotope, radiopharmaceutical, injected_activity, injection_datetime, acquisition_datetime, patient_position, frame_start, frame_duration, modality); did you mean PatientName?"),
+        ({"PatientNmae": "x"}, "PatientNmae: neither a DICOM keyword nor a dcmforge key (isotope, radiopharmaceutical, injected_activity, injection_datetime, acquisition_datetime, half_life, positron_fraction, patient_position, frame_start, frame_duration, modality); did you mean PatientName?"),
         ({"isotop": "F-18"}, "did you mean isotope?"),
         ({"ContrastBolusAgen": "x"}, "did you mean ContrastBolusAgent?"),
         ({"RadiopharmaceuticalInformationSequence": [{"Isotope": "F-18"}]}, "RadiopharmaceuticalInformationSequence[1].Isotope: not a DICOM keyword"),
@@ -399,3 +399,15 @@ def test_random_metadata_gives_a_valid_file_or_our_error(meta, modality):
     if not [p for p in problems if p.level == "error"]:
         # What validation lets through, the encoder must write.
         assert encode_file(dataset)[128:132] == b"DICM"
+
+
+def test_half_life_and_positron_fraction_given_win_over_the_isotope_table():
+    resolved, _ = resolve_metadata({"isotope": "F-18", "half_life": 6586.0, "positron_fraction": 0.97}, "PT")
+    item = resolved["RadiopharmaceuticalInformationSequence"][0]
+    assert (item["RadionuclideHalfLife"], item["RadionuclidePositronFraction"]) == (6586.0, 0.97)
+    assert item["RadionuclideCodeSequence"][0]["CodeValue"] == "77004003"
+
+
+def test_a_half_life_that_is_not_a_positive_number_is_named():
+    with pytest.raises(MetadataError, match="half_life"):
+        resolve_metadata({"half_life": "soon"}, "PT")

@@ -3,7 +3,7 @@
 metadata_from_header returns a dict of DICOM keywords (StudyDate, PatientName,
 Units, ...) and dcmforge's friendly keys (isotope, injected_activity,
 injection_datetime, modality, frame_start, frame_duration, ...), plus
-half_life and branching_factor. A part that cannot be read is a warning, not
+half_life and positron_fraction. A part that cannot be read is a warning, not
 an error: the image is still usable. :mod:`dcmforge.interfile` calls it while
 reading; :mod:`dcmforge.interfile_writer` writes the same keys back.
 """
@@ -98,7 +98,7 @@ def _tracer(header, dialect, header_path, data_path, frames, meta, warnings):
     candidates = {  # STIR's radionuclide keys first, then Siemens' isotope keys
         "half_life": (header.get("radionuclide halflife (sec)", 1), header.get("radionuclide halflife (sec)"),
                       header.find_prefixed("isotope gamma halflife"), header.find_prefixed("isotope halflife")),
-        "branching_factor": (header.get("radionuclide branching factor", 1),
+        "positron_fraction": (header.get("radionuclide branching factor", 1),
                              header.get("radionuclide branching factor"),
                              header.find_prefixed("isotope branching factor")),
     }  # fmt: skip

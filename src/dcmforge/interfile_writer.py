@@ -16,7 +16,7 @@ from .interfile_geometry import POSITIONS, STIR_TO_LPS
 WRITABLE_METADATA = (
     "PatientName", "PatientID", "PatientSex", "PatientBirthDate", "PatientWeight", "StudyID", "StudyDate",
     "StudyTime", "TimezoneOffsetFromUTC", "ManufacturerModelName", "isotope", "radiopharmaceutical",
-    "injected_activity", "injection_datetime", "half_life", "branching_factor", "frame_start", "frame_duration",
+    "injected_activity", "injection_datetime", "half_life", "positron_fraction", "frame_start", "frame_duration",
     "patient_position", "modality",
 )  # fmt: skip
 # DICOM modality -> (imaging modality, type of data) as STIR writes them
@@ -107,7 +107,7 @@ def _metadata_lines(meta, frames):
               "radiopharmaceutical": "radiopharmaceutical"}  # fmt: skip
     numbers = {"PatientWeight": "patient weight (kg)", "injected_activity": "tracer activity at time of injection (Bq)",
                "half_life": "radionuclide halflife (sec)[1]",
-               "branching_factor": "radionuclide branching factor[1]"}  # fmt: skip
+               "positron_fraction": "radionuclide branching factor[1]"}  # fmt: skip
     lines = [f"{simple[k]} := {text(k)}" for k in simple if k in meta]
     lines += [f"{numbers[k]} := {float(meta[k])!r}" for k in numbers if k in meta]
     if "PatientBirthDate" in meta:

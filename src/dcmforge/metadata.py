@@ -30,12 +30,16 @@ FRIENDLY_KEYS = {
     "injected_activity": "activity at injection time, in Bq: RadionuclideTotalDose",
     "injection_datetime": "ISO 8601 date and time: RadiopharmaceuticalStartDateTime and StartTime",
     "acquisition_datetime": "ISO 8601, the series reference time: SeriesDate and SeriesTime",
+    "half_life": "radionuclide half-life in seconds, for one not in dcmforge's table: RadionuclideHalfLife",
+    "positron_fraction": "positron branching fraction, 0 to 1: RadionuclidePositronFraction",
     "patient_position": "HFS, HFP, FFS or FFP: PET orientation code sequences, CT PatientPosition",
     "frame_start": "seconds from the acquisition start, one per frame",
     "frame_duration": "seconds, one per frame",
     "modality": "PT or CT: must match the image being written",
 }
-_PET_ONLY_KEYS = ("isotope", "radiopharmaceutical", "injected_activity", "injection_datetime")
+_PET_ONLY_KEYS = (
+    "isotope", "radiopharmaceutical", "injected_activity", "injection_datetime", "half_life", "positron_fraction",
+)
 
 # Keys of the earlier converter's files that dcmforge reads but does not use.
 LEGACY_KEYS = {
@@ -292,6 +296,12 @@ def _apply_friendly(friendly, resolved, description, problems):
         given = friendly["modality"]
         if not isinstance(given, str) or given.strip().upper() not in (description.modality, "PET" if pet else "CT"):
             problems.append(problem("modality", f"{given!r}, but a {description.modality} image is being written"))
+    # Given numbers first: the isotope's table values only fill what is still missing.
+    for key, keyword in (("half_life", "RadionuclideHalfLife"), ("positron_fraction", "RadionuclidePositronFraction")):
+        if key in friendly:
+            number = _positive_number(friendly[key], key, problems)
+            if number is not None:
+                _set_in_item(resolved, keyword, number, key, problems)
     if "isotope" in friendly:
         _apply_isotope(friendly["isotope"], resolved, problems)
     if "radiopharmaceutical" in friendly:
@@ -634,6 +644,8 @@ _FRIENDLY_EXAMPLES = {
     "injected_activity": 3.7e8,
     "injection_datetime": "2025-01-31T09:45:00",
     "acquisition_datetime": "2025-01-31T10:45:00",
+    "half_life": 6586.2,
+    "positron_fraction": 0.9673,
     "patient_position": "HFS",
     "frame_start": [0.0],
     "frame_duration": [600.0],
