@@ -142,9 +142,10 @@ def test_slope_has_ten_digits_rounded_up(peak, negative):
 @given(
     st.integers(1, 4), st.integers(1, 5), st.integers(1, 5), st.data(),
     st.sampled_from([np.nan, np.inf, -np.inf]), st.sampled_from(["numpy", "numba"]),
+    st.sampled_from(["<f4", ">f4", "<f8", ">f8"]), st.sampled_from(["C", "F"]),
 )
-def test_nan_and_inf_name_the_slice_row_and_column(nz, ny, nx, data, bad, backend):
-    volume = np.ones((nz, ny, nx), np.float32)
+def test_nan_and_inf_name_the_slice_row_and_column(nz, ny, nx, data, bad, backend, dtype, order):
+    volume = np.ones((nz, ny, nx), dtype, order=order)
     k = data.draw(st.integers(0, nz - 1))
     row, column = data.draw(st.integers(0, ny - 1)), data.draw(st.integers(0, nx - 1))
     volume[k, row, column] = bad

@@ -69,9 +69,12 @@ _BYTESWAP_PACKED = sys.byteorder != "little"
 BACKENDS = ("numpy", "numba", "auto")
 BACKEND_ENV_VAR = "DCMFORGE_BACKEND"
 
-# "auto" picks numba from this many voxels up (measured by
-# benchmarks/bench_kernels.py: a fresh process pays ~1.4 s to import numba and
-# load the cached kernels, the kernels save ~N ns per voxel over numpy).
+# "auto" picks numba from this many voxels up.  benchmarks/bench_kernels.py
+# measured (2 shared cores, float32): a fresh process pays 0.45-0.8 s to import
+# numba and load the cached kernels; both passes then cost 0.6 ns per voxel
+# against numpy's 2.1-2.4, so numba pays off from 280-480 million voxels (a
+# 440x440x600 volume is 116 million).  Taken above the middle because numba's
+# threads lose most when other processes hold the cores.
 NUMBA_MIN_VOXELS = 400_000_000
 
 
@@ -209,7 +212,8 @@ def slice_extrema(src, k0=0, backend="auto"):
     """Smallest and largest value of every slice of src, as two float64 arrays.
 
     src is a chunk volume[k0:k1]; a NaN or infinite voxel raises VolumeError
-    naming its slice as k0 + i, with its row and column.
+    naming its slice as k0 + i, with its row and column.  backend: see
+    select_backend ("auto" here would judge the chunk's size, not the volume's).
     """
     _check_voxels(src)
     n = src.shape[0]
@@ -325,7 +329,8 @@ def pack_slices(src, slopes, intercepts, signed, out, backend="auto"):
     """Pack the chunk src into out (same shape, uint16, little-endian bytes), in place.
 
     src must be finite (slice_extrema checks it); slopes, intercepts and signed
-    are the chunk's entries of a plan_slice_scaling result.
+    are the chunk's entries of a plan_slice_scaling result; backend as for
+    slice_extrema.  Returns out.
     """
     _check_packing_arrays(src, out, {"slopes": slopes, "intercepts": intercepts, "signed": signed})
     terms = _packing_terms(slopes, intercepts, signed)
