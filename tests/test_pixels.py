@@ -250,7 +250,10 @@ def test_unknown_modality_and_bad_extrema_are_refused():
 
 
 def test_ct_stores_hounsfield_units_plus_1024_signed():
-    volume = np.array([[[-1024.0, 0.0, 1000.4, 1000.5, 1001.5]], [[-33792.0, -33792.5, 31743.0, 31743.4, 3.0]]])
+    volume = np.array([
+        [[-1024.0, 0.0, 1000.4, 1000.5, 1001.5]],
+        [[-33792.0, -33792.5, 31743.0, 31743.4, 3.0]],  # the range's edges, ties to even
+    ])
     mins, maxs = pixels.slice_extrema(volume)
     scaling = pixels.plan_slice_scaling(mins, maxs, volume.dtype, "CT")
     np.testing.assert_array_equal(scaling.slopes, [1.0, 1.0])
@@ -338,8 +341,10 @@ def test_bad_output_buffers_and_scaling_lengths_are_refused():
             pixels.pack_slices(volume, ones, zeros, no, out)
     with pytest.raises(VolumeError, match=r"out has shape \(1, 3, 4\), the voxels \(2, 3, 4\)"):
         pixels.pack_slices(volume, ones, zeros, no, np.empty((1, 3, 4), np.uint16))
-    with pytest.raises(VolumeError, match=r"slopes has 3 entries for 2 slices"):
+    with pytest.raises(VolumeError, match=r"slopes has shape \(3,\), one entry per slice of 2"):
         pixels.pack_slices(volume, np.ones(3), zeros, no, np.empty((2, 3, 4), np.uint16))
+    with pytest.raises(VolumeError, match=r"signed has shape \(\), one entry per slice of 2"):
+        pixels.pack_slices(volume, ones, zeros, True, np.empty((2, 3, 4), np.uint16))
 
 
 # --- backend choice -----------------------------------------------------------

@@ -37,7 +37,8 @@ def slice_extrema(src, mins, maxs):  # pragma: no cover (compiled)
 
 @nb.njit(parallel=True, nogil=True, cache=True)
 def pack_slices(src, intercepts, inv_slopes, lows, highs, out):  # pragma: no cover (compiled)
-    """out[k] = 16-bit pattern of clip(rint((float64(src[k]) - intercepts[k]) * inv_slopes[k]), lows[k], highs[k])."""
+    """out[k] = 16-bit pattern of
+    clip(rint((float64(src[k]) - intercepts[k]) * inv_slopes[k]), lows[k], highs[k])."""
     for k in nb.prange(src.shape[0]):
         plane = src[k]
         dest = out[k]

@@ -113,8 +113,8 @@ def _check_packing_arrays(src, out, per_slice):
     if out.shape != src.shape:
         raise VolumeError(f"out has shape {out.shape}, the voxels {src.shape}")
     for name, values in per_slice.items():
-        if len(values) != src.shape[0]:
-            raise VolumeError(f"{name} has {len(values)} entries for {src.shape[0]} slices")
+        if np.shape(values) != src.shape[:1]:
+            raise VolumeError(f"{name} has shape {np.shape(values)}, one entry per slice of {src.shape[0]}")
 
 
 def _raise_not_finite(src, mins, maxs, k0):
