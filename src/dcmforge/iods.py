@@ -59,11 +59,15 @@ class Condition(NamedTuple):
 
     ``otherwise`` is "absent" when the standard (and dciodvfy) forbid the
     attribute while the condition does not hold, "may be present" if not.
+    ``scope`` is what ``test`` looks at: "level", the dataset or item that
+    holds the attribute, or "image", the whole image (for attributes inside a
+    functional group item that depend on, say, ImageType).
     """
 
     text: str
     test: Callable[[dict], bool]
     otherwise: str = "absent"
+    scope: str = "level"
 
 
 class Attribute(NamedTuple):
@@ -327,14 +331,27 @@ def _decay_correction_listed(dataset):
     return []
 
 
-def _total_dose_in_becquerel(dataset):
-    found = []
-    for number, item in enumerate(values_of(dataset.get("RadiopharmaceuticalInformationSequence")), 1):
-        dose = number_value(item, "RadionuclideTotalDose") if isinstance(item, dict) else None
-        if dose is not None and 0 < dose < 1e4:
-            keyword = f"RadiopharmaceuticalInformationSequence[{number}].RadionuclideTotalDose"
-            found.append((keyword, "warning", f"{dose:g} Bq is tiny: was it given in MBq? DICOM wants Bq"))
-    return found
+# The unit RadionuclideTotalDose is in -> (is a dose implausible in it, what to say). PET Isotope
+# wants becquerels, Enhanced PET Isotope megabecquerels: a dose given in the other one is off by 1e6.
+_TOTAL_DOSE_UNITS = {
+    "Bq": (lambda dose: 0 < dose < 1e4, "{dose:g} Bq is tiny: was it given in MBq? DICOM wants Bq"),
+    "MBq": (lambda dose: dose >= 1e5, "{dose:g} MBq is huge: was it given in Bq? Enhanced PET wants MBq"),
+}
+
+
+def _total_dose_in(unit):
+    implausible, message = _TOTAL_DOSE_UNITS[unit]
+
+    def check(dataset):
+        found = []
+        for number, item in enumerate(values_of(dataset.get("RadiopharmaceuticalInformationSequence")), 1):
+            dose = number_value(item, "RadionuclideTotalDose") if isinstance(item, dict) else None
+            if dose is not None and implausible(dose):
+                keyword = f"RadiopharmaceuticalInformationSequence[{number}].RadionuclideTotalDose"
+                found.append((keyword, "warning", message.format(dose=dose)))
+        return found
+
+    return check
 
 
 def _dicomdir_needs(dataset):
@@ -360,7 +377,7 @@ _COMMON_RULES = (
 
 _PET_RULES = _COMMON_RULES + (
     Rule("DecayCorrection agrees with CorrectedImage", _decay_correction_listed),
-    Rule("RadionuclideTotalDose is in becquerels", _total_dose_in_becquerel),
+    Rule("RadionuclideTotalDose is in becquerels", _total_dose_in("Bq")),
 )
 
 
@@ -724,13 +741,557 @@ CT_IMAGE = Description(
 )
 
 
+# -- Enhanced PET Image IOD (PS3.3 A.56; spec sections 0.3 and 4) -------------------
+
+ENHANCED_PET_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.130"
+
+
+def _says(keyword, word):
+    return lambda dataset: text_value(dataset, keyword) == word
+
+
+def functional_group_items(dataset, macro):
+    """Every item of the functional group ``macro`` in an image: the shared one's and the per-frame ones'."""
+    found = []
+    for group in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+        for item in values_of(dataset.get(group)):
+            if isinstance(item, dict):
+                found += [inner for inner in values_of(item.get(macro)) if isinstance(inner, dict)]
+    return found
+
+
+is_original = Condition("ImageType value 1 is ORIGINAL", _says("ImageType", "ORIGINAL"), "may be present")
+is_original_image = is_original._replace(scope="image")
+is_original_and_stationary = Condition(
+    "ImageType value 1 is ORIGINAL and TypeOfDetectorMotion is STATIONARY",
+    lambda dataset: _says("ImageType", "ORIGINAL")(dataset) and _says("TypeOfDetectorMotion", "STATIONARY")(dataset),
+    "may be present",
+)
+is_original_and_moving = Condition(
+    "ImageType value 1 is ORIGINAL and TypeOfDetectorMotion is not STATIONARY",
+    lambda dataset: _says("ImageType", "ORIGINAL")(dataset) and not _says("TypeOfDetectorMotion", "STATIONARY")(dataset),
+    "may be present",
+)
+is_original_and_table_moving = Condition(
+    "ImageType value 1 is ORIGINAL and TableMotion is DYNAMIC",
+    lambda dataset: _says("ImageType", "ORIGINAL")(dataset) and _says("TableMotion", "DYNAMIC")(dataset),
+    "may be present",
+)
+# dciodvfy reports DecayCorrectionDateTime as an error when DecayCorrected is NO (spec 4.6).
+is_decay_corrected_enhanced = Condition("DecayCorrected is YES", _says("DecayCorrected", "YES"))
+is_randoms_corrected = Condition("RandomsCorrected is YES", _says("RandomsCorrected", "YES"), "may be present")
+is_scatter_corrected = Condition("ScatterCorrected is YES", _says("ScatterCorrected", "YES"), "may be present")
+is_attenuation_corrected = Condition(
+    "AttenuationCorrected is YES", _says("AttenuationCorrected", "YES"), "may be present"
+)
+is_iterative = Condition(
+    "IterativeReconstructionMethod is YES", _says("IterativeReconstructionMethod", "YES"), "may be present"
+)
+has_no_reconstruction_field_of_view = Condition(
+    "ReconstructionFieldOfView is absent", lambda item: "ReconstructionFieldOfView" not in item, "may be present"
+)
+has_no_reconstruction_diameter = Condition(
+    "ReconstructionDiameter is absent", lambda item: "ReconstructionDiameter" not in item, "may be present"
+)
+has_no_frame_laterality = Condition(
+    "FrameLaterality is absent (Frame Anatomy functional group)",
+    lambda dataset: not any("FrameLaterality" in item for item in functional_group_items(dataset, "FrameAnatomySequence")),
+)
+# dcmforge writes images from volumes, never by converting legacy single-frame images.
+is_not_legacy_converted = Condition("the image is not converted from legacy single-frame images", lambda dataset: True)
+# Only the caller knows whether another series (a CT) gave the attenuation map.
+used_another_series = Condition(
+    "another series was used for attenuation correction", lambda dataset: False, "may be present"
+)
+
+
+def _acquisition_threshold(keyword, condition_keyword, word):
+    """A Start/Termination threshold: required when its condition names it (PS3.3 C.8.22.2)."""
+    condition = Condition(f"{condition_keyword} is {word}", _says(condition_keyword, word), "may be present")
+    return _row(keyword, "1C", "user", condition=condition)
+
+
+_ENHANCED_GENERAL_SERIES = _module(
+    "General Series",
+    _row("Laterality", "2C", "user", condition=has_no_frame_laterality, enum=(enumerated("R", "L"),)),
+    # Not required (Enhanced PET is not among the CT/MR classes), but the only place left for
+    # the patient position once the NM/PET orientation code sequences are gone.
+    _row("PatientPosition", "3", "user", enum=(defined(*_PATIENT_POSITIONS),)),
+)
+
+_ENHANCED_PET_SERIES = _module(
+    "Enhanced PET Series",
+    _row(
+        "RelatedSeriesSequence",
+        "1C",
+        "user",
+        condition=used_another_series,
+        items=_module(
+            "Enhanced PET Series",
+            _row("StudyInstanceUID", "1", "user"),
+            _row("SeriesInstanceUID", "1", "user"),
+            _row("PurposeOfReferenceCodeSequence", "2", "user", items=_code_item("Enhanced PET Series")),
+        ),
+    ),
+)
+
+# Type 1 here; the defaults say "not known" rather than make a scanner up.
+_ENHANCED_GENERAL_EQUIPMENT = _module(
+    "Enhanced General Equipment",
+    _row("Manufacturer", "1", "default", default="dcmforge"),
+    _row("ManufacturerModelName", "1", "user", default="unknown"),
+    _row("DeviceSerialNumber", "1", "user", default="unknown"),
+    _row("SoftwareVersions", "1", "default", default=f"dcmforge {__version__}"),
+)
+
+_ENHANCED_PET_IMAGE_MODULE = _module(
+    "Enhanced PET Image",
+    _row(
+        "ImageType",
+        "1",
+        "default",
+        default=["DERIVED", "PRIMARY", "VOLUME", "NONE"],
+        vm="4",
+        enum=(enumerated("ORIGINAL", "DERIVED", "MIXED", position=1), enumerated("PRIMARY", position=2)),
+    ),
+    _row("PixelPresentation", "1", "default", default="MONOCHROME", enum=(enumerated("MONOCHROME", "MIXED"),)),
+    _row(
+        "VolumetricProperties",
+        "1",
+        "default",
+        default="VOLUME",
+        enum=(enumerated("VOLUME", "SAMPLED", "DISTORTED", "MIXED"),),
+    ),
+    _row("VolumeBasedCalculationTechnique", "1", "default", default="NONE"),
+    _row("AcquisitionDateTime", "1C", "series", condition=is_original),  # the first frame's start
+    _row("AcquisitionDuration", "1C", "series", condition=is_original),  # s, first frame start to last frame end
+    _row("SamplesPerPixel", "1", "default", default=1, enum=(enumerated(1),)),
+    _row("PhotometricInterpretation", "1", "default", default="MONOCHROME2", enum=(enumerated("MONOCHROME2"),)),
+    _row("BitsAllocated", "1", "default", default=16, enum=(enumerated(16),)),
+    _row("BitsStored", "1", "default", default=16, enum=(enumerated(16),)),
+    _row("HighBit", "1", "default", default=15, enum=(enumerated(15),)),
+    _row(
+        "ContentQualification",
+        "1",
+        "user",
+        default="RESEARCH",
+        enum=(enumerated("PRODUCT", "RESEARCH", "SERVICE"),),
+    ),
+    _row(
+        "BurnedInAnnotation",
+        "1C",
+        "default",
+        default="NO",
+        condition=is_not_legacy_converted,
+        enum=(enumerated("YES", "NO"),),
+    ),
+    _row(
+        "LossyImageCompression",
+        "1C",
+        "default",
+        default="00",
+        condition=is_not_legacy_converted,
+        enum=(enumerated("00", "01"),),
+    ),
+    _row("PresentationLUTShape", "1", "default", default="IDENTITY", enum=(enumerated("IDENTITY"),)),
+)
+
+_ENHANCED_RADIOPHARMACEUTICAL_ITEM = _module(
+    "Enhanced PET Isotope",
+    _row("RadiopharmaceuticalAgentNumber", "1", "series"),  # 1, 2, ... the item's number
+    _row("RadionuclideCodeSequence", "1", "user", items=_code_item("Enhanced PET Isotope"), max_items=1),
+    _row("AdministrationRouteCodeSequence", "1", "user", items=_code_item("Enhanced PET Isotope"), max_items=1),
+    _row("RadiopharmaceuticalStartDateTime", "1", "user"),
+    _row("RadionuclideTotalDose", "2", "user"),  # MBq here (Bq in the PET Isotope module)
+    _row("RadionuclideHalfLife", "1", "user"),  # s
+    _row("RadionuclidePositronFraction", "1", "user"),
+    _row("RadiopharmaceuticalCodeSequence", "1", "user", items=_code_item("Enhanced PET Isotope"), max_items=1),
+)
+
+_ENHANCED_PET_ISOTOPE = _module(
+    "Enhanced PET Isotope",
+    _row("RadiopharmaceuticalInformationSequence", "1", "user", items=_ENHANCED_RADIOPHARMACEUTICAL_ITEM),
+)
+
+_AXIAL_VIEW = [{"CodeValue": "399348003", "CodingSchemeDesignator": "SCT", "CodeMeaning": "axial"}]
+
+_ENHANCED_PET_ACQUISITION = _module(
+    "Enhanced PET Acquisition",
+    _row(
+        "AcquisitionStartCondition",
+        "1C",
+        "user",
+        condition=is_original,
+        enum=(defined("DENS", "RDD", "MANU", "AUTO", "CARD_TRIG", "RESP_TRIG"),),
+    ),
+    _acquisition_threshold("StartDensityThreshold", "AcquisitionStartCondition", "DENS"),
+    _acquisition_threshold("StartRelativeDensityDifferenceThreshold", "AcquisitionStartCondition", "RDD"),
+    _acquisition_threshold("StartCardiacTriggerCountThreshold", "AcquisitionStartCondition", "CARD_TRIG"),
+    _acquisition_threshold("StartRespiratoryTriggerCountThreshold", "AcquisitionStartCondition", "RESP_TRIG"),
+    _row(
+        "AcquisitionTerminationCondition",
+        "1C",
+        "user",
+        condition=is_original,
+        enum=(defined("CNTS", "DENS", "RDD", "MANU", "OVFL", "TIME", "CARD_TRIG", "RESP_TRIG"),),
+    ),
+    _acquisition_threshold("TerminationCountsThreshold", "AcquisitionTerminationCondition", "CNTS"),
+    _acquisition_threshold("TerminationDensityThreshold", "AcquisitionTerminationCondition", "DENS"),
+    _acquisition_threshold("TerminationRelativeDensityThreshold", "AcquisitionTerminationCondition", "RDD"),
+    _acquisition_threshold("TerminationTimeThreshold", "AcquisitionTerminationCondition", "TIME"),
+    _acquisition_threshold("TerminationCardiacTriggerCountThreshold", "AcquisitionTerminationCondition", "CARD_TRIG"),
+    _acquisition_threshold(
+        "TerminationRespiratoryTriggerCountThreshold", "AcquisitionTerminationCondition", "RESP_TRIG"
+    ),
+    _row(
+        "TypeOfDetectorMotion",
+        "1C",
+        "user",
+        condition=is_original,
+        enum=(defined("STATIONARY", "STEP AND SHOOT", "CONTINUOUS", "WOBBLE", "CLAMSHELL"),),
+    ),
+    _row(
+        "DetectorGeometry",
+        "1C",
+        "user",
+        condition=is_original_and_stationary,
+        enum=(defined("CYLINDRICAL_RING", "CYL_RING_PARTIAL", "MULTIPLE_PLANAR", "MUL_PLAN_PARTIAL"),),
+    ),
+    _row("TransverseDetectorSeparation", "1C", "user", condition=is_original),  # mm
+    _row("AxialDetectorDimension", "1C", "user", condition=is_original),  # mm
+    # As in the PET Series module; written only when required (conditional defaults are).
+    _row("CollimatorType", "1C", "user", default="NONE", condition=is_original, enum=(defined("NONE", "RING"),)),
+    _row("CoincidenceWindowWidth", "1C", "user", condition=is_original),  # ns
+    _row(
+        "EnergyWindowRangeSequence",
+        "1C",
+        "user",
+        condition=is_original,
+        items=_module(
+            "Enhanced PET Acquisition",
+            _row("EnergyWindowLowerLimit", "1", "user"),  # keV
+            _row("EnergyWindowUpperLimit", "1", "user"),
+        ),
+    ),
+    _row("TableMotion", "1", "user", default="STATIC", enum=(enumerated("STATIC", "DYNAMIC"),)),
+    # Whether the reconstruction used time of flight: only the caller knows; dcmforge does not claim it.
+    _row("TimeOfFlightInformationUsed", "1", "user", default="FALSE", enum=(enumerated("TRUE", "FALSE"),)),
+    _row(
+        "ViewCodeSequence",
+        "1",
+        "user",
+        default=_AXIAL_VIEW,
+        items=_code_item("Enhanced PET Acquisition")
+        + _module(
+            "Enhanced PET Acquisition",
+            _row("ViewModifierCodeSequence", "3", "user", items=_code_item("Enhanced PET Acquisition")),
+        ),
+        max_items=1,
+    ),
+)
+
+_ENHANCED_PET_CORRECTIONS = _module(
+    "Enhanced PET Corrections",
+    _row("CountsSource", "1", "user", default="EMISSION", enum=(enumerated("EMISSION", "TRANSMISSION"),)),
+    *(
+        _row(keyword, "1", "series", enum=(enumerated("YES", "NO"),))
+        for keyword in (
+            "DecayCorrected", "AttenuationCorrected", "ScatterCorrected", "DeadTimeCorrected",
+            "GantryMotionCorrected", "PatientMotionCorrected", "CountLossNormalizationCorrected",
+            "RandomsCorrected", "NonUniformRadialSamplingCorrected", "SensitivityCalibrated",
+            "DetectorNormalizationCorrection",
+        )
+    ),  # fmt: skip
+    _row(
+        "RandomsCorrectionMethod",
+        "1C",
+        "user",
+        condition=is_randoms_corrected,
+        enum=(defined("NONE", "DLYD", "SING", "PDDL"),),
+    ),
+    # The defaults are what a PET/CT has (the spec's reference file says the same).
+    _row(
+        "AttenuationCorrectionSource",
+        "1C",
+        "user",
+        default="CT",
+        condition=is_attenuation_corrected,
+        enum=(defined("CT", "MR", "POSITRON SOURCE", "SINGLE PHOTON"),),
+    ),
+    _row(
+        "AttenuationCorrectionTemporalRelationship",
+        "1C",
+        "user",
+        default="CONCURRENT",
+        condition=is_attenuation_corrected,
+        enum=(defined("CONCURRENT", "SEPARATE", "SIMULTANEOUS"),),
+    ),
+    _row("ScatterCorrectionMethod", "1C", "user", condition=is_scatter_corrected),
+    _row("DecayCorrectionDateTime", "1C", "series", condition=is_decay_corrected_enhanced),
+)
+
+_ACQUISITION_CONTEXT = _module(
+    "Acquisition Context", _row("AcquisitionContextSequence", "2", "default", default=[])
+)
+
+
+# -- functional groups (PS3.3 Table A.56-2; spec 4.7) ---------------------------------
+
+
+class FunctionalGroup(NamedTuple):
+    """One functional group macro: its sequence, the rows of its one item, when it is required.
+
+    Each is either in the shared item or in every per-frame item, never in both;
+    ``required`` None means always; ``per_frame_only`` groups never go in the shared item.
+    """
+
+    keyword: str
+    name: str
+    items: tuple
+    required: Condition | None = None
+    per_frame_only: bool = False
+
+
+def _group(keyword, name, *rows, required=None, per_frame_only=False):
+    return FunctionalGroup(keyword, name, _module(name, *rows), required, per_frame_only)
+
+
+FUNCTIONAL_GROUPS = (
+    _group(
+        "PixelMeasuresSequence",
+        "Pixel Measures",
+        _row("PixelSpacing", "1", "series"),
+        _row("SliceThickness", "1", "series"),
+        _row("SpacingBetweenSlices", "3", "series"),
+    ),
+    _group(
+        "FrameContentSequence",
+        "Frame Content",
+        _row("FrameAcquisitionNumber", "3", "user"),
+        _row("FrameReferenceDateTime", "1C", "slice", condition=is_original_image),
+        _row("FrameAcquisitionDateTime", "1C", "slice", condition=is_original_image),
+        _row("FrameAcquisitionDuration", "1C", "slice", condition=is_original_image),  # ms
+        # 1C in the macro, always required in Enhanced PET (spec 4.7; dciodvfy agrees).
+        _row("StackID", "1", "slice"),
+        _row("InStackPositionNumber", "1", "slice"),
+        _row("TemporalPositionIndex", "1", "slice"),
+        _row("DimensionIndexValues", "1", "slice"),
+        per_frame_only=True,
+    ),
+    _group("PlanePositionSequence", "Plane Position (Patient)", _row("ImagePositionPatient", "1", "slice")),
+    _group("PlaneOrientationSequence", "Plane Orientation (Patient)", _row("ImageOrientationPatient", "1", "series")),
+    _group(
+        "FrameAnatomySequence",
+        "Frame Anatomy",
+        _row(
+            "AnatomicRegionSequence",
+            "1",
+            "user",
+            default=[{"CodeValue": "38266002", "CodingSchemeDesignator": "SCT", "CodeMeaning": "Entire body"}],
+            items=_code_item("Frame Anatomy"),
+        ),
+        _row("FrameLaterality", "1", "user", default="U", enum=(enumerated("R", "L", "U", "B"),)),
+    ),
+    _group(
+        "PixelValueTransformationSequence",
+        "Pixel Value Transformation",
+        _row("RescaleIntercept", "1", "slice"),
+        _row("RescaleSlope", "1", "slice"),
+        _row("RescaleType", "1", "default", default="US"),  # unspecified: the units are in Real World Value Mapping
+    ),
+    _group(
+        "FrameVOILUTSequence",
+        "Frame VOI LUT",
+        _row("WindowCenter", "1", "user"),
+        _row("WindowWidth", "1", "user"),
+        _row("WindowCenterWidthExplanation", "3", "user"),
+    ),
+    _group(
+        "RealWorldValueMappingSequence",
+        "Real World Value Mapping",
+        _row("RealWorldValueFirstValueMapped", "1", "series"),
+        _row("RealWorldValueLastValueMapped", "1", "series"),
+        _row("RealWorldValueIntercept", "1", "slice"),
+        _row("RealWorldValueSlope", "1", "slice"),
+        _row("LUTExplanation", "1", "series"),
+        _row("LUTLabel", "1", "series"),
+        _row("MeasurementUnitsCodeSequence", "1", "series", items=_code_item("Real World Value Mapping"), max_items=1),
+    ),
+    _group(
+        "RadiopharmaceuticalUsageSequence",
+        "Radiopharmaceutical Usage",
+        _row("RadiopharmaceuticalAgentNumber", "1", "default", default=1),
+    ),
+    _group(
+        "PETFrameTypeSequence",
+        "PET Frame Type",
+        _row("FrameType", "1", "series", vm="4"),
+        _row("PixelPresentation", "1", "series"),
+        _row("VolumetricProperties", "1", "series"),
+        _row("VolumeBasedCalculationTechnique", "1", "series"),
+    ),
+    _group(
+        "PETFrameAcquisitionSequence",
+        "PET Frame Acquisition",
+        _row("TableHeight", "1", "user"),
+        _row("GantryDetectorTilt", "1", "user"),
+        _row("GantryDetectorSlew", "1", "user"),
+        _row("DataCollectionDiameter", "1", "user"),
+        required=is_original,
+    ),
+    _group("PETDetectorMotionDetailsSequence", "PET Detector Motion Details", required=is_original_and_moving),
+    _group(
+        "PETPositionSequence",
+        "PET Position",
+        _row("TablePosition", "1", "user"),
+        _row("DataCollectionCenterPatient", "1", "user"),
+        _row("ReconstructionTargetCenterPatient", "1", "user"),
+        required=is_original,
+    ),
+    _group(
+        "PETFrameCorrectionFactorsSequence",
+        "PET Frame Correction Factors",
+        # 1C in PS3.3; dciodvfy requires all but DecayFactor whenever the group is present.
+        _row("PrimaryPromptsCountsAccumulated", "1", "user"),
+        _row("SliceSensitivityFactor", "1", "user"),
+        _row("DecayFactor", "1C", "slice", condition=is_decay_corrected_enhanced._replace(scope="image")),
+        _row("ScatterFractionFactor", "1", "user"),
+        _row("DeadTimeFactor", "1", "user"),
+        required=is_original,
+    ),
+    _group(
+        "PETReconstructionSequence",
+        "PET Reconstruction",
+        _row("ReconstructionType", "1", "user", enum=(defined("2D", "3D", "3D_REBINNED"),)),
+        _row(
+            "ReconstructionAlgorithm",
+            "1",
+            "user",
+            enum=(defined("FILTER_BACK_PROJ", "REPROJECTION", "RAMLA", "MLEM"),),
+        ),
+        _row("IterativeReconstructionMethod", "1", "user", enum=(enumerated("YES", "NO"),)),
+        _row("NumberOfIterations", "1C", "user", condition=is_iterative),
+        _row("NumberOfSubsets", "1C", "user", condition=is_iterative),
+        _row("ReconstructionDiameter", "1C", "user", condition=has_no_reconstruction_field_of_view),
+        _row("ReconstructionFieldOfView", "1C", "user", condition=has_no_reconstruction_diameter),
+        required=is_original,
+    ),
+    _group("PETTableDynamicsSequence", "PET Table Dynamics", required=is_original_and_table_moving),
+)
+
+
+def _group_rows(source, per_frame):
+    """The functional groups as rows of a Shared (or Per-frame) item; where each must be is a rule."""
+    return tuple(
+        Attribute(group.keyword, "3", group.name, source, items=group.items, max_items=1)
+        for group in FUNCTIONAL_GROUPS
+        if per_frame or not group.per_frame_only
+    )
+
+
+_MULTIFRAME_FUNCTIONAL_GROUPS = _module(
+    "Multi-frame Functional Groups",
+    _row("SharedFunctionalGroupsSequence", "1", "series", items=_group_rows("series", False), max_items=1),
+    _row("PerFrameFunctionalGroupsSequence", "1", "slice", items=_group_rows("slice", True)),
+    _row("InstanceNumber", "1", "series"),
+    _row("ContentDate", "1", "clock"),
+    _row("ContentTime", "1", "clock"),
+    _row("NumberOfFrames", "1", "series"),
+)
+
+_MULTIFRAME_DIMENSION = _module(
+    "Multi-frame Dimension",
+    _row(
+        "DimensionOrganizationSequence",
+        "1",
+        "series",
+        items=_module("Multi-frame Dimension", _row("DimensionOrganizationUID", "1", "series")),
+    ),
+    # 1C: required when the frames have dimension indices, which dcmforge always gives.
+    _row(
+        "DimensionIndexSequence",
+        "1",
+        "series",
+        items=_module(
+            "Multi-frame Dimension",
+            _row("DimensionIndexPointer", "1", "series"),
+            _row("FunctionalGroupPointer", "1", "series"),  # 1C: the index is inside a functional group
+            _row("DimensionOrganizationUID", "1", "series"),
+            _row("DimensionDescriptionLabel", "3", "series"),
+        ),
+    ),
+    _row("DimensionOrganizationType", "3", "series", enum=(defined("3D", "3D_TEMPORAL"),)),
+)
+
+_ENHANCED_SOP_INSTANCE = _module("SOP Common", _row("SOPInstanceUID", "1", "series"))
+
+
+def _without(rows, *keywords):
+    return tuple(row for row in rows if row.keyword not in keywords)
+
+
+# The Image Pixel module's smallest/largest values would have to hold for every frame at once.
+_ENHANCED_PET_ATTRIBUTES = _specialise(
+    _PATIENT
+    + _GENERAL_STUDY
+    + _PATIENT_STUDY
+    + _GENERAL_SERIES
+    + _FRAME_OF_REFERENCE
+    + _GENERAL_EQUIPMENT
+    + _without(_IMAGE_PIXEL, "SmallestImagePixelValue", "LargestImagePixelValue")
+    + _SOP_COMMON,
+    _identity("PT", ENHANCED_PET_IMAGE_STORAGE)
+    + _ENHANCED_GENERAL_SERIES
+    + _ENHANCED_PET_SERIES
+    + _ENHANCED_GENERAL_EQUIPMENT
+    + _ENHANCED_PET_IMAGE_MODULE
+    + _ENHANCED_PET_ISOTOPE
+    + _ENHANCED_PET_ACQUISITION
+    + _ENHANCED_PET_CORRECTIONS
+    + _ACQUISITION_CONTEXT
+    + _MULTIFRAME_FUNCTIONAL_GROUPS
+    + _MULTIFRAME_DIMENSION
+    + _ENHANCED_SOP_INSTANCE,
+)
+
+
+def _functional_group_placement(dataset):
+    """Each group in the shared item or in every per-frame item, never both; the required ones somewhere."""
+    shared = [item for item in values_of(dataset.get("SharedFunctionalGroupsSequence")) if isinstance(item, dict)]
+    shared = shared[0] if shared else {}
+    frames = [item for item in values_of(dataset.get("PerFrameFunctionalGroupsSequence")) if isinstance(item, dict)]
+    found = []
+    for group in FUNCTIONAL_GROUPS:
+        in_frames = sum(group.keyword in item for item in frames)
+        where = f"PerFrameFunctionalGroupsSequence.{group.keyword}"
+        if group.keyword in shared and (group.per_frame_only or in_frames):
+            why = "it differs per frame by definition" if group.per_frame_only else "it is in per-frame items too"
+            found.append((f"SharedFunctionalGroupsSequence[1].{group.keyword}", "error", f"in the shared item, but {why}"))
+        elif in_frames not in (0, len(frames)):
+            found.append((where, "error", f"in {in_frames} of {len(frames)} per-frame items: in every one, or shared"))
+        elif group.keyword not in shared and not in_frames and (group.required is None or group.required.test(dataset)):
+            because = f" (required when {group.required.text})" if group.required else ""
+            found.append((where, "error", f"missing from the shared and the per-frame functional groups{because}"))
+    return found
+
+
+_ENHANCED_PET_RULES = _COMMON_RULES + (
+    Rule("each functional group is shared or in every frame, and the required ones are there", _functional_group_placement),
+    Rule("RadionuclideTotalDose is in megabecquerels", _total_dose_in("MBq")),
+)
+
+ENHANCED_PET_IMAGE = Description(
+    "Enhanced PET Image", "PT", ENHANCED_PET_IMAGE_STORAGE, _ENHANCED_PET_ATTRIBUTES, _ENHANCED_PET_RULES
+)
+
+
 # -- choosing a description ----------------------------------------------------------
 
-# (modality, multiframe) -> description. Enhanced PET (("PT", True), PS3.3 A.56, spec
-# section 4) is a later issue: its modules and functional groups go here when built.
+# (modality, multiframe) -> description.
 DESCRIPTIONS = {
     ("PT", False): PET_IMAGE,
     ("CT", False): CT_IMAGE,
+    ("PT", True): ENHANCED_PET_IMAGE,
 }
 
 _MODALITY_NAMES = {"PT": "PT", "PET": "PT", "CT": "CT"}
@@ -743,13 +1304,18 @@ def description_for(modality, multiframe=False):
         raise DcmforgeError(f"modality {modality!r}: dcmforge describes PT (or PET) and CT images")
     description = DESCRIPTIONS.get((code, bool(multiframe)))
     if description is None:
-        raise DcmforgeError(f"multi-frame {code} (Enhanced PET Image) is not described yet; write single-frame images")
+        raise DcmforgeError(f"multi-frame {code} images are not described (only Enhanced PET is); write single-frame images")
     return description
 
 
 def defaults(description):
     """keyword -> value for every attribute with a default (a fresh copy: callers may change it)."""
-    return {row.keyword: copy.deepcopy(row.default) for row in description.attributes if row.default is not None}
+    return defaults_of(description.attributes)
+
+
+def defaults_of(rows):
+    """keyword -> value for every row with a default, e.g. the rows of a functional group's item."""
+    return {row.keyword: copy.deepcopy(row.default) for row in rows if row.default is not None}
 
 
 def attribute(description, keyword):

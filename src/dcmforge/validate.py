@@ -110,15 +110,15 @@ def _level_problems(container, rows, path, codec, context):
     """Problems of one dataset level: its description rows, then every element it holds."""
     found = []
     for row in rows:
-        found += _row_problems(container, row, path)
+        found += _row_problems(container, row, path, context)
     found += _elements(container, {row.keyword: row for row in rows}, path, codec, context)
     return found
 
 
-def _row_problems(container, row, path):
+def _row_problems(container, row, path, context):
     name = path + row.keyword
     condition = row.condition
-    holds = condition is None or condition.test(container)
+    holds = condition is None or condition.test(context if condition.scope == "image" else container)
     if row.keyword not in container:
         if row.type in ("1", "2") or (row.type in ("1C", "2C") and holds):
             because = f" (required when {condition.text})" if condition else ""
