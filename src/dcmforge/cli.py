@@ -58,6 +58,7 @@ def convert_one(header, out_dir, options):
             # Inputs of one command are different series: the folder name keeps their UIDs apart.
             seed=None if seed is None else f"{seed}/{Path(out_dir).name}",
             overwrite=options.get("overwrite", False),
+            multiframe=options.get("multiframe", False),
         )
     except DcmforgeError as exc:
         return EXIT_BAD_INPUT, _naming(header, exc)
@@ -66,8 +67,9 @@ def convert_one(header, out_dir, options):
     notes = "".join(f"\n  warning: {w}" for w in image.warnings)
     shape = "x".join(str(n) for n in reversed(image.volume.shape))
     spacing = "x".join(f"{s:g}" for s in image.spacing)
+    written = "1 Enhanced PET file" if options.get("multiframe") else f"{len(paths)} {modality} files"
     return 0, (
-        f"{header} -> {out_dir}: {len(paths)} {modality} files, {shape} voxels of {spacing} mm; "
+        f"{header} -> {out_dir}: {written}, {shape} voxels of {spacing} mm; "
         f"{image.convention}{notes}"
     )
 
@@ -144,6 +146,7 @@ def cmd_convert(args):
         "flip": tuple(args.flip or ""),
         "seed": args.seed,
         "overwrite": args.overwrite,
+        "multiframe": args.multiframe,
     }
     jobs = list(zip(args.headers, _output_dirs(args.headers, Path(args.out))))
     if args.jobs > 1 and len(jobs) > 1:
@@ -231,6 +234,9 @@ def build_parser():
     convert.add_argument("--flip", help="index axes to reverse, any of x, y, z (e.g. --flip yz)")
     convert.add_argument("--seed", help="make UIDs reproducible from this seed")
     convert.add_argument("--overwrite", action="store_true", help="replace files of an earlier run")
+    convert.add_argument(
+        "--multiframe", action="store_true", help="write one Enhanced PET file per input instead of one file per slice"
+    )
     convert.set_defaults(run=cmd_convert)
 
     demo = commands.add_parser("demo", help="write a small Interfile phantom and convert it")

@@ -769,7 +769,8 @@ is_original_and_stationary = Condition(
 )
 is_original_and_moving = Condition(
     "ImageType value 1 is ORIGINAL and TypeOfDetectorMotion is not STATIONARY",
-    lambda dataset: _says("ImageType", "ORIGINAL")(dataset) and not _says("TypeOfDetectorMotion", "STATIONARY")(dataset),
+    lambda dataset: _says("ImageType", "ORIGINAL")(dataset)
+    and not _says("TypeOfDetectorMotion", "STATIONARY")(dataset),
     "may be present",
 )
 is_original_and_table_moving = Condition(
@@ -795,7 +796,9 @@ has_no_reconstruction_diameter = Condition(
 )
 has_no_frame_laterality = Condition(
     "FrameLaterality is absent (Frame Anatomy functional group)",
-    lambda dataset: not any("FrameLaterality" in item for item in functional_group_items(dataset, "FrameAnatomySequence")),
+    lambda dataset: not any(
+        "FrameLaterality" in item for item in functional_group_items(dataset, "FrameAnatomySequence")
+    ),
 )
 # dcmforge writes images from volumes, never by converting legacy single-frame images.
 is_not_legacy_converted = Condition("the image is not converted from legacy single-frame images", lambda dataset: True)
@@ -1266,7 +1269,8 @@ def _functional_group_placement(dataset):
         where = f"PerFrameFunctionalGroupsSequence.{group.keyword}"
         if group.keyword in shared and (group.per_frame_only or in_frames):
             why = "it differs per frame by definition" if group.per_frame_only else "it is in per-frame items too"
-            found.append((f"SharedFunctionalGroupsSequence[1].{group.keyword}", "error", f"in the shared item, but {why}"))
+            shared_path = f"SharedFunctionalGroupsSequence[1].{group.keyword}"
+            found.append((shared_path, "error", f"in the shared item, but {why}"))
         elif in_frames not in (0, len(frames)):
             found.append((where, "error", f"in {in_frames} of {len(frames)} per-frame items: in every one, or shared"))
         elif group.keyword not in shared and not in_frames and (group.required is None or group.required.test(dataset)):
@@ -1276,7 +1280,7 @@ def _functional_group_placement(dataset):
 
 
 _ENHANCED_PET_RULES = _COMMON_RULES + (
-    Rule("each functional group is shared or in every frame, and the required ones are there", _functional_group_placement),
+    Rule("each functional group is shared or in every frame; the required ones are there", _functional_group_placement),
     Rule("RadionuclideTotalDose is in megabecquerels", _total_dose_in("MBq")),
 )
 
@@ -1304,7 +1308,9 @@ def description_for(modality, multiframe=False):
         raise DcmforgeError(f"modality {modality!r}: dcmforge describes PT (or PET) and CT images")
     description = DESCRIPTIONS.get((code, bool(multiframe)))
     if description is None:
-        raise DcmforgeError(f"multi-frame {code} images are not described (only Enhanced PET is); write single-frame images")
+        raise DcmforgeError(
+            f"multi-frame {code} images are not described (only Enhanced PET is); write single-frame images"
+        )
     return description
 
 
