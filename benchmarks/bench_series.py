@@ -9,6 +9,9 @@ files with the same byte sizes. pydicom writes the same series from a reused
 template dataset. Output goes to a memory file system (/dev/shm), every run
 into a new folder, the tools alternated; the table shows medians and ratios.
 
+The multi-frame row writes the same volume as one Enhanced PET file
+(write_series(..., multiframe=True)); its ratio is to the same floor.
+
 Workloads: W1 160x160x200 float32 (a J-PET CASToR reconstruction), W2
 440x440x600 (total-body size), W3 128x128x64.
 """
@@ -82,6 +85,13 @@ def dcmforge_series(raw_path, shape, out_dir, backend):
     dcmforge.write_series(volume, out_dir, spacing=SPACING, metadata=METADATA, backend=backend, seed=None)
 
 
+def dcmforge_multiframe(raw_path, shape, out_dir, backend):
+    """The same volume as one Enhanced PET file (which must name its radiopharmaceutical)."""
+    volume = np.memmap(raw_path, np.float32, "r", shape=shape)
+    metadata = {**METADATA, "radiopharmaceutical": "Fluorodeoxyglucose"}
+    dcmforge.write_series(volume, out_dir, spacing=SPACING, metadata=metadata, backend=backend, multiframe=True)
+
+
 def pydicom_writer(template_path):
     """pydicom writing the same series from one template dataset (read once, reused)."""
     import pydicom
@@ -126,6 +136,7 @@ def bench_in_process(name, shape, work, repeats, with_pydicom=True):
         "floor": lambda out: floor(raw, shape, out, header_size),
         "dcmforge (numba)": lambda out: dcmforge_series(raw, shape, out, "numba"),
         "dcmforge (numpy)": lambda out: dcmforge_series(raw, shape, out, "numpy"),
+        "multiframe (numba)": lambda out: dcmforge_multiframe(raw, shape, out, "numba"),
     }
     if with_pydicom:
         tools["pydicom"] = lambda out: pydicom_writer(template)(raw, shape, out)
