@@ -377,6 +377,16 @@ def test_an_original_image_with_its_acquisition_facts_is_clean_and_carries_the_d
         assert float(factors.ScatterFractionFactor) == 0.3
 
 
+@pytest.mark.parametrize(
+    "keyword, value",
+    [("ContentQualification", "MAYBE"), ("TimeOfFlightInformationUsed", "YES"), ("TableMotion", "MOVING")],
+)
+def test_enhanced_pet_values_are_checked_against_their_enumerations(tmp_path, keyword, value):
+    with pytest.raises(ValidationError, match=rf"{keyword} .*'{value}' is not one of"):
+        write(activity((2, 3, 4)), tmp_path / "mf", metadata={**METADATA, keyword: value})
+    assert not (tmp_path / "mf").exists()
+
+
 def test_multi_frame_ct_is_refused(tmp_path):
     with pytest.raises(DcmforgeError, match="multi-frame CT"):
         write_series(np.zeros((2, 3, 4), np.float32), tmp_path / "mf", spacing=(1, 1, 1), modality="CT",
