@@ -21,6 +21,7 @@ from pathlib import Path
 from . import isotopes, tags
 from .errors import EncodingError, MetadataError
 from .iods import attribute, defaults, description_for, is_empty, text_value, values_of
+from .timing import dicom_datetime, dicom_time
 from .validate import element_problems, problem, validate
 
 # Friendly key -> what it fills (shown in the template and in "did you mean" hints).
@@ -414,23 +415,17 @@ def _apply_times(friendly, resolved, problems):
         if injection is not None:
             injection = injection.astimezone(given[0].tzinfo)
     if acquisition is not None:
-        resolved["SeriesDate"], resolved["SeriesTime"] = acquisition.strftime("%Y%m%d"), _tm(acquisition)
+        resolved["SeriesDate"], resolved["SeriesTime"] = acquisition.strftime("%Y%m%d"), dicom_time(acquisition)
         resolved.setdefault("StudyDate", resolved["SeriesDate"])
         resolved.setdefault("StudyTime", resolved["SeriesTime"])
     if injection is not None:
-        _set_in_item(resolved, "RadiopharmaceuticalStartDateTime", _dt(injection), "injection_datetime", problems)
-        _set_in_item(resolved, "RadiopharmaceuticalStartTime", _tm(injection), "injection_datetime", problems)
+        _set_in_item(resolved, "RadiopharmaceuticalStartDateTime", dicom_datetime(injection), "injection_datetime", problems)
+        _set_in_item(resolved, "RadiopharmaceuticalStartTime", dicom_time(injection), "injection_datetime", problems)
         if acquisition is not None and injection > acquisition:
             message = "after acquisition_datetime: decay and SUV would count backwards"
             problems.append(problem("injection_datetime", message, level="warning"))
 
 
-def _tm(moment):
-    return moment.strftime("%H%M%S") + (f".{moment.microsecond:06d}" if moment.microsecond else "")
-
-
-def _dt(moment):
-    return moment.strftime("%Y%m%d") + _tm(moment)
 
 
 def _apply_patient_position(position, resolved, pet, problems):

@@ -135,7 +135,7 @@ def write_multiframe(
     description = iods.description_for(modality, multiframe=True)
     if not isinstance(volume, np.ndarray):
         volume = np.asarray(volume)
-    shape = series._check_shape(volume.shape, description.modality)
+    shape = series.check_shape(volume.shape, description.modality)
     pixel_data_length(shape)  # before anything is read or written
     geometry = series.geometry_from(spacing, origin, orientation, affine, affine_convention)
     times = shape[0] if len(shape) == 4 else 1
@@ -156,8 +156,8 @@ def write_multiframe(
     scaling = file_scaling(mins, maxs, volume.dtype)
 
     dataset = {**iods.defaults(description), **image}
-    series._set_derived(dataset, user, _image_values(description, shape, scaling, clock, reference, user, seed, now))
-    dataset["SoftwareVersions"] = series._software_versions(user.get("SoftwareVersions"))
+    series.set_derived(dataset, user, _image_values(description, shape, scaling, clock, reference, user, seed, now))
+    dataset["SoftwareVersions"] = series.software_versions(user.get("SoftwareVersions"))
     _drop_defaults_not_required(dataset, user, description)
     frames = _frame_groups(dataset, groups, shape, geometry, scaling, clock, pet["Units"], (mins, maxs))
     dataset["SharedFunctionalGroupsSequence"] = [_take_shared(frames)]
@@ -204,7 +204,7 @@ def _write_streamed(path, header, volume, scaling, backend):
         try:
             _write_out(fd, header)
             buffer = None
-            for part, index in series._chunks(volume.shape):
+            for part, index in series.chunks(volume.shape):
                 chunk = volume[index]
                 if buffer is None or len(buffer) < len(chunk):
                     buffer = np.empty(chunk.shape, np.uint16)
@@ -269,7 +269,7 @@ def enhanced_metadata(user, pet, reference):
     radiopharmaceuticals = [_radiopharmaceutical(n, item, pet.get("SeriesDate")) for n, item in enumerate(items, 1)]
     values["RadiopharmaceuticalInformationSequence"] = radiopharmaceuticals
     if decay_correction == "START":
-        values["DecayCorrectionDateTime"] = _dt(reference)
+        values["DecayCorrectionDateTime"] = timing.dicom_datetime(reference)
     elif decay_correction == "ADMIN":
         values["DecayCorrectionDateTime"] = radiopharmaceuticals[0].get("RadiopharmaceuticalStartDateTime", "")
     position = isotopes.position_of_sequences(pet)
@@ -336,7 +336,7 @@ def frame_clock(reference, timings, half_life, decay_factors):
     """The FrameClock of frames timed from the series reference time (timing.frame_timings)."""
 
     def moment(seconds):
-        return _dt(reference + datetime.timedelta(seconds=seconds))
+        return timing.dicom_datetime(reference + datetime.timedelta(seconds=seconds))
 
     ends = [t.start + t.duration for t in timings if t.duration is not None]
     return FrameClock(
@@ -501,8 +501,3 @@ def _item(body):
 
 def _sequence(tag, items):
     return element_header(tag, "SQ", len(items)) + items
-
-
-def _dt(moment):
-    """A datetime as DICOM DT text (local time, as the rest of the image's dates and times)."""
-    return moment.strftime("%Y%m%d") + series._tm(moment)

@@ -94,7 +94,7 @@ def write_series(
         # then packing and writing, a chunk at a time (memory stays bounded).
         mins, maxs = volume_extrema(volume, writer.backend)
         scaling = pixels.plan_slice_scaling(mins, maxs, volume.dtype, modality)
-        for part, index in _chunks(shape):
+        for part, index in chunks(shape):
             chunk_scaling = pixels.SliceScaling(*(values[part] for values in scaling))
             writer._write_packed(volume[index], mins[part], maxs[part], chunk_scaling)
     return writer.paths
@@ -102,7 +102,7 @@ def write_series(
 
 def volume_extrema(volume, backend):
     """(mins, maxs): the smallest and largest value of every image (frame-major), a chunk at a time."""
-    extrema = [_extrema(volume, part, index, backend) for part, index in _chunks(volume.shape)]
+    extrema = [_extrema(volume, part, index, backend) for part, index in chunks(volume.shape)]
     return tuple(np.concatenate(parts) for parts in zip(*extrema))
 
 
@@ -117,7 +117,7 @@ def _extrema(volume, part, index, backend):
         raise VolumeError(f"frame {frame}, {exc}") from None
 
 
-def _chunks(shape):
+def chunks(shape):
     """(the chunk's image numbers as a slice, its index into the volume): whole slices, bounded memory."""
     slices = shape[-3]
     step = max(1, CHUNK_VOXELS // (shape[-1] * shape[-2]))
@@ -159,7 +159,7 @@ class SeriesWriter:
     ):
         if modality not in SOP_CLASS_UIDS:
             raise DcmforgeError(f"modality must be one of {sorted(SOP_CLASS_UIDS)}, got {modality!r}")
-        self.shape = _check_shape(shape, modality)
+        self.shape = check_shape(shape, modality)
         self.frame_count = self.shape[0] if len(self.shape) == 4 else 1
         self.slice_count, self.rows, self.columns = self.shape[-3:]
         self.image_count = self.frame_count * self.slice_count
@@ -172,8 +172,8 @@ class SeriesWriter:
         user, self.frames, self.half_life = user_metadata(metadata, modality, self.frame_count)
         shared = {**iods.defaults(self.description), **user}
         settle_decay_correction(shared, user, modality, self.half_life)
-        _set_derived(shared, user, self._series_values(user))
-        shared["SoftwareVersions"] = _software_versions(user.get("SoftwareVersions"))
+        set_derived(shared, user, self._series_values(user))
+        shared["SoftwareVersions"] = software_versions(user.get("SoftwareVersions"))
         self.shared, codec = with_character_set(shared)
         # What the description derives per slice is encoded per slice; PixelData goes last, raw.
         self.slice_keywords = tuple(k for k in iods.keywords_from(self.description, "slice") if k != "PixelData")
@@ -237,7 +237,7 @@ class SeriesWriter:
         start = self.reference + datetime.timedelta(seconds=frame_timing.start)
         return {
             "AcquisitionDate": start.strftime("%Y%m%d"),
-            "AcquisitionTime": _tm(start),
+            "AcquisitionTime": timing.dicom_time(start),
             "FrameReferenceTime": round(1000 * timing.reference_time(frame_timing, self.half_life), 3),
             "ActualFrameDuration": "" if frame_timing.duration is None else round(1000 * frame_timing.duration),
             "DecayFactor": ABSENT if decay_factor is None else decay_factor,
@@ -438,7 +438,7 @@ def uid_and_clock_values(description, series_name, user, seed, reference, now):
     # Study, series and content times default to the acquisition start; creation is now.
     for keyword in iods.keywords_from(description, "clock"):
         moment = now if keyword.startswith("InstanceCreation") else reference
-        default = moment.strftime("%Y%m%d") if keyword.endswith("Date") else _tm(moment)
+        default = moment.strftime("%Y%m%d") if keyword.endswith("Date") else timing.dicom_time(moment)
         values[keyword] = user.get(keyword) or default
     return values
 
@@ -455,7 +455,7 @@ def decay_factors(frames, decay_correction, half_life):
     return [timing.decay_factor(frame, half_life) for frame in frames]
 
 
-def _check_shape(shape, modality):
+def check_shape(shape, modality):
     shape = tuple(int(n) for n in shape)
     if len(shape) not in (3, 4) or min(shape) < 1:
         raise VolumeError(f"a volume is [z, y, x] or [t, z, y, x] with no empty axis, got shape {shape}")
@@ -466,7 +466,7 @@ def _check_shape(shape, modality):
     return shape
 
 
-def _set_derived(dataset, user, derived):
+def set_derived(dataset, user, derived):
     """Put derived values into dataset; a user value that contradicts one is an error, not overwritten."""
     for keyword, value in derived.items():
         given = user.get(keyword)
@@ -475,13 +475,8 @@ def _set_derived(dataset, user, derived):
         dataset[keyword] = value
 
 
-def _software_versions(given):
+def software_versions(given):
     """The user's software versions (the reconstruction's) followed by dcmforge's own."""
     given = [] if given in (None, "") else [given] if isinstance(given, str) else list(given)
     ours = f"dcmforge {__version__}"
     return given if ours in given else [*given, ours]
-
-
-def _tm(moment):
-    return moment.strftime("%H%M%S") + (f".{moment.microsecond:06d}" if moment.microsecond else "")
-
