@@ -422,7 +422,7 @@ def test_a_failed_write_leaves_no_file(tmp_path, monkeypatch):
     def disk_full(*args):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(multiframe, "_write_out", disk_full)
+    monkeypatch.setattr(multiframe, "write_all", disk_full)
     with pytest.raises(OSError, match="No space"):
         write_series(activity((2, 3, 4)), tmp_path / "mf", spacing=(1, 1, 1), metadata=METADATA, multiframe=True)
     assert list((tmp_path / "mf").iterdir()) == []  # the folder was there before: it stays, empty

@@ -276,3 +276,17 @@ def test_import_loads_neither_pydicom_nor_numba():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
                           env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
     assert done.stdout.strip() == "[]"
+
+
+def test_short_writes_are_continued_where_they_stopped(tmp_path, monkeypatch):
+    # A write may take fewer bytes than asked (a pipe, NFS, a signal): the rest must follow, in order.
+    real_writev = os.writev
+
+    def at_most_seven_bytes(fd, buffers):
+        first = bytes(memoryview(buffers[0]).cast("B")[:7])
+        return real_writev(fd, [first])
+
+    monkeypatch.setattr(os, "writev", at_most_seven_bytes)
+    pieces = [b"header-bytes", np.arange(40, dtype="<u2"), b"", b"tail"]
+    path = write_atomic(tmp_path / "short.bin", pieces)
+    assert path.read_bytes() == b"header-bytes" + np.arange(40, dtype="<u2").tobytes() + b"tail"

@@ -128,9 +128,18 @@ def _encode_sequence(items, codec, context):
         if not isinstance(item, dict):
             raise EncodingError("a sequence item must be a dataset (a mapping)", vr="SQ", value=item)
         body = b"".join(data for _, data in encode_elements(item, codec, {**context, **item}))
-        out.append(_ITEM_HEADER.pack(*_ITEM_TAG, len(body)))
-        out.append(body)
+        out.append(item_bytes(body))
     return b"".join(out)
+
+
+def item_bytes(body):
+    """A sequence item with a defined length around an already encoded dataset."""
+    return _ITEM_HEADER.pack(*_ITEM_TAG, len(body)) + body
+
+
+def sequence_bytes(tag, items):
+    """A sequence element with a defined length around already encoded items."""
+    return element_header(tag, "SQ", len(items)) + items
 
 
 def encode_elements(dataset, codec="ascii", context=None):

@@ -21,16 +21,24 @@ import datetime
 import logging
 import math
 import os
-import struct
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
 from . import iods, isotopes, pixels, series, timing, validate
-from .encode import Explicit, HeaderTemplate, concrete_vr, element_header, encode_elements, with_character_set
+from .encode import (
+    Explicit,
+    HeaderTemplate,
+    concrete_vr,
+    element_header,
+    encode_elements,
+    item_bytes,
+    sequence_bytes,
+    with_character_set,
+)
 from .errors import DcmforgeError, MetadataError, VolumeError
-from .part10 import file_meta
+from .part10 import atomic_file, file_meta, write_all
 from .tags import lookup
 from .uids import new_uid
 
@@ -41,7 +49,6 @@ MAX_PIXEL_DATA_BYTES = 0xFFFFFFFE
 
 _PIXEL_DATA_TAG = 0x7FE00010
 _PER_FRAME_TAG = lookup("PerFrameFunctionalGroupsSequence").tag
-_ITEM_HEADER = struct.Struct("<HHI")
 
 # Units (PET Series) -> MeasurementUnitsCodeSequence item: the UCUM codes of PS3.16 CID 84 "PET Units".
 PET_UNITS = {
@@ -198,33 +205,20 @@ def _write_streamed(path, header, volume, scaling, backend):
     folder = path.parent
     made_folder = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
-    temporary = folder / f".{path.name}.{os.getpid()}.tmp"
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
-        try:
-            _write_out(fd, header)
+        with atomic_file(path) as fd:
+            write_all(fd, [header])
             buffer = None
             for part, index in series.chunks(volume.shape):
                 chunk = volume[index]
                 if buffer is None or len(buffer) < len(chunk):
                     buffer = np.empty(chunk.shape, np.uint16)
                 per_frame = (values[part] for values in scaling)
-                _write_out(fd, pixels.pack_slices(chunk, *per_frame, buffer[: len(chunk)], backend))
-        finally:
-            os.close(fd)
-        os.replace(temporary, path)
+                write_all(fd, [pixels.pack_slices(chunk, *per_frame, buffer[: len(chunk)], backend)])
     except BaseException:
-        temporary.unlink(missing_ok=True)
         if made_folder and not any(folder.iterdir()):
             folder.rmdir()
         raise
-
-
-def _write_out(fd, data):
-    """os.write until every byte is out (a write may be short)."""
-    view = memoryview(data).cast("B")
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 # -- metadata, said the Enhanced PET way ---------------------------------------------
@@ -482,9 +476,9 @@ def _encode_per_frame(frames, codec, pixel_representation):
         plans.append((keyword, lookup(keyword).tag, HeaderTemplate(constant, varying, codec)))
     encoded = []
     for frame in frames:
-        groups = [_sequence(tag, _item(b"".join(plan.render(frame[keyword][0])))) for keyword, tag, plan in plans]
-        encoded.append(_item(b"".join(groups)))
-    return _sequence(_PER_FRAME_TAG, b"".join(encoded))
+        groups = [sequence_bytes(tag, item_bytes(b"".join(plan.render(frame[keyword][0])))) for keyword, tag, plan in plans]
+        encoded.append(item_bytes(b"".join(groups)))
+    return sequence_bytes(_PER_FRAME_TAG, b"".join(encoded))
 
 
 def _pinned_vr(keyword, value, pixel_representation):
@@ -493,11 +487,3 @@ def _pinned_vr(keyword, value, pixel_representation):
     if " or " not in vr:
         return value
     return Explicit(concrete_vr(vr, {"PixelRepresentation": pixel_representation}), value)
-
-
-def _item(body):
-    return _ITEM_HEADER.pack(0xFFFE, 0xE000, len(body)) + body
-
-
-def _sequence(tag, items):
-    return element_header(tag, "SQ", len(items)) + items

@@ -55,15 +55,20 @@ def encode_file(dataset):
     return file_meta(*_sop_uids(dataset)) + body
 
 
-def write_atomic(path, pieces):
-    """Write the byte pieces to ``path`` through a temporary name, so no half file is ever seen."""
+@contextlib.contextmanager
+def atomic_file(path):
+    """A file descriptor to write ``path`` through: the file gets its name only when the block succeeds.
+
+    It is written under a temporary name in the same folder and renamed; if
+    the block raises, the temporary file is removed and nothing is left.
+    """
     path = os.fspath(path)  # plain strings: pathlib costs more than the write on a memory file system
     folder, name = os.path.split(path)
     temporary = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         try:
-            _write_all(fd, pieces)
+            yield fd
         finally:
             os.close(fd)
         os.replace(temporary, path)
@@ -71,6 +76,12 @@ def write_atomic(path, pieces):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
+
+
+def write_atomic(path, pieces):
+    """Write the byte pieces to ``path`` through a temporary name, so no half file is ever seen."""
+    with atomic_file(path) as fd:
+        write_all(fd, pieces)
     return Path(path)
 
 
@@ -78,13 +89,11 @@ def write_atomic(path, pieces):
 _WRITEV_MAX_BUFFERS = 1024
 
 
-def _write_all(fd, pieces):
-    """writev until every byte is out (a write may be short, e.g. on a full pipe or NFS)."""
-    if len(pieces) <= _WRITEV_MAX_BUFFERS:
-        expected = sum(memoryview(piece).nbytes for piece in pieces)
-        if os.writev(fd, pieces) == expected:  # the usual case: one call
-            return
-        os.lseek(fd, 0, os.SEEK_SET)
+def write_all(fd, pieces):
+    """Write the pieces (bytes or arrays) at fd's position, writev until every byte is out.
+
+    A write may be short (a full pipe, NFS, a signal): the rest follows it.
+    """
     views = [memoryview(piece).cast("B") for piece in pieces]
     while views:
         written = os.writev(fd, views[:_WRITEV_MAX_BUFFERS])
