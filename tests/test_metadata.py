@@ -411,3 +411,12 @@ def test_half_life_and_positron_fraction_given_win_over_the_isotope_table():
 def test_a_half_life_that_is_not_a_positive_number_is_named():
     with pytest.raises(MetadataError, match="half_life"):
         resolve_metadata({"half_life": "soon"}, "PT")
+
+
+def test_a_known_radiopharmaceutical_name_also_gives_its_code():
+    resolved, _ = resolve_metadata({"isotope": "F-18", "radiopharmaceutical": "FDG"}, "PT")
+    item = resolved["RadiopharmaceuticalInformationSequence"][0]
+    assert item["Radiopharmaceutical"] == "FDG"
+    assert item["RadiopharmaceuticalCodeSequence"] == [
+        {"CodeValue": "35321007", "CodingSchemeDesignator": "SCT", "CodeMeaning": "Fluorodeoxyglucose F^18^"}
+    ]

@@ -86,6 +86,18 @@ def radionuclide_for_code(value, scheme):
     return None
 
 
+# -- radiopharmaceuticals (PS3.16 CID 4021) ------------------------------------
+
+_FDG = Code("35321007", "SCT", "Fluorodeoxyglucose F^18^")
+# Folded free-text names -> code; what a user writes as "radiopharmaceutical".
+RADIOPHARMACEUTICAL_CODES = {"fluorodeoxyglucose": _FDG, "fdg": _FDG, "18ffdg": _FDG, "f18fdg": _FDG}
+
+
+def radiopharmaceutical_code(name):
+    """The code of a radiopharmaceutical named in free text ("FDG", "Fluorodeoxyglucose"), or None."""
+    return RADIOPHARMACEUTICAL_CODES.get(_fold(name)) if isinstance(name, str) else None
+
+
 # -- patient orientation (NM/PET Patient Orientation module, spec 2.4) ---------
 
 # Designators of retired SNOMED-RT codes; the J-PET converter used 99SDM for the same code values.

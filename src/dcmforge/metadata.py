@@ -309,6 +309,9 @@ def _apply_friendly(friendly, resolved, description, problems):
         text = friendly["radiopharmaceutical"]
         if isinstance(text, str):
             _set_in_item(resolved, "Radiopharmaceutical", text, "radiopharmaceutical", problems)
+            code = isotopes.radiopharmaceutical_code(text)
+            if code is not None:  # a known name also gets its code, which viewers read
+                _first_radiopharmaceutical(resolved).setdefault("RadiopharmaceuticalCodeSequence", [code.item()])
         else:
             problems.append(problem("radiopharmaceutical", f"needs text, not {text!r}"))
     if "injected_activity" in friendly:

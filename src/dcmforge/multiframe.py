@@ -88,9 +88,7 @@ CORRECTION_FLAGS = {
     "NORM": "DetectorNormalizationCorrection",
 }
 
-# Type 1 in Enhanced PET Isotope, optional in PET Isotope: known names, and the usual route.
-_FDG = isotopes.Code("35321007", "SCT", "Fluorodeoxyglucose F^18^")
-RADIOPHARMACEUTICAL_CODES = {"fluorodeoxyglucose": _FDG, "fdg": _FDG, "18ffdg": _FDG, "f18fdg": _FDG}
+# Type 1 in Enhanced PET Isotope, optional in PET Isotope: the usual route.
 INTRAVENOUS_ROUTE = isotopes.Code("47625008", "SCT", "Intravenous route")
 
 # PET-series keywords said differently here (enhanced_metadata); all others an Enhanced PET
@@ -294,7 +292,7 @@ def _radiopharmaceutical(number, item, series_date):
     enhanced.setdefault("AdministrationRouteCodeSequence", [INTRAVENOUS_ROUTE.item()])
     if "RadiopharmaceuticalCodeSequence" not in enhanced:
         given = item.get("Radiopharmaceutical")
-        code = RADIOPHARMACEUTICAL_CODES.get("".join(ch for ch in str(given or "").casefold() if ch.isalnum()))
+        code = isotopes.radiopharmaceutical_code(given)
         if code is None:
             known = "" if given is None else f"{given!r} is not one dcmforge knows a code for; "
             raise MetadataError(
