@@ -842,3 +842,20 @@ def test_a_nested_list_is_taken_like_an_array(tmp_path):
     from_list = write_series(volume.tolist(), tmp_path / "list", **kwargs)
     from_array = write_series(volume.astype(np.float64), tmp_path / "array", **kwargs)
     assert [p.read_bytes() for p in from_list] == [p.read_bytes() for p in from_array]
+
+
+@pytest.mark.parametrize("mode", ["r", "r+", "c"])
+def test_releasing_a_memory_mapped_chunk_keeps_its_values(tmp_path, mode):
+    # The pages go back to the kernel (re-read from the file when touched again); a
+    # copy-on-write mapping's private changes must not be dropped with them.
+    path = tmp_path / "volume.raw"
+    values = np.arange(4 * 64 * 64, dtype=np.float32).reshape(4, 64, 64)
+    values.tofile(path)
+    volume = np.memmap(path, np.float32, mode, shape=values.shape)
+    expected = values.copy()
+    if mode == "c":
+        volume[1, 2, 3] = expected[1, 2, 3] = -1.0
+    chunk = volume[1:3]
+    series_module.release_pages(chunk)
+    series_module.release_pages(values[1:3])  # not a mapping: nothing to do
+    np.testing.assert_array_equal(volume, expected)

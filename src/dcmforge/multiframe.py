@@ -213,6 +213,7 @@ def _write_streamed(path, header, volume, scaling, backend):
                     buffer = np.empty(chunk.shape, np.uint16)
                 per_frame = (values[part] for values in scaling)
                 write_all(fd, [pixels.pack_slices(chunk, *per_frame, buffer[: len(chunk)], backend)])
+                series.release_pages(chunk)
     except BaseException:
         if made_folder and not any(folder.iterdir()):
             folder.rmdir()

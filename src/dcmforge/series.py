@@ -8,6 +8,7 @@ chunk of slices: pixel packing (pixels.py) and the few per-slice elements
 
 import datetime
 import logging
+import mmap
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -96,25 +97,46 @@ def write_series(
         scaling = pixels.plan_slice_scaling(mins, maxs, volume.dtype, modality)
         for part, index in chunks(shape):
             chunk_scaling = pixels.SliceScaling(*(values[part] for values in scaling))
-            writer._write_packed(volume[index], mins[part], maxs[part], chunk_scaling)
+            chunk = volume[index]
+            writer._write_packed(chunk, mins[part], maxs[part], chunk_scaling)
+            release_pages(chunk)
     return writer.paths
 
 
 def volume_extrema(volume, backend):
     """(mins, maxs): the smallest and largest value of every image (frame-major), a chunk at a time."""
-    extrema = [_extrema(volume, part, index, backend) for part, index in chunks(volume.shape)]
+    extrema = [_extrema(volume[index], part, index, backend) for part, index in chunks(volume.shape)]
     return tuple(np.concatenate(parts) for parts in zip(*extrema))
 
 
-def _extrema(volume, part, index, backend):
+def _extrema(chunk, part, index, backend):
     """slice_extrema of one chunk; a bad voxel of a dynamic volume is named by frame and slice."""
-    if len(index) == 1:
-        return pixels.slice_extrema(volume[index], part.start, backend)
-    frame, slices = index
     try:
-        return pixels.slice_extrema(volume[index], slices.start, backend)
+        return pixels.slice_extrema(chunk, part.start if len(index) == 1 else index[1].start, backend)
     except VolumeError as exc:
-        raise VolumeError(f"frame {frame}, {exc}") from None
+        raise VolumeError(f"frame {index[0]}, {exc}" if len(index) == 2 else str(exc)) from None
+    finally:
+        release_pages(chunk)
+
+
+def release_pages(chunk):
+    """Give a memory-mapped chunk's pages back to the kernel once it has been read.
+
+    A file mapping's pages count in the process's resident memory until they
+    are unmapped: dropping each chunk's after use keeps a conversion's memory
+    bounded however large the input file is. Only for mappings that hold no
+    private changes (modes "r" and "r+"); a copy-on-write page would lose them.
+    """
+    owner = chunk
+    while isinstance(owner, np.ndarray) and not isinstance(owner.base, mmap.mmap):
+        owner = owner.base
+    if not (isinstance(owner, np.memmap) and owner.mode in ("r", "r+") and chunk.flags.c_contiguous):
+        return
+    if not hasattr(mmap, "MADV_DONTNEED") or owner.base.closed:
+        return
+    start = chunk.ctypes.data - np.frombuffer(owner.base, np.uint8).ctypes.data
+    first = start - start % mmap.PAGESIZE
+    owner.base.madvise(mmap.MADV_DONTNEED, first, start + chunk.nbytes - first)
 
 
 def chunks(shape):
