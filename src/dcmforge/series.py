@@ -105,8 +105,14 @@ def write_series(
 
 def volume_extrema(volume, backend):
     """(mins, maxs): the smallest and largest value of every image (frame-major), a chunk at a time."""
-    extrema = [_extrema(volume[index], part, index, backend) for part, index in chunks(volume.shape)]
-    return tuple(np.concatenate(parts) for parts in zip(*extrema))
+    parts = list(chunks(volume.shape))
+    extrema = []
+    for part, index in parts:
+        chunk = volume[index]
+        extrema.append(_extrema(chunk, part, index, backend))
+        if len(parts) > 1:  # one chunk is read again at once, while its pages are still mapped
+            release_pages(chunk)
+    return tuple(np.concatenate(values) for values in zip(*extrema))
 
 
 def _extrema(chunk, part, index, backend):
@@ -115,8 +121,6 @@ def _extrema(chunk, part, index, backend):
         return pixels.slice_extrema(chunk, part.start if len(index) == 1 else index[1].start, backend)
     except VolumeError as exc:
         raise VolumeError(f"frame {index[0]}, {exc}" if len(index) == 2 else str(exc)) from None
-    finally:
-        release_pages(chunk)
 
 
 def release_pages(chunk):
