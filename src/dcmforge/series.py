@@ -343,12 +343,10 @@ class SeriesWriter:
 
     def _file_pieces(self, n, packed, i):
         values = self._slice_values(n, packed, i)
-        return [
-            file_meta(self.shared["SOPClassUID"], values["SOPInstanceUID"]),
-            *self.template.render(values),
-            self._pixel_header,
-            packed.stored[i],
-        ]
+        header = b"".join(
+            [file_meta(self.shared["SOPClassUID"], values["SOPInstanceUID"]), *self.template.render(values)]
+        )
+        return [header, self._pixel_header, packed.stored[i]]
 
     def _dataset_for(self, n, packed, i):
         """The whole dataset of one slice, for validation."""
