@@ -26,6 +26,9 @@ import tempfile
 import timeit
 
 import pydicom
+
+# Run from a checkout as well as from an installed dcmforge.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "src"))
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian

@@ -22,6 +22,9 @@ import time
 
 import numpy as np
 
+# Run from a checkout as well as from an installed dcmforge.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "src"))
+
 from dcmforge import pixels
 
 WORKLOADS = {"W1": (200, 160, 160), "W2": (600, 440, 440)}
