@@ -216,8 +216,9 @@ class SeriesWriter:
         self.out_dir = Path(out_dir)
         width = max(4, len(str(self.image_count)))
         self.paths = [self.out_dir / f"{modality}_{n + 1:0{width}d}.dcm" for n in range(self.image_count)]
-        if not overwrite:
-            existing = [p for p in self.paths if p.exists()]
+        if not overwrite and self.out_dir.is_dir():
+            present = set(os.listdir(self.out_dir))  # one listing, not a stat per file
+            existing = [p for p in self.paths if p.name in present]
             if existing:
                 raise DcmforgeError(
                     f"{existing[0]} exists ({len(existing)} of the series' files do); "
