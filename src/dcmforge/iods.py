@@ -116,6 +116,8 @@ def values_of(value):
 
 def is_empty(value):
     """True for a value that encodes to zero length: None, "", b"", [] or [""]."""
+    if getattr(value, "ndim", 0) > 0 and value.dtype.kind not in "US":
+        return value.size == 0  # numbers (pixel data included): no need to list every value
     singles = values_of(value)
     return not singles or (len(singles) == 1 and singles[0] in ("", None))
 

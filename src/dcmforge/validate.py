@@ -135,6 +135,8 @@ def _row_problems(container, row, path, context):
 
 
 def _value_problems(value, row, name):
+    if not row.enum and row.max_items is None:
+        return []
     singles = values_of(value)
     found = []
     for allowed in row.enum:
@@ -208,8 +210,8 @@ def _single_element_problems(key, value, entry, row, name, codec, context):
         return [problem(name, error.reason, row)]
     found = []
     vm = row.vm if row and row.vm else entry.vm
-    count = len(values_of(value))
-    if count and entry.vr not in _UNCOUNTED_VRS and not vm_allows(vm, count):
+    count = 0 if entry.vr in _UNCOUNTED_VRS else len(values_of(value))  # a byte stream is one value
+    if count and not vm_allows(vm, count):
         found.append(problem(name, f"holds {count} value(s); VM {vm} allowed", row))
     if entry.vr == "PN":
         for single in values_of(value):
