@@ -24,6 +24,7 @@ import pydicom
 import pytest
 from dicom_tools import dciodvfy
 from oracles import affine_from_spacing, geometry_error, matched_to, read_with_dcm2niix
+from volumes import activity, oblique_affine
 
 from dcmforge import iods, multiframe, series, write_series
 from dcmforge.cli import main
@@ -51,21 +52,6 @@ METADATA = {
 }
 RADIOPHARMACEUTICAL_KEYS = ("isotope", "radiopharmaceutical", "injected_activity", "injection_datetime")
 DYNAMIC_METADATA = {**METADATA, "frame_start": [0.0, 60.0, 180.0], "frame_duration": [60.0, 120.0, 300.0]}
-
-
-def activity(shape, seed=0, scale=1000.0):
-    return (np.random.default_rng(seed).random(shape) * scale).astype(np.float32)
-
-
-def oblique_affine(spacing=(2.0, 3.0, 4.0), origin=(-30.5, 12.25, 101.0), degrees=30.0):
-    """An LPS affine rotated about z then x: no axis lies along a patient axis."""
-    a, b = math.radians(degrees), math.radians(degrees / 2)
-    about_z = np.array([[math.cos(a), -math.sin(a), 0], [math.sin(a), math.cos(a), 0], [0, 0, 1]])
-    about_x = np.array([[1, 0, 0], [0, math.cos(b), -math.sin(b)], [0, math.sin(b), math.cos(b)]])
-    affine = np.eye(4)
-    affine[:3, :3] = about_x @ about_z @ np.diag(spacing)
-    affine[:3, 3] = origin
-    return affine
 
 
 def write(volume, folder, **kwargs):

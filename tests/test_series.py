@@ -25,6 +25,7 @@ from oracles import (
     read_with_simpleitk,
     rescaled,
 )
+from volumes import activity, oblique_affine
 
 from dcmforge import SeriesWriter, write_series
 from dcmforge import series as series_module
@@ -48,22 +49,6 @@ CT_METADATA = {key: value for key, value in PET_METADATA.items() if key != "isot
 
 def rng(seed=0):
     return np.random.default_rng(seed)
-
-
-def activity(shape, seed=0, scale=1000.0):
-    """Random non-negative float32 voxels."""
-    return (rng(seed).random(shape) * scale).astype(np.float32)
-
-
-def oblique_affine(spacing=(2.0, 3.0, 4.0), origin=(-30.5, 12.25, 101.0), degrees=30.0):
-    """An LPS affine rotated about the patient's z and then x axes (no axis is along a patient axis)."""
-    a, b = math.radians(degrees), math.radians(degrees / 2)
-    about_z = np.array([[math.cos(a), -math.sin(a), 0], [math.sin(a), math.cos(a), 0], [0, 0, 1]])
-    about_x = np.array([[1, 0, 0], [0, math.cos(b), -math.sin(b)], [0, math.sin(b), math.cos(b)]])
-    affine = np.eye(4)
-    affine[:3, :3] = about_x @ about_z @ np.diag(spacing)
-    affine[:3, 3] = origin
-    return affine
 
 
 # -- the oracle check, shared by every well-formed case ---------------------------------------
