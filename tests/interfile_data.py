@@ -9,7 +9,6 @@ Data files are sparse (truncate, then write the markers), so the big samples
 cost no time.
 """
 
-import os
 import shutil
 from pathlib import Path
 

@@ -14,10 +14,7 @@ both for unknown manufacturers too; with 1.0.20241211 the static and dynamic
 files of these tests come back within half a slope.)
 """
 
-import logging
 import math
-import shutil
-import subprocess
 
 import numpy as np
 import pydicom

@@ -147,7 +147,7 @@ def _read_metaheader(header_path, header, overrides):
     if gates > 1:
         raise InterfileError(f"{header_path}: gated images ({gates} gates per frame) are not supported")
     images = []
-    for index, entry in sorted(header.indexed("%data set").items()):
+    for _, entry in sorted(header.indexed("%data set").items()):
         items = parse_list(header, entry)
         if len(items) < 2 or not items[1]:
             raise header.fail(entry, "expected {offset, header file, data file}")

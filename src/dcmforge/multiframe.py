@@ -20,7 +20,6 @@ reused buffer and written straight into a temporary file, renamed when whole.
 import datetime
 import logging
 import math
-import os
 from pathlib import Path
 from typing import NamedTuple
 
