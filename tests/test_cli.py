@@ -793,6 +793,9 @@ def test_jpet_castor_header_with_its_metadata_in_one_command(tmp_path):
     assert (first.PatientName, first.PatientID, first.PatientSex, first.PatientAge) == ("Test Patient", "11111", "O",
                                                                                          "163Y")  # fmt: skip
     assert float(first.PatientWeight) == 5.0
+    # the metadata file's times replace the header's fallback (the data file's modification time) as a whole
+    assert (first.StudyDate, first.SeriesDate, first.AcquisitionDate) == ("20220316",) * 3
+    assert float(first.StudyTime) == float(first.SeriesTime) == 151524
     assert (first.SeriesDescription, first.StudyDescription) == ("Test Series Description", "Test Study Description")
     assert list(first.SeriesType) == ["WHOLE BODY", "IMAGE"] and first.Units == "BQML"
     isotope = first.RadiopharmaceuticalInformationSequence[0]

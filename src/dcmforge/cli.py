@@ -45,6 +45,11 @@ def convert_one(header, out_dir, options):
             user = metadata_files.read_metadata(meta_path)
             modality = options.get("modality") or _modality(user.get("modality", meta.get("modality")))
             _check_alone(user, modality, meta_path)
+            if any(key in user for key in _TIME_KEYS):
+                # The file's times replace the header's as a whole: a study date the reader
+                # took from the data file's modification time must not outlive them.
+                for key in ("StudyDate", "StudyTime", "TimezoneOffsetFromUTC"):
+                    meta.pop(key, None)
             meta.update(user)
         meta.pop("modality", None)
         seed = options.get("seed")
@@ -72,6 +77,10 @@ def convert_one(header, out_dir, options):
         f"{header} -> {out_dir}: {written}, {shape} voxels of {spacing} mm; "
         f"{image.convention}{notes}"
     )
+
+
+# Metadata keys that say when the acquisition happened.
+_TIME_KEYS = ("StudyDate", "StudyTime", "SeriesDate", "SeriesTime", "acquisition_datetime")
 
 
 def _check_alone(user, modality, meta_path):
