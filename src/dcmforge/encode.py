@@ -157,15 +157,16 @@ def encode_elements(dataset, codec="ascii", context=None):
     return encoded
 
 
-def _has_non_ascii(value):
+def has_non_ascii(value):
+    """True if any text in value (nested datasets and sequences included) is not plain ASCII."""
     if isinstance(value, str):
         return not value.isascii()
     if isinstance(value, dict):
-        return any(_has_non_ascii(v) for v in value.values())
+        return any(has_non_ascii(v) for v in value.values())
     if isinstance(value, (list, tuple)):
-        return any(_has_non_ascii(v) for v in value)
+        return any(has_non_ascii(v) for v in value)
     if isinstance(value, Explicit):
-        return _has_non_ascii(value.value)
+        return has_non_ascii(value.value)
     return False
 
 
@@ -187,7 +188,7 @@ def with_character_set(dataset):
                 value=given,
             )
         return dataset, codec
-    if _has_non_ascii(dataset):
+    if has_non_ascii(dataset):
         return {**dataset, "SpecificCharacterSet": "ISO_IR 192"}, "utf-8"
     return dataset, "ascii"
 

@@ -30,7 +30,7 @@ import math
 from typing import Callable, NamedTuple
 
 from . import __version__
-from .encode import _has_non_ascii as has_non_ascii
+from .encode import has_non_ascii
 from .errors import DcmforgeError
 from .isotopes import ORIENTATION_CODES, current_code
 

@@ -24,8 +24,6 @@ from .uids import new_uid
 
 log = logging.getLogger("dcmforge")
 
-SOP_CLASS_UIDS = {"PT": "1.2.840.10008.5.1.4.1.1.128", "CT": "1.2.840.10008.5.1.4.1.1.2"}
-
 # Slices packed per chunk: bounds memory (about 16 Mi voxels of output) whatever the volume's size.
 CHUNK_VOXELS = 1 << 24
 
@@ -94,7 +92,7 @@ def write_series(
         # found before any file is written and integer input is judged as a whole;
         # then packing and writing, a chunk at a time (memory stays bounded).
         mins, maxs = volume_extrema(volume, writer.backend)
-        scaling = pixels.plan_slice_scaling(mins, maxs, volume.dtype, modality)
+        scaling = pixels.plan_slice_scaling(mins, maxs, volume.dtype, writer.modality)
         for part, index in chunks(shape):
             chunk_scaling = pixels.SliceScaling(*(values[part] for values in scaling))
             chunk = volume[index]
@@ -183,8 +181,8 @@ class SeriesWriter:
         backend="auto",
         workers=1,
     ):
-        if modality not in SOP_CLASS_UIDS:
-            raise DcmforgeError(f"modality must be one of {sorted(SOP_CLASS_UIDS)}, got {modality!r}")
+        self.description = iods.description_for(modality)  # refuses a modality it does not describe
+        modality = self.description.modality
         self.shape = check_shape(shape, modality)
         self.frame_count = self.shape[0] if len(self.shape) == 4 else 1
         self.slice_count, self.rows, self.columns = self.shape[-3:]
@@ -193,7 +191,6 @@ class SeriesWriter:
         self.backend = pixels.select_backend(int(np.prod(self.shape)), backend)
         self.seed = seed
         self.geometry = geometry_from(spacing, origin, orientation, affine, affine_convention)
-        self.description = iods.description_for(modality)
 
         user, self.frames, self.half_life = user_metadata(metadata, modality, self.frame_count)
         shared = {**iods.defaults(self.description), **user}
@@ -239,7 +236,7 @@ class SeriesWriter:
         now = datetime.datetime.now()
         self.reference = reference_datetime(user, now)
         values = {
-            "SOPClassUID": SOP_CLASS_UIDS[self.modality],
+            "SOPClassUID": self.description.sop_class_uid,
             "Modality": self.modality,
             "Rows": self.rows,
             "Columns": self.columns,
