@@ -197,8 +197,8 @@ def _convert(keyword, value, path, problems):
             return None
         return [_convert_item(item, f"{path}[{number}]", problems) for number, item in enumerate(items, 1)]
     if isinstance(value, list):
-        return [_convert_single(keyword, vr, single, path, problems) for single in value]
-    return _convert_single(keyword, vr, value, path, problems)
+        return [_convert_single(vr, single, path, problems) for single in value]
+    return _convert_single(vr, value, path, problems)
 
 
 def _convert_item(item, path, problems):
@@ -219,7 +219,7 @@ def _keyword_hint(key):
     return ""
 
 
-def _convert_single(keyword, vr, value, path, problems):
+def _convert_single(vr, value, path, problems):
     if isinstance(value, bool):
         problems.append(problem(path, f"true/false is not a {vr} value; write the DICOM text (YES/NO, Y/N, ...)"))
         return None
