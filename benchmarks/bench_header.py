@@ -33,9 +33,9 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian
 
-from dcmforge.encode import HeaderTemplate, encode_dataset, with_character_set
-from dcmforge.part10 import encode_file
-from dcmforge.uids import new_uid
+from dcmforge.dicom.encode import HeaderTemplate, encode_dataset, with_character_set
+from dcmforge.dicom.part10 import encode_file
+from dcmforge.dicom.uids import new_uid
 
 # Elements that change from slice to slice in a static PET series.
 SLICE_KEYS = ["SOPInstanceUID", "InstanceNumber", "ImagePositionPatient", "SliceLocation", "RescaleSlope",
@@ -43,7 +43,7 @@ SLICE_KEYS = ["SOPInstanceUID", "InstanceNumber", "ImagePositionPatient", "Slice
 
 IMPORTS = {
     "import dcmforge": "import dcmforge",
-    "import dcmforge.part10 (the encoder)": "import dcmforge.part10",
+    "import dcmforge.dicom.part10 (the encoder)": "import dcmforge.dicom.part10",
     "import numpy (part of the above)": "import numpy",
     "import pydicom": "import pydicom",
 }

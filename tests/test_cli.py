@@ -672,7 +672,7 @@ import numba
 import numpy as np
 from dcmforge.cli import main
 from dcmforge.interfile import write_interfile
-from dcmforge.series import write_series
+from dcmforge.write.series import write_series
 
 out = sys.argv[1]
 write_series(np.ones((2, 3, 4), np.float32), out + "/warm-up", spacing=(1, 1, 1), backend="numba")

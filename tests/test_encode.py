@@ -13,8 +13,8 @@ from dicom_tools import LONG_HEADER_VRS, read_elements
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dcmforge import _dictionary
-from dcmforge.encode import (
+from dcmforge.dicom import _dictionary
+from dcmforge.dicom.encode import (
     ABSENT,
     Explicit,
     HeaderTemplate,
@@ -26,8 +26,8 @@ from dcmforge.encode import (
     with_character_set,
 )
 from dcmforge.errors import EncodingError
-from dcmforge.part10 import encode_file
-from dcmforge.vr import VR_RULES
+from dcmforge.dicom.part10 import encode_file
+from dcmforge.dicom.vr import VR_RULES
 
 
 def hexbytes(*lines):

@@ -1,4 +1,4 @@
-"""Tests of the Interfile reader and writer (dcmforge.interfile, dcmforge.interfile_grammar)."""
+"""Tests of the Interfile reader and writer (dcmforge.interfile, dcmforge.interfile.grammar)."""
 
 import json
 import os
@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from dcmforge.errors import GeometryError, InterfileError
 from dcmforge.interfile import LazyVolume, read_interfile, write_interfile
-from dcmforge.interfile_grammar import normalise_key, parse_header
+from dcmforge.interfile.grammar import normalise_key, parse_header
 
 from interfile_data import (
     FRAME_SHAPE,

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 import shared
 
-from dcmforge import iods, tags
+from dcmforge import iods
+from dcmforge.dicom import tags
 from dcmforge.errors import DcmforgeError, MetadataError
 from dcmforge.iods import CT_IMAGE, PET_IMAGE
 from dcmforge.metadata import (
@@ -21,8 +22,8 @@ from dcmforge.metadata import (
     resolve_metadata,
     template_text,
 )
-from dcmforge.part10 import encode_file
-from dcmforge.validate import check, validate
+from dcmforge.dicom.part10 import encode_file
+from dcmforge.iods.validate import check, validate
 from test_iods import dicom3tools_findings, slice_dataset, write_series
 
 JPET = shared.SAMPLES / "jpet-metadata"

@@ -23,9 +23,10 @@ from dicom_tools import dciodvfy
 from oracles import affine_from_spacing, geometry_error, matched_to, read_with_dcm2niix
 from volumes import activity, oblique_affine
 
-from dcmforge import iods, multiframe, series, write_series
+from dcmforge import iods, write_series
+from dcmforge.write import multiframe, series
 from dcmforge.cli import main
-from dcmforge.encode import encode_element
+from dcmforge.dicom.encode import encode_element
 from dcmforge.errors import DcmforgeError, MetadataError, ValidationError, VolumeError
 from dcmforge.interfile import write_interfile
 from dcmforge.timing import FrameTiming

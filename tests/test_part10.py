@@ -12,10 +12,10 @@ import pydicom
 import pytest
 from dicom_tools import dcentvfy, dciodvfy, dcmdump, read_elements
 
-from dcmforge.encode import ABSENT, HeaderTemplate, encode_dataset, with_character_set
+from dcmforge.dicom.encode import ABSENT, HeaderTemplate, encode_dataset, with_character_set
 from dcmforge.errors import EncodingError
-from dcmforge.part10 import EXPLICIT_VR_LITTLE_ENDIAN, encode_file, file_meta, write_atomic, write_file
-from dcmforge.uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, new_uid
+from dcmforge.dicom.part10 import EXPLICIT_VR_LITTLE_ENDIAN, encode_file, file_meta, write_atomic, write_file
+from dcmforge.dicom.uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, new_uid
 
 ROOT = Path(__file__).resolve().parents[1]
 PET_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.128"
@@ -268,7 +268,7 @@ def test_checkers_do_report_a_broken_file(pet_series, tmp_path):
 def test_import_loads_neither_pydicom_nor_numba():
     script = (
         "import sys, dcmforge\n"
-        "from dcmforge.part10 import encode_file\n"
+        "from dcmforge.dicom.part10 import encode_file\n"
         "encode_file({'SOPClassUID': '1.2', 'SOPInstanceUID': '1.2.3', 'PatientName': 'Ż', 'Rows': 2})\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pydicom', 'numba', 'SimpleITK',"
         " 'hypothesis', 'pytest')))"

@@ -28,7 +28,7 @@ from oracles import (
 from volumes import activity, oblique_affine
 
 from dcmforge import SeriesWriter, write_series
-from dcmforge import series as series_module
+from dcmforge.write import series as series_module
 from dcmforge.errors import DcmforgeError, GeometryError, MetadataError, VolumeError
 
 GEOMETRY_TOLERANCE = 1e-4  # mm

@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import dcmforge
-from dcmforge import _dictionary
+from dcmforge.dicom import _dictionary
 from dcmforge.errors import EncodingError
-from dcmforge.tags import Entry, entry_for_tag, format_tag, is_private, lookup, tag_of
+from dcmforge.dicom.tags import Entry, entry_for_tag, format_tag, is_private, lookup, tag_of
 
 
 @pytest.mark.parametrize(
@@ -176,10 +176,10 @@ def test_table_agrees_with_pydicom():
 def test_importing_tags_does_not_load_the_table():
     src = Path(dcmforge.__file__).resolve().parents[1]
     code = (
-        "import sys, dcmforge.tags; "
-        "print('dcmforge._dictionary' in sys.modules); "
-        "dcmforge.tags.lookup('PatientName'); "
-        "print('dcmforge._dictionary' in sys.modules)"
+        "import sys, dcmforge.dicom.tags; "
+        "print('dcmforge.dicom._dictionary' in sys.modules); "
+        "dcmforge.dicom.tags.lookup('PatientName'); "
+        "print('dcmforge.dicom._dictionary' in sys.modules)"
     )
     done = subprocess.run(
         [sys.executable, "-c", code],

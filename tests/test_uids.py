@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from test_vr import ui_is_valid
 
 import dcmforge
-from dcmforge.uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, is_valid_uid, new_uid
+from dcmforge.dicom.uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, is_valid_uid, new_uid
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -105,7 +105,7 @@ def test_version_is_the_one_in_pyproject():
 def test_implementation_uid_and_name_change_with_the_version():
     script = (
         "import dcmforge; dcmforge.__version__ = '0.2.0'\n"
-        "from dcmforge.uids import IMPLEMENTATION_CLASS_UID as u, IMPLEMENTATION_VERSION_NAME as n\n"
+        "from dcmforge.dicom.uids import IMPLEMENTATION_CLASS_UID as u, IMPLEMENTATION_VERSION_NAME as n\n"
         "print(u, n)"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,

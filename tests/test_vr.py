@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dcmforge.errors import EncodingError
-from dcmforge.vr import CHARACTER_SETS, VR_RULES, encode_value, format_ds
+from dcmforge.dicom.vr import CHARACTER_SETS, VR_RULES, encode_value, format_ds
 
 ALL_VRS = (
     "AE AS AT CS DA DS DT FD FL IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL UN UR US UT UV".split()

@@ -1,4 +1,4 @@
-"""Write src/dcmforge/_dictionary.py, dcmforge's DICOM data dictionary, from pydicom's.
+"""Write src/dcmforge/dicom/_dictionary.py, dcmforge's DICOM data dictionary, from pydicom's.
 
 Dev-time only: this script imports pydicom; the package never imports this script.
 
@@ -32,7 +32,7 @@ from pathlib import Path
 import pydicom
 from pydicom._dicom_dict import DicomDictionary, RepeatersDictionary
 
-OUTPUT = Path(__file__).resolve().parents[1] / "src" / "dcmforge" / "_dictionary.py"
+OUTPUT = Path(__file__).resolve().parents[1] / "src" / "dcmforge" / "dicom" / "_dictionary.py"
 
 
 def table_rows(dicom_dictionary):

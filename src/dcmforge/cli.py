@@ -13,95 +13,12 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
+from .convert import BAD_INPUT, FAILED, ConversionResult, EXIT_STATUS, convert_one
 from .errors import DcmforgeError
 
 log = logging.getLogger("dcmforge")
 
-EXIT_BAD_INPUT = 2
-EXIT_FAILURE = 1
-
-
-def convert_one(header, out_dir, options):
-    """Convert one Interfile header into a series in out_dir; the unit of work of ``convert``.
-
-    A plain, picklable function of plain arguments, so any executor can run
-    it. Returns (status, message): status 0 for success, else an exit code.
-    """
-    from . import interfile, metadata as metadata_files
-    from .series import write_series
-
-    meta_path = options.get("meta")
-    try:
-        image = interfile.read_interfile(
-            header,
-            dialect=options.get("dialect"),
-            patient_position=options.get("patient_position"),
-            first_voxel=options.get("first_voxel"),
-            flip=options.get("flip") or (),
-        )
-        meta = dict(image.metadata)
-        modality = options.get("modality") or _modality(meta.get("modality"))
-        if meta_path:
-            user = metadata_files.read_metadata(meta_path)
-            modality = options.get("modality") or _modality(user.get("modality", meta.get("modality")))
-            _check_alone(user, modality, meta_path)
-            if any(key in user for key in _TIME_KEYS):
-                # The file's times replace the header's as a whole: a study date the reader
-                # took from the data file's modification time must not outlive them.
-                for key in ("StudyDate", "StudyTime", "TimezoneOffsetFromUTC"):
-                    meta.pop(key, None)
-            meta.update(user)
-        meta.pop("modality", None)
-        seed = options.get("seed")
-        paths = write_series(
-            image.volume,
-            out_dir,
-            affine=image.affine,
-            affine_convention="LPS",
-            modality=modality,
-            metadata=meta,
-            # Inputs of one command are different series: the folder name keeps their UIDs apart.
-            seed=None if seed is None else f"{seed}/{Path(out_dir).name}",
-            overwrite=options.get("overwrite", False),
-            multiframe=options.get("multiframe", False),
-        )
-    except DcmforgeError as exc:
-        return EXIT_BAD_INPUT, _naming(header, exc)
-    except Exception as exc:  # keep converting the other inputs; report this one
-        return EXIT_FAILURE, _naming(header, f"{type(exc).__name__}: {exc}")
-    notes = "".join(f"\n  warning: {w}" for w in image.warnings)
-    shape = "x".join(str(n) for n in reversed(image.volume.shape))
-    spacing = "x".join(f"{s:g}" for s in image.spacing)
-    written = "1 Enhanced PET file" if options.get("multiframe") else f"{len(paths)} {modality} files"
-    return 0, (
-        f"{header} -> {out_dir}: {written}, {shape} voxels of {spacing} mm; "
-        f"{image.convention}{notes}"
-    )
-
-
-# Metadata keys that say when the acquisition happened.
-_TIME_KEYS = ("StudyDate", "StudyTime", "SeriesDate", "SeriesTime", "acquisition_datetime")
-
-
-def _check_alone(user, modality, meta_path):
-    """Resolve the user's metadata file on its own first, so that its errors name that file."""
-    from .errors import MetadataError
-    from .metadata import resolve_metadata
-
-    try:
-        resolve_metadata(user, modality)
-    except MetadataError as exc:
-        raise MetadataError(f"{meta_path}: {exc}") from None
-
-
-def _naming(header, error):
-    """One line naming the input, unless the error already does."""
-    text = str(error)
-    return text if text.startswith(str(header)) else f"{header}: {text}"
-
-
-def _modality(hint):
-    return hint if hint in ("PT", "CT") else "PT"
+EXIT_BAD_INPUT = EXIT_STATUS[BAD_INPUT]
 
 
 def _output_dirs(headers, out_root):
@@ -142,7 +59,8 @@ def _convert_alone(header, out_dir, options, context):
         try:
             return pool.submit(convert_one, header, out_dir, options).result()
         except BrokenProcessPool:
-            return EXIT_FAILURE, f"{header}: the process converting it died (killed, or out of memory)"
+            message = f"{header}: the process converting it died (killed, or out of memory)"
+            return ConversionResult(str(header), str(out_dir), FAILED, message)
 
 
 def cmd_convert(args):
@@ -170,7 +88,8 @@ def _report(results, total, quiet):
     bar = sys.stderr.isatty()
     drawn = ""
     worst = 0
-    for done, (status, message) in enumerate(results, 1):
+    for done, result in enumerate(results, 1):
+        status, message = result.exit_status, result.message
         if drawn:  # blank the bar's line, so the message starts a line of its own
             sys.stderr.write("\r" + " " * len(drawn) + "\r")
         if status or not quiet:

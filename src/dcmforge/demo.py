@@ -52,13 +52,13 @@ def phantom():
 
 def run_demo(folder):
     """Write the phantom as Interfile under folder and convert it; returns the exit status."""
-    from .cli import convert_one
+    from .convert import convert_one
     from .interfile import write_interfile
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     header = write_interfile(folder / "phantom.hv", phantom(), spacing=SPACING, metadata=METADATA)
     print(f"wrote the Interfile phantom {header}")
-    status, message = convert_one(header, folder / "dicom" / "phantom", {"overwrite": True, "seed": "dcmforge-demo"})
-    print(message)
-    return status
+    result = convert_one(header, folder / "dicom" / "phantom", {"overwrite": True, "seed": "dcmforge-demo"})
+    print(result.message)
+    return result.exit_status

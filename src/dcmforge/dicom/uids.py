@@ -7,7 +7,7 @@ registered root and is at most 44 characters long.
 import re
 import uuid
 
-from . import __version__
+from .. import __version__
 
 _UID_RE = re.compile(r"(0|[1-9]\d*)(\.(0|[1-9]\d*))*", re.ASCII)  # \d: 0-9 only
 

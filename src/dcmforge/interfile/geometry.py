@@ -5,14 +5,14 @@ frame, and STIR's table maps that to LPS for the patient position (spec 4.1 of
 /work/shared/spec/interfile.md). The origin rule is the dialect's (STIR first
 pixel offset, or a grid centred on the scanner axis); Siemens headers may give
 the directions (%image orientation). :mod:`dcmforge.interfile` calls this while
-reading; :mod:`dcmforge.interfile_writer` uses the position tables to write.
+reading; :mod:`dcmforge.interfile.writer` uses the position tables to write.
 """
 
 import numpy as np
 
-from .errors import InterfileError
-from .interfile_grammar import normalise_key, parse_list
-from .interfile_scaling import list_number
+from ..errors import InterfileError
+from .grammar import normalise_key, parse_list
+from .scaling import list_number
 
 DIALECT_NAMES = {
     "stir": "STIR", "castor": "CASToR", "gate": "GATE", "siemens": "Siemens", "interfile33": "Interfile 3.3"

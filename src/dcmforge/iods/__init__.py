@@ -20,7 +20,7 @@ they use). Each row says for one attribute:
   dciodvfy does);
 - for sequences, the rows of one item (``items``).
 
-Tags are not written here: they come from the tag table (``dcmforge.tags``).
+Tags are not written here: they come from the tag table (``dcmforge.dicom.tags``).
 Cross-attribute checks (HighBit = BitsStored - 1, pixel data length, ...)
 are ``Rule`` rows of the description.
 """
@@ -29,10 +29,11 @@ import copy
 import math
 from typing import Callable, NamedTuple
 
-from . import __version__
-from .encode import has_non_ascii
-from .errors import DcmforgeError
-from .isotopes import ORIENTATION_CODES, current_code
+from .. import __version__
+from ..dicom.encode import has_non_ascii
+from ..dicom.values import is_empty, number_value, text_value, values_of
+from ..errors import DcmforgeError
+from .codes import ORIENTATION_CODES, current_code
 
 SOURCES = ("default", "user", "uid", "clock", "series", "slice")
 TYPES = ("1", "1C", "2", "2C", "3")
@@ -96,50 +97,6 @@ class Description(NamedTuple):
     sop_class_uid: str
     attributes: tuple
     rules: tuple
-
-
-# -- reading values the same way everywhere -------------------------------------
-
-
-def values_of(value):
-    """A value as a list of single values: None and "" are no values; a str or bytes is one."""
-    if value is None:
-        return []
-    if isinstance(value, (str, bytes, bytearray, memoryview)):
-        return [value] if len(value) else []
-    if hasattr(value, "tolist"):  # numpy arrays and scalars
-        value = value.tolist()
-    if isinstance(value, (list, tuple)):
-        return list(value)
-    return [value]
-
-
-def is_empty(value):
-    """True for a value that encodes to zero length: None, "", b"", [] or [""]."""
-    if getattr(value, "ndim", 0) > 0 and value.dtype.kind not in "US":
-        return value.size == 0  # numbers (pixel data included): no need to list every value
-    singles = values_of(value)
-    return not singles or (len(singles) == 1 and singles[0] in ("", None))
-
-
-def text_value(dataset, keyword, position=1):
-    """Value ``position`` (1-based) of ``keyword`` as stripped text, or None."""
-    singles = values_of(dataset.get(keyword))
-    if len(singles) < position or not isinstance(singles[position - 1], str):
-        return None
-    return singles[position - 1].strip()
-
-
-def number_value(dataset, keyword, position=1):
-    """Value ``position`` (1-based) of ``keyword`` as a float (DS/IS text included), or None."""
-    singles = values_of(dataset.get(keyword))
-    if len(singles) < position:
-        return None
-    try:
-        number = float(singles[position - 1])
-    except (TypeError, ValueError, OverflowError):
-        return None
-    return number if math.isfinite(number) else None
 
 
 # -- conditions (named so the tables read as the standard does) -----------------

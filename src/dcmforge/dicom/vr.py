@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .errors import EncodingError
+from ..errors import EncodingError
 
 
 class VRRule(NamedTuple):

@@ -15,7 +15,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 
-from .errors import InterfileError
+from ..errors import InterfileError
 
 # A header bigger than this with no END line is not a header (it may be the
 # data file given by mistake); headers with data appended stop at their END.

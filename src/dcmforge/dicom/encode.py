@@ -16,7 +16,7 @@ import struct
 from typing import NamedTuple
 
 from . import tags
-from .errors import EncodingError
+from ..errors import EncodingError
 from .vr import CHARACTER_SETS, VR_RULES, encode_value
 
 

@@ -25,8 +25,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import iods, isotopes, pixels, series, timing, validate
-from .encode import (
+from .. import iods, pixels, timing
+from ..dicom.values import values_of
+from ..iods import codes as isotopes, validate
+from . import series
+from ..dicom.encode import (
     Explicit,
     HeaderTemplate,
     concrete_vr,
@@ -36,10 +39,10 @@ from .encode import (
     sequence_bytes,
     with_character_set,
 )
-from .errors import DcmforgeError, MetadataError, VolumeError
-from .part10 import atomic_file, file_meta, write_all
-from .tags import lookup
-from .uids import new_uid
+from ..dicom.part10 import atomic_file, file_meta, write_all
+from ..dicom.tags import lookup
+from ..dicom.uids import new_uid
+from ..errors import DcmforgeError, MetadataError, VolumeError
 
 log = logging.getLogger("dcmforge")
 
@@ -243,15 +246,15 @@ def enhanced_metadata(user, pet, reference):
             log.warning("%s: a PET series attribute an Enhanced PET image does not have; not written", keyword)
         else:
             values[keyword] = value
-    image_type = list(iods.values_of(pet["ImageType"]))
+    image_type = list(values_of(pet["ImageType"]))
     default_type = iods.defaults(iods.ENHANCED_PET_IMAGE)["ImageType"]
     values["ImageType"] = image_type + default_type[len(image_type) :]  # a PET series' two values, then VOLUME\NONE
 
     decay_correction = str(pet["DecayCorrection"]).strip()
     values["DecayCorrected"] = "NO" if decay_correction == "NONE" else "YES"
-    corrected = set(iods.values_of(pet.get("CorrectedImage")))
+    corrected = set(values_of(pet.get("CorrectedImage")))
     values.update((flag, "YES" if term in corrected else "NO") for term, flag in CORRECTION_FLAGS.items())
-    items = iods.values_of(pet.get("RadiopharmaceuticalInformationSequence"))
+    items = values_of(pet.get("RadiopharmaceuticalInformationSequence"))
     items = [item for item in items if isinstance(item, dict)]
     if not items:
         raise MetadataError(

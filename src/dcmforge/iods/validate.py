@@ -14,10 +14,10 @@ Keywords inside sequences are written as paths with 1-based item numbers:
 
 from typing import NamedTuple
 
-from . import tags
-from .encode import encode_element, with_character_set
-from .errors import EncodingError, ValidationError
-from .iods import is_empty, values_of
+from ..dicom import tags
+from ..dicom.encode import encode_element, with_character_set
+from ..dicom.values import is_empty, values_of
+from ..errors import EncodingError, ValidationError
 
 # VRs whose value is one stream (VM is always 1) or a sequence: no value count to check.
 _UNCOUNTED_VRS = ("OB", "OD", "OF", "OL", "OV", "OW", "UN", "SQ", "OB or OW", "US or OW")

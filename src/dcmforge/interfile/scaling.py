@@ -4,14 +4,14 @@ Every dialect's keys (STIR image scaling factors; CASToR rescale slope and
 intercept; Siemens %image slope and intercept; a numeric quantification units)
 give each frame a factor, or one per plane, and an intercept;
 :class:`LazyVolume` applies them to the memory-mapped frames of
-:mod:`dcmforge.interfile_layout` one indexed part at a time. Also the two
+:mod:`dcmforge.interfile.layout` one indexed part at a time. Also the two
 number readers the other interfile modules share (loose_number, list_number).
 """
 
 import numpy as np
 
-from .errors import InterfileError
-from .interfile_grammar import entry_number, parse_list
+from ..errors import InterfileError
+from .grammar import entry_number, parse_list
 
 SLOPE_KEYS = ("rescale slope", "data rescale slope", "%image slope")
 INTERCEPT_KEYS = ("rescale intercept", "data rescale intercept", "%image intercept")

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from .encode import element_header, encode_dataset, encode_element
-from .errors import EncodingError
+from ..errors import EncodingError
 from .uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 
 EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"

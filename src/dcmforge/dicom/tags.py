@@ -1,6 +1,6 @@
 """Look up DICOM data elements by keyword or tag.
 
-The table itself is generated data in ``dcmforge._dictionary`` (about 5,000
+The table itself is generated data in ``dcmforge.dicom._dictionary`` (about 5,000
 entries). It is imported on the first lookup, not when this module is
 imported, so ``import dcmforge`` does not pay for it.
 """
@@ -8,7 +8,7 @@ imported, so ``import dcmforge`` does not pay for it.
 import re
 from typing import NamedTuple
 
-from dcmforge.errors import EncodingError
+from ..errors import EncodingError
 
 
 class Entry(NamedTuple):
@@ -33,7 +33,7 @@ _keyword_by_tag = None
 
 def lookup(keyword: str) -> Entry:
     """The dictionary entry for ``keyword``, e.g. lookup("PatientName").tag == 0x00100010."""
-    from dcmforge._dictionary import KEYWORDS, RETIRED
+    from dcmforge.dicom._dictionary import KEYWORDS, RETIRED
 
     if not isinstance(keyword, str):
         raise EncodingError("a keyword must be a str", value=keyword)
@@ -62,7 +62,7 @@ def entry_for_tag(tag: int) -> Entry | None:
     """The dictionary entry for ``tag``, or None for private and unknown tags."""
     global _keyword_by_tag
     if _keyword_by_tag is None:
-        from dcmforge._dictionary import KEYWORDS
+        from dcmforge.dicom._dictionary import KEYWORDS
 
         _keyword_by_tag = {row[0]: keyword for keyword, row in KEYWORDS.items()}
     keyword = _keyword_by_tag.get(tag)

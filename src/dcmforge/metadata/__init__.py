@@ -18,11 +18,13 @@ import json
 import math
 from pathlib import Path
 
-from . import isotopes, tags
-from .errors import EncodingError, MetadataError
-from .iods import attribute, defaults, description_for, is_empty, text_value, values_of
-from .timing import dicom_datetime, dicom_time
-from .validate import element_problems, problem, validate
+from ..dicom import tags
+from ..dicom.values import is_empty, text_value, values_of
+from ..errors import EncodingError, MetadataError
+from ..iods import attribute, defaults, description_for
+from ..iods import codes as isotopes
+from ..iods.validate import element_problems, problem, validate
+from ..timing import dicom_datetime, dicom_time
 
 # Friendly key -> what it fills (shown in the template and in "did you mean" hints).
 FRIENDLY_KEYS = {

@@ -6,16 +6,16 @@ This module is the entry point, following /work/shared/spec/interfile.md: it rea
 the header, refuses projection data, recognises the dialect, follows CASToR
 metaheaders, and puts the parts read by its sibling modules into an InterfileImage:
 
-* :mod:`dcmforge.interfile_grammar`: header text -> keys and values.
-* :mod:`dcmforge.interfile_layout`: where the voxels are in the data file, and
+* :mod:`dcmforge.interfile.grammar`: header text -> keys and values.
+* :mod:`dcmforge.interfile.layout`: where the voxels are in the data file, and
   numpy.memmap views of it, [z, y, x] per frame (Interfile axis 1 varies
   fastest, so it is the last numpy axis).
-* :mod:`dcmforge.interfile_scaling`: the values' factors and intercepts, and
+* :mod:`dcmforge.interfile.scaling`: the values' factors and intercepts, and
   :class:`LazyVolume`, which scales one indexed part at a time.
-* :mod:`dcmforge.interfile_geometry`: patient position, voxel sizes and origin
+* :mod:`dcmforge.interfile.geometry`: patient position, voxel sizes and origin
   -> the index -> LPS affine.
-* :mod:`dcmforge.interfile_metadata`: study, patient, tracer, modality, frame times.
-* :mod:`dcmforge.interfile_writer`: :func:`write_interfile`.
+* :mod:`dcmforge.interfile.metadata`: study, patient, tracer, modality, frame times.
+* :mod:`dcmforge.interfile.writer`: :func:`write_interfile`.
 
 Every default assumed along the way is reported in ``warnings``.
 """
@@ -26,13 +26,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import GeometryError, InterfileError
-from .interfile_geometry import POSITIONS, geometry_from_header, patient_position_from_header
-from .interfile_grammar import normalise_key, parse_header, parse_list, read_header_file
-from .interfile_layout import data_file_size, find_data_file, gate_count, layout_from_header, map_data, resolve_name
-from .interfile_metadata import metadata_from_header
-from .interfile_scaling import LazyVolume, scaling_from_header
-from .interfile_writer import write_interfile
+from ..errors import GeometryError, InterfileError
+from .geometry import POSITIONS, geometry_from_header, patient_position_from_header
+from .grammar import normalise_key, parse_header, parse_list, read_header_file
+from .layout import data_file_size, find_data_file, gate_count, layout_from_header, map_data, resolve_name
+from .metadata import metadata_from_header
+from .scaling import LazyVolume, scaling_from_header
+from .writer import write_interfile
 
 __all__ = ["InterfileImage", "LazyVolume", "parse_header", "read_interfile", "write_interfile"]
 

@@ -5,16 +5,16 @@ Units, ...) and dcmforge's friendly keys (isotope, injected_activity,
 injection_datetime, modality, frame_start, frame_duration, ...), plus
 half_life and positron_fraction. A part that cannot be read is a warning, not
 an error: the image is still usable. :mod:`dcmforge.interfile` calls it while
-reading; :mod:`dcmforge.interfile_writer` writes the same keys back.
+reading; :mod:`dcmforge.interfile.writer` writes the same keys back.
 """
 
 import datetime as dt
 import os
 import re
 
-from .errors import InterfileError
-from .interfile_grammar import entry_number, normalise_key, parse_date, parse_time
-from .interfile_scaling import loose_number
+from ..errors import InterfileError
+from .grammar import entry_number, normalise_key, parse_date, parse_time
+from .scaling import loose_number
 
 MODALITIES = {"pet": "PT", "pt": "PT", "nucmed": "NM", "nm": "NM", "spect": "NM", "ct": "CT"}
 # quantification units written as a unit (Siemens) -> DICOM Units (0054,1001) defined term

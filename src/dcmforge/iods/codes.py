@@ -9,7 +9,7 @@ current codes, because dciodvfy flags ``SRT`` as deprecated.
 
 from typing import NamedTuple
 
-from .errors import MetadataError
+from ..errors import MetadataError
 
 
 class Code(NamedTuple):

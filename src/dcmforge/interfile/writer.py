@@ -2,7 +2,7 @@
 
 For tests and the demo: :func:`dcmforge.interfile.read_interfile` reads the pair
 back as the same volume (in float32), affine and metadata (the keys in
-WRITABLE_METADATA). The patient position tables are :mod:`dcmforge.interfile_geometry`'s.
+WRITABLE_METADATA). The patient position tables are :mod:`dcmforge.interfile.geometry`'s.
 """
 
 import datetime as dt
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import GeometryError, InterfileError, VolumeError
-from .interfile_geometry import POSITIONS, STIR_TO_LPS
+from ..errors import GeometryError, InterfileError, VolumeError
+from .geometry import POSITIONS, STIR_TO_LPS
 
 WRITABLE_METADATA = (
     "PatientName", "PatientID", "PatientSex", "PatientBirthDate", "PatientWeight", "StudyID", "StudyDate",

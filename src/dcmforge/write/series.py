@@ -16,11 +16,13 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import __version__, geometry, iods, metadata as metadata_files, pixels, timing, validate
-from .encode import ABSENT, HeaderTemplate, element_header, encode_element, with_character_set
-from .errors import DcmforgeError, MetadataError, VolumeError
-from .part10 import file_meta, write_atomic
-from .uids import new_uid
+from .. import __version__, geometry, iods, metadata as metadata_files, pixels, timing
+from ..dicom.encode import ABSENT, HeaderTemplate, element_header, encode_element, with_character_set
+from ..dicom.part10 import file_meta, write_atomic
+from ..dicom.uids import new_uid
+from ..dicom.values import values_of
+from ..errors import DcmforgeError, MetadataError, VolumeError
+from ..iods import validate
 
 log = logging.getLogger("dcmforge")
 
@@ -52,7 +54,7 @@ def write_series(
     metadata file (TOML or JSON). Returns the written paths in slice order.
 
     ``multiframe=True`` writes one Enhanced PET Image file instead, every slice
-    (of every time frame) one frame of it: see ``dcmforge.multiframe``.
+    (of every time frame) one frame of it: see ``dcmforge.write.multiframe``.
     """
     if not isinstance(volume, np.ndarray):  # lists and other array-likes; arrays and memmaps are not copied
         volume = np.asarray(volume)
@@ -434,7 +436,7 @@ def settle_decay_correction(shared, user, modality, half_life):
         log.warning("no isotope or half-life in the metadata: DecayCorrection set to NONE")
         shared["DecayCorrection"] = "NONE"
         if "CorrectedImage" not in user:
-            shared["CorrectedImage"] = [c for c in iods.values_of(shared.get("CorrectedImage")) if c != "DECY"]
+            shared["CorrectedImage"] = [c for c in values_of(shared.get("CorrectedImage")) if c != "DECY"]
 
 
 def reference_datetime(user, now):

@@ -1,10 +1,10 @@
 """Where an Interfile image's voxels are in its data file.
 
-From a parsed header (:mod:`dcmforge.interfile_grammar`): the data file's path,
+From a parsed header (:mod:`dcmforge.interfile.grammar`): the data file's path,
 the numpy dtype (number format, bytes per pixel, byte order), the shape of one
 frame and the byte offset of each frame (a :class:`Layout`), and numpy.memmap
 views of the file, [z, y, x] per frame. :mod:`dcmforge.interfile` calls these
-while reading an image; :mod:`dcmforge.interfile_scaling` scales the values.
+while reading an image; :mod:`dcmforge.interfile.scaling` scales the values.
 """
 
 import math
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InterfileError
-from .interfile_grammar import entry_count, normalise_key
-from .interfile_scaling import loose_number
+from ..errors import InterfileError
+from .grammar import entry_count, normalise_key
+from .scaling import loose_number
 
 # number format (normalised) -> {bytes per pixel: numpy kind}
 NUMBER_FORMATS = {

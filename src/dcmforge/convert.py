@@ -1,0 +1,113 @@
+"""The library's unit of conversion: one input file -> one committed series.
+
+``convert_one`` is a plain, picklable function of plain arguments that never
+raises for a bad input: it returns a ``ConversionResult``. The command line,
+the demo and any executor call it.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import DcmforgeError, MetadataError
+
+CONVERTED = "converted"
+BAD_INPUT = "bad input"
+FAILED = "failed"
+
+# The command's exit status for each outcome.
+EXIT_STATUS = {CONVERTED: 0, BAD_INPUT: 2, FAILED: 1}
+
+# Metadata keys that say when the acquisition happened.
+_TIME_KEYS = ("StudyDate", "StudyTime", "SeriesDate", "SeriesTime", "acquisition_datetime")
+
+
+@dataclass(frozen=True)
+class ConversionResult:
+    """What became of one input: its status, where its series is, and one line to tell a person."""
+
+    input: str
+    out_dir: str
+    status: str  # CONVERTED, BAD_INPUT or FAILED
+    message: str
+    files: int = 0
+
+    @property
+    def exit_status(self):
+        return EXIT_STATUS[self.status]
+
+
+def convert_one(header, out_dir, options):
+    """Convert one Interfile header into a series in out_dir.
+
+    ``options`` is a plain dict (meta, modality, dialect, patient_position,
+    first_voxel, flip, seed, overwrite, multiframe). Our own errors are a bad
+    input; anything else a failure; neither is raised.
+    """
+    from . import interfile, metadata as metadata_files
+    from .write.series import write_series
+
+    meta_path = options.get("meta")
+    try:
+        image = interfile.read_interfile(
+            header,
+            dialect=options.get("dialect"),
+            patient_position=options.get("patient_position"),
+            first_voxel=options.get("first_voxel"),
+            flip=options.get("flip") or (),
+        )
+        meta = dict(image.metadata)
+        modality = options.get("modality") or _modality(meta.get("modality"))
+        if meta_path:
+            user = metadata_files.read_metadata(meta_path)
+            modality = options.get("modality") or _modality(user.get("modality", meta.get("modality")))
+            _check_alone(user, modality, meta_path)
+            if any(key in user for key in _TIME_KEYS):
+                # The file's times replace the header's as a whole: a study date the reader
+                # took from the data file's modification time must not outlive them.
+                for key in ("StudyDate", "StudyTime", "TimezoneOffsetFromUTC"):
+                    meta.pop(key, None)
+            meta.update(user)
+        meta.pop("modality", None)
+        seed = options.get("seed")
+        paths = write_series(
+            image.volume,
+            out_dir,
+            affine=image.affine,
+            affine_convention="LPS",
+            modality=modality,
+            metadata=meta,
+            # Inputs of one command are different series: the folder name keeps their UIDs apart.
+            seed=None if seed is None else f"{seed}/{Path(out_dir).name}",
+            overwrite=options.get("overwrite", False),
+            multiframe=options.get("multiframe", False),
+        )
+    except DcmforgeError as exc:
+        return ConversionResult(str(header), str(out_dir), BAD_INPUT, _naming(header, exc))
+    except Exception as exc:  # keep converting the other inputs; report this one
+        return ConversionResult(str(header), str(out_dir), FAILED, _naming(header, f"{type(exc).__name__}: {exc}"))
+    notes = "".join(f"\n  warning: {w}" for w in image.warnings)
+    shape = "x".join(str(n) for n in reversed(image.volume.shape))
+    spacing = "x".join(f"{s:g}" for s in image.spacing)
+    written = "1 Enhanced PET file" if options.get("multiframe") else f"{len(paths)} {modality} files"
+    message = f"{header} -> {out_dir}: {written}, {shape} voxels of {spacing} mm; {image.convention}{notes}"
+    return ConversionResult(str(header), str(out_dir), CONVERTED, message, len(paths))
+
+
+def _check_alone(user, modality, meta_path):
+    """Resolve the user's metadata file on its own first, so that its errors name that file."""
+    from .metadata import resolve_metadata
+
+    try:
+        resolve_metadata(user, modality)
+    except MetadataError as exc:
+        raise MetadataError(f"{meta_path}: {exc}") from None
+
+
+def _naming(header, error):
+    """One line naming the input, unless the error already does."""
+    text = str(error)
+    return text if text.startswith(str(header)) else f"{header}: {text}"
+
+
+def _modality(hint):
+    return hint if hint in ("PT", "CT") else "PT"

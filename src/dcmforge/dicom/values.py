@@ -1,0 +1,44 @@
+"""Reading a dataset's values the same way everywhere: one value or many, empty or not, as text or number."""
+
+import math
+
+
+def values_of(value):
+    """A value as a list of single values: None and "" are no values; a str or bytes is one."""
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes, bytearray, memoryview)):
+        return [value] if len(value) else []
+    if hasattr(value, "tolist"):  # numpy arrays and scalars
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return [value]
+
+
+def is_empty(value):
+    """True for a value that encodes to zero length: None, "", b"", [] or [""]."""
+    if getattr(value, "ndim", 0) > 0 and value.dtype.kind not in "US":
+        return value.size == 0  # numbers (pixel data included): no need to list every value
+    singles = values_of(value)
+    return not singles or (len(singles) == 1 and singles[0] in ("", None))
+
+
+def text_value(dataset, keyword, position=1):
+    """Value ``position`` (1-based) of ``keyword`` as stripped text, or None."""
+    singles = values_of(dataset.get(keyword))
+    if len(singles) < position or not isinstance(singles[position - 1], str):
+        return None
+    return singles[position - 1].strip()
+
+
+def number_value(dataset, keyword, position=1):
+    """Value ``position`` (1-based) of ``keyword`` as a float (DS/IS text included), or None."""
+    singles = values_of(dataset.get(keyword))
+    if len(singles) < position:
+        return None
+    try:
+        number = float(singles[position - 1])
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
