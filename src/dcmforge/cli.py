@@ -13,27 +13,13 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
+from .batch import output_dirs
 from .convert import BAD_INPUT, FAILED, ConversionResult, EXIT_STATUS, convert_one
 from .errors import DcmforgeError
 
 log = logging.getLogger("dcmforge")
 
 EXIT_BAD_INPUT = EXIT_STATUS[BAD_INPUT]
-
-
-def _output_dirs(headers, out_root):
-    """One folder per input, named after the header; a name already taken gets a number."""
-    taken = set()
-    dirs = []
-    for header in headers:
-        stem = Path(header).stem
-        name, number = stem, 1
-        while name in taken:
-            number += 1
-            name = f"{stem}-{number}"
-        taken.add(name)
-        dirs.append(out_root / name)
-    return dirs
 
 
 def _convert_in_parallel(jobs, options, workers):
@@ -75,7 +61,7 @@ def cmd_convert(args):
         "overwrite": args.overwrite,
         "multiframe": args.multiframe,
     }
-    jobs = list(zip(args.headers, _output_dirs(args.headers, Path(args.out))))
+    jobs = list(zip(args.headers, output_dirs(args.headers, Path(args.out))))
     if args.jobs > 1 and len(jobs) > 1:
         results = _convert_in_parallel(jobs, options, args.jobs)
     else:
