@@ -1,12 +1,16 @@
 """Test data for the Interfile reader: the sample headers with synthetic data files, and headers made up.
 
-The sample headers (shared/samples/interfile beside the repository, see tests/shared.py)
-come without data. The table below says, read by hand from each header, which
-data file it names and what numpy shape and type its voxels have; the helpers
-write a data file that matches, with marker values at known voxels so that a
-test can tell whether the reader put the axes and bytes in the right places.
-Data files are sparse (truncate, then write the markers), so the big samples
-cost no time.
+The sample headers in tests/data/interfile are written for the suite, one or more
+in each dialect's style and with each quirk met in the wild (no !INTERFILE line,
+"short float", numbers like "+5.0e+00", a key broken over two lines, no END
+line, trailing blanks, metaheaders, projection data). They come without data:
+the table below says which data file each names and what numpy shape and type
+its voxels have; the helpers write a data file that matches, with marker values
+at known voxels so that a test can tell whether the reader put the axes and
+bytes in the right places. Data files are sparse (truncate, then write the markers).
+
+When the project's reference folder is present, its real headers join the
+parametrized cases as extras (names starting "shared/").
 """
 
 import shutil
@@ -14,35 +18,64 @@ from pathlib import Path
 
 import numpy as np
 
-import shared
+from testdata import DATA, extra_samples
 
-SAMPLES = shared.SAMPLES / "interfile"
+SAMPLES = DATA / "interfile"
+SHARED_SAMPLES = extra_samples("interfile")
 
-# header -> (data file, dialect, shape [z, y, x], dtype), read by hand from the header.
-IMAGE_SAMPLES = {
-    "castor/img_name.hdr": ("img_name.img", "castor", (50, 256, 256), "<f4"),
-    "castor/recon_3_1_it3.hdr": ("recon_3_1_it3.img", "castor", (200, 160, 160), "<f4"),
-    "gate/brain_phantom.h33": ("brain_phantom.i33", "gate", (16, 32, 32), "<u2"),
-    "gate/phantom_test.h33": ("phantom_test.i33", "gate", (9, 9, 9), "<f4"),
-    "sirf/attenuation.hv": ("attenuation.v", "stir", (1, 155, 155), "<f4"),
-    "sirf/emission.hv": ("emission.v", "stir", (15, 211, 211), "<f4"),
-    "sirf/test_image_PM_QP_6.hv": ("test_image_PM_QP_6.v", "stir", (31, 60, 60), "<f4"),
-    "stir/OSEM_2DPSF_16.hv": ("OSEM_2DPSF_16.v", "stir", (64, 128, 128), "<f4"),
-    "stir/RPTsens_seg3_PM.hv": ("RPTsens_seg3_PM.v", "stir", (31, 60, 60), "<f4"),
-    "stir/init.hv": ("init.v", "stir", (31, 60, 60), "<f4"),
-    "stir/template_image.hv": ("template_image.v", "stir", (31, 65, 65), "<f4"),
-    "stir/test_image_3.hv": ("test_image_3.v", "stir", (31, 97, 97), "<f4"),
-    "stir/test_image_OSSPS_PM_QP_8.hv": ("test_image_OSSPS_PM_QP_8.v", "stir", (31, 60, 60), "<f4"),
+# header -> (data file, dialect, shape [z, y, x], dtype), read from the header.
+OWN_IMAGE_SAMPLES = {
+    "castor/bare.hdr": ("bare.img", "castor", (12, 16, 20), "<f4"),
+    "castor/osem_it4.hdr": ("osem_it4.img", "castor", (30, 24, 24), "<f4"),
+    "gate/activity_u16.h33": ("activity_u16.i33", "gate", (6, 10, 12), "<u2"),
+    "gate/cube.h33": ("cube.i33", "gate", (7, 8, 8), "<f4"),
+    "sirf/emission_fdg.hv": ("emission_fdg.v", "stir", (5, 17, 17), "<f4"),
+    "sirf/mu_map.hv": ("mu_map.v", "stir", (1, 21, 21), "<f4"),
+    "sirf/recon_pmqp.hv": ("recon_pmqp.v", "stir", (7, 10, 10), "<f4"),
+    "stir/odd_default.hv": ("odd_default.v", "stir", (5, 11, 11), "<f4"),
+    "stir/spect_osem.hv": ("spect_osem.v", "stir", (8, 14, 14), "<f4"),
+    "stir/template.hv": ("template.v", "stir", (6, 9, 9), "<f4"),
 }
-METAHEADER_SAMPLE = "castor/img_dynamic.mhd"  # lists img_frm0.hdr ... img_frm9.hdr
-METAHEADER_FRAMES = 10
+# The reference folder's real headers, read by hand the same way (extra cases when present).
+SHARED_IMAGE_SAMPLES = {
+    "shared/castor/img_name.hdr": ("img_name.img", "castor", (50, 256, 256), "<f4"),
+    "shared/castor/recon_3_1_it3.hdr": ("recon_3_1_it3.img", "castor", (200, 160, 160), "<f4"),
+    "shared/gate/brain_phantom.h33": ("brain_phantom.i33", "gate", (16, 32, 32), "<u2"),
+    "shared/gate/phantom_test.h33": ("phantom_test.i33", "gate", (9, 9, 9), "<f4"),
+    "shared/sirf/attenuation.hv": ("attenuation.v", "stir", (1, 155, 155), "<f4"),
+    "shared/sirf/emission.hv": ("emission.v", "stir", (15, 211, 211), "<f4"),
+    "shared/sirf/test_image_PM_QP_6.hv": ("test_image_PM_QP_6.v", "stir", (31, 60, 60), "<f4"),
+    "shared/stir/OSEM_2DPSF_16.hv": ("OSEM_2DPSF_16.v", "stir", (64, 128, 128), "<f4"),
+    "shared/stir/RPTsens_seg3_PM.hv": ("RPTsens_seg3_PM.v", "stir", (31, 60, 60), "<f4"),
+    "shared/stir/init.hv": ("init.v", "stir", (31, 60, 60), "<f4"),
+    "shared/stir/template_image.hv": ("template_image.v", "stir", (31, 65, 65), "<f4"),
+    "shared/stir/test_image_3.hv": ("test_image_3.v", "stir", (31, 97, 97), "<f4"),
+    "shared/stir/test_image_OSSPS_PM_QP_8.hv": ("test_image_OSSPS_PM_QP_8.v", "stir", (31, 60, 60), "<f4"),
+}
+IMAGE_SAMPLES = {**OWN_IMAGE_SAMPLES, **(SHARED_IMAGE_SAMPLES if SHARED_SAMPLES else {})}
+METAHEADER_SAMPLE = "castor/frames.mhd"  # lists img_frm0.hdr ... img_frm3.hdr
+METAHEADER_FRAMES = 4
 FRAME_SHAPE = (3, 4, 5)  # of the made-up CASToR frames behind the metaheader
-PROJECTION_SAMPLES = (
-    "interfile33/SPECT_Interfile_header.hs",
-    "interfile33/input.hs",
-    "siemens/list.l.hdr",
-    "siemens/mMR_sinogram.s.hdr",
+OWN_PROJECTION_SAMPLES = (
+    "interfile33/projections.hs",
+    "interfile33/spect_acquired.hs",
+    "siemens/coincidences.l.hdr",
+    "siemens/emission.s.hdr",
 )
+SHARED_PROJECTION_SAMPLES = (
+    "shared/interfile33/SPECT_Interfile_header.hs",
+    "shared/interfile33/input.hs",
+    "shared/siemens/list.l.hdr",
+    "shared/siemens/mMR_sinogram.s.hdr",
+)
+PROJECTION_SAMPLES = OWN_PROJECTION_SAMPLES + (SHARED_PROJECTION_SAMPLES if SHARED_SAMPLES else ())
+
+
+def sample_path(name):
+    """The header file of a sample name: tests/data/interfile/<name>, or the reference folder's for "shared/..."."""
+    if name.startswith("shared/"):
+        return SHARED_SAMPLES / name.removeprefix("shared/")
+    return SAMPLES / name
 
 
 def all_sample_headers():
@@ -78,7 +111,7 @@ def write_marker_data(path, shape, dtype, offset=0):
 def install_sample(name, folder):
     """Copy the sample header name into folder with a matching data file; returns (header, markers)."""
     header = Path(folder) / Path(name).name
-    shutil.copyfile(SAMPLES / name, header)
+    shutil.copyfile(sample_path(name), header)
     if name == METAHEADER_SAMPLE:
         return header, install_metaheader_frames(folder)
     if name in IMAGE_SAMPLES:

@@ -6,9 +6,9 @@ migration run the command in a subprocess (``python -m dcmforge.cli``).
 ``--jobs`` always runs in a subprocess: a forked worker of this pytest process
 would be killed if an earlier test had started numba's OpenMP threads here.
 
-The shared samples are found beside the repository (``<repo>/../shared``), or
-in $DCMFORGE_SHARED. Their data files are made up (sparse, with marker voxels)
-by the helpers of interfile_data.py.
+The sample headers and J-PET metadata files are the suite's own (tests/data);
+the data files behind the headers are made up (sparse, with marker voxels) by
+the helpers of interfile_data.py.
 """
 
 import contextlib
@@ -30,23 +30,23 @@ from dcmforge.cli import main
 from dcmforge.interfile import write_interfile
 
 import dicom_tools
+from testdata import get_testdata_file
 from interfile_data import (
     IMAGE_SAMPLES,
     METAHEADER_FRAMES,
     METAHEADER_SAMPLE,
     PROJECTION_SAMPLES,
+    SHARED_SAMPLES,
     castor_header,
     install_metaheader_frames,
+    sample_path,
     stir_header,
     write_image,
     write_marker_data,
 )
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("DCMFORGE_SHARED") or REPO.parent / "shared")
-INTERFILE_SAMPLES = SHARED / "samples" / "interfile"
-JPET_METADATA = SHARED / "samples" / "jpet-metadata"
-needs_samples = pytest.mark.skipif(not INTERFILE_SAMPLES.is_dir(), reason=f"samples not found in {SHARED}")
+JPET_METADATA = get_testdata_file("jpet")
 
 PROJECTION_MESSAGE = "is projection data (sinogram/list mode), not an image"
 
@@ -64,22 +64,31 @@ STIR_KEYS = {"HFS": ("head_in", "supine"), "HFP": ("head_in", "prone"),
 ORIENTATION_WORDS = {"HFS": ("headfirst", "supine"), "HFP": ("headfirst", "prone"),
                      "FFS": ("feet-first", "supine"), "FFP": ("feet-first", "prone")}  # fmt: skip
 
-# Read by hand from the STIR/SIRF sample headers (all head_in/supine or unknown, so HFS):
+# Read from the STIR/SIRF sample headers (all head_in/supine or unknown, so HFS):
 # (X0, Y0, Z0) = first pixel offset (mm), else STIR's default -floor(n/2) d in x and y and 0 in z; d3.
 STIR_SAMPLE_GEOMETRY = {
-    "sirf/attenuation.hv": ((-240.933, -240.933, 0.0), 6.75),
-    "sirf/emission.hv": ((-105.0, -105.0, 0.0), 6.75),
-    "sirf/test_image_PM_QP_6.hv": ((-30 * 4.44114, -30 * 4.44114, 0.0), 3.375),
-    "stir/OSEM_2DPSF_16.hv": ((-212.477, -212.477, 0.0), 3.32),
-    "stir/RPTsens_seg3_PM.hv": ((-30 * 4.44114, -30 * 4.44114, 0.0), 3.375),
-    "stir/init.hv": ((-30 * 4.44114, -30 * 4.44114, 0.0), 3.27),
-    "stir/template_image.hv": ((-70.4, -70.4, 0.0), 1.1),
-    "stir/test_image_3.hv": ((-48 * 3.1088, -48 * 3.1088, 0.0), 3.375),
-    "stir/test_image_OSSPS_PM_QP_8.hv": ((-133.234, -133.234, 0.0), 3.375),
+    "sirf/emission_fdg.hv": ((-16.0, -16.0, 0.0), 6.75),
+    "sirf/mu_map.hv": ((-40.625, -40.625, 0.0), 6.75),
+    "sirf/recon_pmqp.hv": ((-5 * 4.44114, -5 * 4.44114, 0.0), 3.375),
+    "stir/odd_default.hv": ((-5 * 3.1088, -5 * 3.1088, 0.0), 3.375),
+    "stir/spect_osem.hv": ((-28.6, -28.6, 0.0), 4.4),
+    "stir/template.hv": ((-8.8, -8.8, 0.0), 1.1),
 }
+SHARED_STIR_SAMPLE_GEOMETRY = {
+    "shared/sirf/attenuation.hv": ((-240.933, -240.933, 0.0), 6.75),
+    "shared/sirf/emission.hv": ((-105.0, -105.0, 0.0), 6.75),
+    "shared/sirf/test_image_PM_QP_6.hv": ((-30 * 4.44114, -30 * 4.44114, 0.0), 3.375),
+    "shared/stir/OSEM_2DPSF_16.hv": ((-212.477, -212.477, 0.0), 3.32),
+    "shared/stir/RPTsens_seg3_PM.hv": ((-30 * 4.44114, -30 * 4.44114, 0.0), 3.375),
+    "shared/stir/init.hv": ((-30 * 4.44114, -30 * 4.44114, 0.0), 3.27),
+    "shared/stir/template_image.hv": ((-70.4, -70.4, 0.0), 1.1),
+    "shared/stir/test_image_3.hv": ((-48 * 3.1088, -48 * 3.1088, 0.0), 3.375),
+    "shared/stir/test_image_OSSPS_PM_QP_8.hv": ((-133.234, -133.234, 0.0), 3.375),
+}
+if SHARED_SAMPLES:
+    STIR_SAMPLE_GEOMETRY.update(SHARED_STIR_SAMPLE_GEOMETRY)
 # Headers whose image dcmforge centres on the scanner axis (CASToR by its convention, GATE by assumption).
-CENTRED_SAMPLES = ("castor/img_name.hdr", "castor/recon_3_1_it3.hdr", METAHEADER_SAMPLE,
-                   "gate/brain_phantom.h33", "gate/phantom_test.h33")  # fmt: skip
+CENTRED_SAMPLES = ("castor/bare.hdr", "castor/osem_it4.hdr", METAHEADER_SAMPLE, "gate/activity_u16.h33", "gate/cube.h33")
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -146,7 +155,7 @@ def install(name, folder):
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     header = folder / Path(name).name
-    shutil.copyfile(INTERFILE_SAMPLES / name, header)
+    shutil.copyfile(sample_path(name), header)
     if name == METAHEADER_SAMPLE:
         return header, install_metaheader_frames(folder)
     if name in IMAGE_SAMPLES:
@@ -211,8 +220,6 @@ def failure_lines(err, header):
 def converted_samples(tmp_path_factory):
     """Every image sample (with its made-up data) converted by one command: the samples' own folders
     under in/, the series under out/. Returns (status, stdout, stderr, {name: (header, markers, out folder)})."""
-    if not INTERFILE_SAMPLES.is_dir():
-        pytest.skip(f"samples not found in {SHARED}")
     root = tmp_path_factory.mktemp("samples")
     installed = {}
     for name in sorted(IMAGE_SAMPLES) + [METAHEADER_SAMPLE]:
@@ -231,7 +238,6 @@ def sample_slices(name):
     return IMAGE_SAMPLES[name][2][0], 1
 
 
-@needs_samples
 def test_every_image_sample_converts_with_a_summary_line(converted_samples):
     status, out, err, installed = converted_samples
     assert status == 0, err
@@ -248,16 +254,13 @@ def test_every_image_sample_converts_with_a_summary_line(converted_samples):
     assert "x".join(map(str, (5, 4, 3, METAHEADER_FRAMES))) + " voxels" in out  # the dynamic one
 
 
-@needs_samples
 @pytest.mark.parametrize("name", sorted(IMAGE_SAMPLES) + [METAHEADER_SAMPLE])
 def test_sample_markers_land_on_their_pixels(converted_samples, name):
     header, markers, folder = converted_samples[3][name]
     assert_markers_in_files(series_files(folder), sample_slices(name)[0], markers)
 
 
-@needs_samples
-@pytest.mark.parametrize("name", ["stir/test_image_3.hv", "castor/img_name.hdr", "gate/brain_phantom.h33",
-                                  METAHEADER_SAMPLE])  # fmt: skip
+@pytest.mark.parametrize("name", ["stir/odd_default.hv", "castor/bare.hdr", "gate/activity_u16.h33", METAHEADER_SAMPLE])
 def test_sample_series_pass_dciodvfy(converted_samples, name):
     files = series_files(converted_samples[3][name][2])
     for path in (files[0], files[-1]):
@@ -267,18 +270,16 @@ def test_sample_series_pass_dciodvfy(converted_samples, name):
     assert report.errors == [], report.output
 
 
-@needs_samples
 def test_dynamic_sample_is_one_dynamic_series(converted_samples):
     files = series_files(converted_samples[3][METAHEADER_SAMPLE][2])
     datasets = [pydicom.dcmread(f, stop_before_pixels=True) for f in files]
     assert {d.NumberOfTimeSlices for d in datasets} == {METAHEADER_FRAMES}
     assert {d.SeriesInstanceUID for d in datasets} == {datasets[0].SeriesInstanceUID}
-    assert [d.ImageIndex for d in datasets] == list(range(1, 31))
+    assert [d.ImageIndex for d in datasets] == list(range(1, 3 * METAHEADER_FRAMES + 1))
     assert {d.ActualFrameDuration for d in datasets} == {60000}
     assert datasets[0].SeriesType[0] == "DYNAMIC"
 
 
-@needs_samples
 @pytest.mark.parametrize("name", sorted(STIR_SAMPLE_GEOMETRY))
 def test_stir_sample_positions_follow_the_spec(converted_samples, name):
     first, d3 = STIR_SAMPLE_GEOMETRY[name]
@@ -290,7 +291,6 @@ def test_stir_sample_positions_follow_the_spec(converted_samples, name):
         assert np.allclose([float(v) for v in dataset.ImagePositionPatient], positions[k], atol=1e-3), k
 
 
-@needs_samples
 @pytest.mark.parametrize("name", CENTRED_SAMPLES)
 def test_castor_and_gate_samples_are_centred_on_the_scanner_axis(converted_samples, name):
     files = series_files(converted_samples[3][name][2])
@@ -309,7 +309,6 @@ def test_castor_and_gate_samples_are_centred_on_the_scanner_axis(converted_sampl
 # --- projection data and bad input ---------------------------------------------------------------
 
 
-@needs_samples
 @pytest.mark.parametrize("name", PROJECTION_SAMPLES)
 def test_projection_samples_are_refused(tmp_path, capsys, name):
     header, _ = install(name, tmp_path)
@@ -546,10 +545,9 @@ def test_stir_patient_positions_read_back_in_simpleitk(tmp_path, capsys, positio
     check_stir_series(tmp_path / "out" / "img", position, first, spacing, shape, markers)
 
 
-@needs_samples
 @pytest.mark.parametrize("position", sorted(STIR_TABLE))
 def test_stir_sample_in_every_patient_position(tmp_path, capsys, position):
-    name = "stir/test_image_OSSPS_PM_QP_8.hv"  # head_in/supine in the header: the option wins
+    name = "sirf/recon_pmqp.hv"  # head_in/supine in the header: the option wins
     header, markers = install(name, tmp_path)
     status, out, err = run(capsys, "convert", header, "--out", tmp_path / "out", "--patient-position", position)
     assert status == 0, err
@@ -774,33 +772,32 @@ def test_exit_codes_of_the_command(tmp_path):
     assert run_command("--version").stdout.startswith("dcmforge ")
 
 
-@needs_samples
 def test_jpet_castor_header_with_its_metadata_in_one_command(tmp_path):
-    header, markers = install("castor/recon_3_1_it3.hdr", tmp_path)
+    header, markers = install("castor/osem_it4.hdr", tmp_path)
     metadata = JPET_METADATA / "metadata_pt.json"
     done = run_command("convert", header, "--meta", metadata, "--out", tmp_path / "out")
     assert done.returncode == 0, done.stderr
-    folder = tmp_path / "out" / "recon_3_1_it3"
-    assert done.stdout.startswith(f"{header} -> {folder}: 200 PT files, 160x160x200 voxels of 2.5x2.5x2.5 mm; CASToR")
+    folder = tmp_path / "out" / "osem_it4"
+    assert done.stdout.startswith(f"{header} -> {folder}: 30 PT files, 24x24x30 voxels of 2.5x2.5x2.5 mm; CASToR")
     # what the old converter used and dcmforge does not, said out loud
     assert re.search(r"patientCenter.*ignored", done.stderr)
     assert re.search(r"ImageOrientationPatient.*not used", done.stderr)
     assert re.search(r"FrameReferenceTime.*not used", done.stderr)
     assert "assumed HFS" in done.stdout
     files = series_files(folder)
-    assert len(files) == 200
+    assert len(files) == 30
     first = pydicom.dcmread(files[0])
-    assert (first.PatientName, first.PatientID, first.PatientSex, first.PatientAge) == ("Test Patient", "11111", "O",
-                                                                                         "163Y")  # fmt: skip
-    assert float(first.PatientWeight) == 5.0
+    assert (first.PatientName, first.PatientID, first.PatientSex, first.PatientAge) == ("Cylinder Phantom", "20417",
+                                                                                         "O", "055Y")  # fmt: skip
+    assert float(first.PatientWeight) == 70.0
     # the metadata file's times replace the header's fallback (the data file's modification time) as a whole
-    assert (first.StudyDate, first.SeriesDate, first.AcquisitionDate) == ("20220316",) * 3
-    assert float(first.StudyTime) == float(first.SeriesTime) == 151524
-    assert (first.SeriesDescription, first.StudyDescription) == ("Test Series Description", "Test Study Description")
+    assert (first.StudyDate, first.SeriesDate, first.AcquisitionDate) == ("20230605",) * 3
+    assert float(first.StudyTime) == float(first.SeriesTime) == 101500
+    assert (first.SeriesDescription, first.StudyDescription) == ("Cylinder Series", "Cylinder Study")
     assert list(first.SeriesType) == ["WHOLE BODY", "IMAGE"] and first.Units == "BQML"
     isotope = first.RadiopharmaceuticalInformationSequence[0]
-    assert isotope.RadionuclideCodeSequence[0].CodeMeaning == "^68^Gallium"
-    assert float(isotope.RadionuclideHalfLife) == pytest.approx(4062.6)
+    assert isotope.RadionuclideCodeSequence[0].CodeMeaning == "^18^Fluorine"
+    assert float(isotope.RadionuclideHalfLife) == pytest.approx(6586.2)
     assert ORIENTATION_WORDS["HFS"] == (
         first.PatientGantryRelationshipCodeSequence[0].CodeMeaning,
         first.PatientOrientationCodeSequence[0].PatientOrientationModifierCodeSequence[0].CodeMeaning,
@@ -808,9 +805,9 @@ def test_jpet_castor_header_with_its_metadata_in_one_command(tmp_path):
     # CASToR geometry, not patientCenter: centred on the scanner axis, y up -> anterior
     assert [float(v) for v in first.ImageOrientationPatient] == [1, 0, 0, 0, -1, 0]
     last = pydicom.dcmread(files[-1], stop_before_pixels=True)
-    assert [float(v) for v in first.ImagePositionPatient] == [-198.75, 198.75, -248.75]
-    assert [float(v) for v in last.ImagePositionPatient] == [-198.75, 198.75, 248.75]
-    assert_markers_in_files(files, 200, markers)
+    assert [float(v) for v in first.ImagePositionPatient] == [-28.75, 28.75, -36.25]
+    assert [float(v) for v in last.ImagePositionPatient] == [-28.75, 28.75, 36.25]
+    assert_markers_in_files(files, 30, markers)
     report = dicom_tools.dciodvfy(files[0])
     assert report.errors == [], report.output
 
@@ -902,8 +899,6 @@ def test_check_of_a_missing_file_exits_2(tmp_path, capsys):
 
 
 def test_check_of_the_jpet_files(capsys):
-    if not JPET_METADATA.is_dir():
-        pytest.skip(f"samples not found in {SHARED}")
     status, out, err = run(capsys, "check", JPET_METADATA / "metadata_pt.json")
     assert status == 0, out + err
     assert re.search(r"patientCenter.*ignored", out)

@@ -517,6 +517,7 @@ def _sorted_at_every_level(elements):
             _sorted_at_every_level(item)
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(datasets())
 def test_generated_datasets_read_back_by_pydicom_with_the_same_values(generated):
@@ -527,6 +528,7 @@ def test_generated_datasets_read_back_by_pydicom_with_the_same_values(generated)
     same(expected, actual)
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(datasets(), st.randoms(use_true_random=False))
 def test_insertion_order_never_changes_the_bytes_and_tags_ascend_at_every_level(generated, random):
@@ -547,6 +549,7 @@ def _is_sequence(value):
     return isinstance(value, list) and bool(value) and isinstance(value[0], dict)
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(datasets(depth=1), st.data())
 def test_header_template_gives_the_bytes_of_the_merged_dataset(generated, data):

@@ -77,6 +77,7 @@ def _pack(volume, scaling, backend):
     return out
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(volumes(), st.integers(0, 1000))
 def test_numba_kernels_equal_numpy_reference(volume, k0):
@@ -98,6 +99,7 @@ def test_numba_kernels_equal_numpy_reference(volume, k0):
     np.testing.assert_array_equal(largest, [plane.max() for plane in stored])
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(volumes(), st.data())
 def test_numba_pack_equals_numpy_for_any_slopes_and_intercepts(volume, data):
@@ -111,6 +113,7 @@ def test_numba_pack_equals_numpy_for_any_slopes_and_intercepts(volume, data):
     np.testing.assert_array_equal(_pack(volume, scaling, "numba"), _pack(volume, scaling, "numpy"))
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(volumes())
 def test_every_voxel_reads_back_within_half_a_slope(volume):
