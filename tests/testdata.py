@@ -9,7 +9,8 @@ import os
 from pathlib import Path
 
 DATA = Path(__file__).resolve().parent / "data"
-_SHARED = Path(os.environ.get("DCMFORGE_SHARED") or Path(__file__).resolve().parents[2] / "shared")
+_REPOSITORY = DATA.parents[1]
+_SHARED = Path(os.environ.get("DCMFORGE_SHARED") or _REPOSITORY.parent / "shared")
 
 
 def get_testdata_file(name):
