@@ -138,179 +138,175 @@ COMMON_RULES = (
 )
 
 
-# -- modules common to PET and CT (spec section 1) --------------------------------
+# -- enumerations more than one module names ---------------------------------------
 
-
-PATIENT = module(
-    "Patient",
-    row("PatientName", "2", "user", default=""),
-    row("PatientID", "2", "user", default="UNKNOWN"),  # empty is legal, but DICOMDIR and PACS need one
-    row("PatientBirthDate", "2", "user", default=""),
-    row("PatientSex", "2", "user", default="", enum=(enumerated("M", "F", "O"),)),
-)
-
-GENERAL_STUDY = module(
-    "General Study",
-    row("StudyInstanceUID", "1", "uid"),
-    row("StudyDate", "2", "clock"),
-    row("StudyTime", "2", "clock"),
-    row("ReferringPhysicianName", "2", "user", default=""),
-    row("StudyID", "2", "default", default="1"),
-    row("AccessionNumber", "2", "user", default=""),
-    row("StudyDescription", "3", "user"),
-)
-
-PATIENT_STUDY = module(
-    "Patient Study",
-    row("PatientAge", "3", "user"),
-    row("PatientSize", "3", "user"),  # metres
-    row("PatientWeight", "3", "user"),  # kg; every SUVbw needs it
-)
-
-
-PATIENT_POSITIONS = (
+LATERALITY = enumerated("R", "L")
+IMAGE_LATERALITY = enumerated("R", "L", "U", "B")  # ImageLaterality, FrameLaterality
+LOSSY_IMAGE_COMPRESSION = enumerated("00", "01")
+YES_NO = enumerated("YES", "NO")
+PATIENT_POSITIONS = defined(
     "HFP", "HFS", "HFDR", "HFDL", "FFDR", "FFDL", "FFP", "FFS",
     "LFP", "LFS", "RFP", "RFS", "AFDR", "AFDL", "PFDR", "PFDL",
 )  # fmt: skip
 
+# The pixels PET Image and Enhanced PET Image fix: one 16-bit sample, MONOCHROME2.
+MONOCHROME_16_BIT = (
+    row("SamplesPerPixel",           "1", "default", default=1,             enum=enumerated(1)),
+    row("PhotometricInterpretation", "1", "default", default="MONOCHROME2", enum=enumerated("MONOCHROME2")),
+    row("BitsAllocated",             "1", "default", default=16,            enum=enumerated(16)),
+    row("BitsStored",                "1", "default", default=16,            enum=enumerated(16)),
+    row("HighBit",                   "1", "default", default=15,            enum=enumerated(15)),
+)  # fmt: skip
 
+
+# -- modules common to PET and CT (spec section 1) -----------------------------------
+
+# fmt: off
+PATIENT = module("Patient",  # PS3.3 C.7.1.1
+    row("PatientName",      "2", "user", default=""),
+    row("PatientID",        "2", "user", default="UNKNOWN"),  # empty is legal, but DICOMDIR and PACS need one
+    row("PatientBirthDate", "2", "user", default=""),
+    row("PatientSex",       "2", "user", default="", enum=enumerated("M", "F", "O")),
+)
+# fmt: on
+
+# fmt: off
+GENERAL_STUDY = module("General Study",  # PS3.3 C.7.2.1
+    row("StudyInstanceUID",       "1", "uid"),
+    row("StudyDate",              "2", "clock"),
+    row("StudyTime",              "2", "clock"),
+    row("ReferringPhysicianName", "2", "user",    default=""),
+    row("StudyID",                "2", "default", default="1"),
+    row("AccessionNumber",        "2", "user",    default=""),
+    row("StudyDescription",       "3", "user"),
+)
+# fmt: on
+
+# fmt: off
+PATIENT_STUDY = module("Patient Study",  # PS3.3 C.7.2.2
+    row("PatientAge",    "3", "user"),
+    row("PatientSize",   "3", "user"),  # metres
+    row("PatientWeight", "3", "user"),  # kg; every SUVbw needs it
+)
+# fmt: on
+
+has_no_image_laterality = Condition(
+    "ImageLaterality is absent (and the body part is paired)", lambda dataset: "ImageLaterality" not in dataset
+)
 has_no_orientation_codes = Condition(
     "PatientOrientationCodeSequence is absent (CT; PET carries the position in code sequences)",
     lambda dataset: "PatientOrientationCodeSequence" not in dataset,
 )
-has_no_image_laterality = Condition(
-    "ImageLaterality is absent (and the body part is paired)", lambda dataset: "ImageLaterality" not in dataset
+
+# fmt: off
+GENERAL_SERIES = module("General Series",  # PS3.3 C.7.3.1
+    row("Modality",          "1",  "default"),
+    row("SeriesInstanceUID", "1",  "uid"),
+    row("SeriesNumber",      "2",  "user", default=1),
+    row("Laterality",        "2C", "user", condition=has_no_image_laterality, enum=LATERALITY),
+    row("PatientPosition",   "2C", "user", condition=has_no_orientation_codes, enum=PATIENT_POSITIONS),
+    row("SeriesDate",        "3",  "clock"),
+    row("SeriesTime",        "3",  "clock"),
+    row("SeriesDescription", "3",  "user"),
+    row("BodyPartExamined",  "3",  "user"),
 )
+# fmt: on
 
-
-GENERAL_SERIES = module(
-    "General Series",
-    row("Modality", "1", "default"),
-    row("SeriesInstanceUID", "1", "uid"),
-    row("SeriesNumber", "2", "user", default=1),
-    row("Laterality", "2C", "user", condition=has_no_image_laterality, enum=(enumerated("R", "L"),)),
-    row(
-        "PatientPosition", "2C", "user", condition=has_no_orientation_codes, enum=(defined(*PATIENT_POSITIONS),)
-    ),
-    row("SeriesDate", "3", "clock"),
-    row("SeriesTime", "3", "clock"),
-    row("SeriesDescription", "3", "user"),
-    row("BodyPartExamined", "3", "user"),
-)
-
-FRAME_OF_REFERENCE = module(
-    "Frame of Reference",
-    row("FrameOfReferenceUID", "1", "uid"),
+# fmt: off
+FRAME_OF_REFERENCE = module("Frame of Reference",  # PS3.3 C.7.4.1
+    row("FrameOfReferenceUID",        "1", "uid"),
     row("PositionReferenceIndicator", "2", "default", default=""),
 )
+# fmt: on
 
-
-GENERAL_EQUIPMENT = module(
-    "General Equipment",
-    row("Manufacturer", "2", "default", default="dcmforge"),
-    row("InstitutionName", "3", "user"),
+# fmt: off
+GENERAL_EQUIPMENT = module("General Equipment",  # PS3.3 C.7.5.1
+    row("Manufacturer",          "2", "default", default="dcmforge"),
+    row("InstitutionName",       "3", "user"),
     row("ManufacturerModelName", "3", "user"),
-    row("DeviceSerialNumber", "3", "user"),
-    row("SoftwareVersions", "3", "default", default=f"dcmforge {__version__}"),
+    row("DeviceSerialNumber",    "3", "user"),
+    row("SoftwareVersions",      "3", "default", default=f"dcmforge {__version__}"),
 )
-
-
-# The images of one series are temporally related, so ContentDate/Time are always required.
-is_temporally_related = Condition("the images of the series are temporally related", lambda dataset: True)
-
+# fmt: on
 
 has_no_image_plane = Condition(
     "ImageOrientationPatient and ImagePositionPatient are absent",
     lambda dataset: "ImageOrientationPatient" not in dataset and "ImagePositionPatient" not in dataset,
 )
+# The images of one series are temporally related, so ContentDate/Time are always required.
+is_temporally_related = Condition("the images of the series are temporally related", lambda dataset: True)
 
-
-GENERAL_IMAGE = module(
-    "General Image",
-    row("InstanceNumber", "2", "slice"),
-    row("PatientOrientation", "2C", "user", condition=has_no_image_plane),
-    row("ContentDate", "2C", "clock", condition=is_temporally_related),
-    row("ContentTime", "2C", "clock", condition=is_temporally_related),
-    row("ImageLaterality", "3", "default", default="U", enum=(enumerated("R", "L", "U", "B"),)),
-    row("LossyImageCompression", "3", "default", default="00", enum=(enumerated("00", "01"),)),
+# fmt: off
+GENERAL_IMAGE = module("General Image",  # PS3.3 C.7.6.1
+    row("InstanceNumber",        "2",  "slice"),
+    row("PatientOrientation",    "2C", "user",    condition=has_no_image_plane),
+    row("ContentDate",           "2C", "clock",   condition=is_temporally_related),
+    row("ContentTime",           "2C", "clock",   condition=is_temporally_related),
+    row("ImageLaterality",       "3",  "default", default="U", enum=IMAGE_LATERALITY),
+    row("LossyImageCompression", "3",  "default", default="00", enum=LOSSY_IMAGE_COMPRESSION),
 )
+# fmt: on
 
-IMAGE_PLANE = module(
-    "Image Plane",
-    row("PixelSpacing", "1", "series"),
+# fmt: off
+IMAGE_PLANE = module("Image Plane",  # PS3.3 C.7.6.2
+    row("PixelSpacing",            "1", "series"),
     row("ImageOrientationPatient", "1", "series"),
-    row("ImagePositionPatient", "1", "slice"),
-    row("SliceThickness", "2", "series"),
-    row("SliceLocation", "3", "slice"),
+    row("ImagePositionPatient",    "1", "slice"),
+    row("SliceThickness",          "2", "series"),
+    row("SliceLocation",           "3", "slice"),
 )
-
+# fmt: on
 
 has_no_pixel_url = Condition(
     "PixelDataProviderURL is absent (pixels are in the file)", lambda dataset: "PixelDataProviderURL" not in dataset
 )
 
-
-IMAGE_PIXEL = module(
-    "Image Pixel",
-    row("SamplesPerPixel", "1", "default", default=1),
-    row("PhotometricInterpretation", "1", "default", default="MONOCHROME2"),
-    row("Rows", "1", "series"),
-    row("Columns", "1", "series"),
-    row("BitsAllocated", "1", "default", default=16),
-    row("BitsStored", "1", "default", default=16),
-    row("HighBit", "1", "default", default=15),
-    row("PixelRepresentation", "1", "slice", enum=(enumerated(0, 1),)),
-    row("SmallestImagePixelValue", "3", "slice"),
-    row("LargestImagePixelValue", "3", "slice"),
-    row("PixelData", "1C", "slice", condition=has_no_pixel_url),
+# fmt: off
+IMAGE_PIXEL = module("Image Pixel",  # PS3.3 C.7.6.3
+    row("SamplesPerPixel",           "1",  "default", default=1),
+    row("PhotometricInterpretation", "1",  "default", default="MONOCHROME2"),
+    row("Rows",                      "1",  "series"),
+    row("Columns",                   "1",  "series"),
+    row("BitsAllocated",             "1",  "default", default=16),
+    row("BitsStored",                "1",  "default", default=16),
+    row("HighBit",                   "1",  "default", default=15),
+    row("PixelRepresentation",       "1",  "slice",   enum=enumerated(0, 1)),
+    row("SmallestImagePixelValue",   "3",  "slice"),
+    row("LargestImagePixelValue",    "3",  "slice"),
+    row("PixelData",                 "1C", "slice",   condition=has_no_pixel_url),
 )
-
+# fmt: on
 
 has_window_width = Condition("WindowWidth is present (VOI LUT module used)", lambda dataset: "WindowWidth" in dataset)
 has_window_center = Condition("WindowCenter is present", lambda dataset: "WindowCenter" in dataset)
 
-
-VOI_LUT = module(
-    "VOI LUT",
+# fmt: off
+VOI_LUT = module("VOI LUT",  # PS3.3 C.11.2
     row("WindowCenter", "1C", "user", condition=has_window_width),
-    row("WindowWidth", "1C", "user", condition=has_window_center),
+    row("WindowWidth",  "1C", "user", condition=has_window_center),
 )
+# fmt: on
 
+has_non_ascii_text = Condition("a text value uses characters outside ASCII", has_non_ascii, otherwise="may be present")
 
-has_non_ascii_text = Condition(
-    "a text value uses characters outside ASCII", has_non_ascii, otherwise="may be present"
+# fmt: off
+SOP_COMMON = module("SOP Common",  # PS3.3 C.12.1
+    row("SpecificCharacterSet", "1C", "user",  condition=has_non_ascii_text),
+    row("InstanceCreationDate", "3",  "clock"),
+    row("InstanceCreationTime", "3",  "clock"),
+    row("SOPClassUID",          "1",  "default"),
+    row("SOPInstanceUID",       "1",  "slice"),
 )
-
-
-SOP_COMMON = module(
-    "SOP Common",
-    row("SpecificCharacterSet", "1C", "user", condition=has_non_ascii_text),
-    row("InstanceCreationDate", "3", "clock"),
-    row("InstanceCreationTime", "3", "clock"),
-    row("SOPClassUID", "1", "default"),
-    row("SOPInstanceUID", "1", "slice"),
-)
-
+# fmt: on
 
 COMMON_MODULES = (
-    PATIENT
-    + GENERAL_STUDY
-    + PATIENT_STUDY
-    + GENERAL_SERIES
-    + FRAME_OF_REFERENCE
-    + GENERAL_EQUIPMENT
-    + GENERAL_IMAGE
-    + IMAGE_PLANE
-    + IMAGE_PIXEL
-    + VOI_LUT
-    + SOP_COMMON
-)
+    PATIENT + GENERAL_STUDY + PATIENT_STUDY + GENERAL_SERIES + FRAME_OF_REFERENCE + GENERAL_EQUIPMENT
+    + GENERAL_IMAGE + IMAGE_PLANE + IMAGE_PIXEL + VOI_LUT + SOP_COMMON
+)  # fmt: skip
 
 
 def identity(modality, sop_class_uid):
     """Modality and SOPClassUID, fixed for one IOD."""
-    return module(
-        "General Series", row("Modality", "1", "default", default=modality, enum=(enumerated(modality),))
-    ) + module(
-        "SOP Common", row("SOPClassUID", "1", "default", default=sop_class_uid, enum=(enumerated(sop_class_uid),))
-    )
+    modality_row = row("Modality", "1", "default", default=modality, enum=enumerated(modality))
+    sop_class_row = row("SOPClassUID", "1", "default", default=sop_class_uid, enum=enumerated(sop_class_uid))
+    return module("General Series", modality_row) + module("SOP Common", sop_class_row)

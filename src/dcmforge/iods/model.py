@@ -19,12 +19,16 @@ PS3.3 groups them. Each row says for one attribute:
   dciodvfy does);
 - for sequences, the rows of one item (``items``).
 
-Tags are not written here: they come from the tag table (``dcmforge.dicom.tags``).
+Tables are written one row per line between ``# fmt: off`` and ``# fmt: on``,
+columns aligned, so that they read as PS3.3's module tables do; enumerations
+that several rows share are named once. Tags are not written here: they come
+from the tag table (``dcmforge.dicom.tags``).
 Cross-attribute checks (HighBit = BitsStored - 1, pixel data length, ...)
 are ``Rule`` rows of the description.
 """
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 from ..dicom.values import text_value
 
@@ -100,8 +104,9 @@ def module(name, *rows):
     return tuple(Attribute(keyword, kind, name, source, **details) for keyword, kind, source, details in rows)
 
 
-def row(keyword, kind, source, **details):
-    return (keyword, kind, source, details)
+def row(keyword, kind, source, enum=(), **details):
+    """One attribute of a table: keyword, type, source, then its details; ``enum`` is one ``Values`` or a tuple."""
+    return (keyword, kind, source, {**details, "enum": (enum,) if isinstance(enum, Values) else enum})
 
 
 def specialise(common, specific):
