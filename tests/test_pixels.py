@@ -169,7 +169,7 @@ def test_numpy_backend_finds_nan_in_an_otherwise_finite_slice():
 # --- the scaling policy -----------------------------------------------------
 
 
-def test_float_slices_choose_signed_or_unsigned_and_all_zero_gets_slope_one():
+def test_float_slices_choose_signed_or_unsigned_and_all_zero_takes_its_neighbours_slope():
     volume = np.array([[[0.0, 1.0, 2.0]], [[-3.0, 0.0, 1.5]], [[0.0, 0.0, 0.0]]], np.float32)
     mins, maxs = pixels.slice_extrema(volume)
     scaling = pixels.plan_slice_scaling(mins, maxs, volume.dtype, "PT")
@@ -177,7 +177,7 @@ def test_float_slices_choose_signed_or_unsigned_and_all_zero_gets_slope_one():
     np.testing.assert_array_equal(scaling.intercepts, [0.0, 0.0, 0.0])
     assert 2 / 65535 <= scaling.slopes[0] <= 2 / 65535 * (1 + 1e-9)
     assert 3 / 32767 <= scaling.slopes[1] <= 3 / 32767 * (1 + 1e-9)
-    assert scaling.slopes[2] == 1.0
+    assert scaling.slopes[2] == scaling.slopes[1]  # the nearest slice with values
     stored = _as_stored(_pack(volume, scaling, "numpy"), scaling.signed)
     # the slope is rounded up, so x.5 steps land just below the half and round down
     np.testing.assert_array_equal(stored[0], [[0, 32767, 65535]])
@@ -185,6 +185,27 @@ def test_float_slices_choose_signed_or_unsigned_and_all_zero_gets_slope_one():
     np.testing.assert_array_equal(stored[2], [[0, 0, 0]])
     out = _pack(volume, scaling, "numpy")
     assert out[1, 0, 0] == 65536 - 32767  # two's complement pattern in the uint16 buffer
+
+
+def test_empty_slices_take_the_nearest_slope_the_larger_of_two_as_near():
+    maxs = np.array([0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 4.0, 0.0, 2.0, 0.0])
+    scaling = pixels.plan_slice_scaling(np.zeros(10), maxs, np.float32, "PT")
+    a, b, c = (pixels.plan_slice_scaling([0.0], [m], np.float32, "PT").slopes[0] for m in (1.0, 4.0, 2.0))
+    np.testing.assert_array_equal(scaling.slopes, [a, a, a, a, b, b, b, b, c, c])
+    # a series of empty slices: the slope given for them (a streaming writer's last), else peak 1's
+    assert pixels.plan_slice_scaling([0.0], [0.0], np.float32, "PT", 0.25).slopes[0] == 0.25
+    assert pixels.plan_slice_scaling([0.0], [0.0], np.float32, "PT").slopes[0] == a
+    assert pixels.plan_slice_scaling([0.0], [0.0], np.float32, "PT", 1.0).slopes[0] == 1.000000001
+
+
+@pytest.mark.parametrize(
+    "peak, slope", [(65535.0, 1.000000001), (3 * 65535.0, 3.000000001), (65535e6, 1000000.001), (65535e9, 1e9)]
+)
+def test_no_float_slice_gets_a_whole_slope(peak, slope):
+    # GDCM reads a whole series as integers when the first file's slope is whole
+    scaling = pixels.plan_slice_scaling([0.0, 0.0], [peak, 0.5], np.float64, "PT")
+    assert scaling.slopes[0] == slope
+    assert scaling.slopes[0] != np.floor(scaling.slopes[0]) or slope >= 1e9  # 10 digits: whole from 1e9 up
 
 
 @pytest.mark.parametrize(

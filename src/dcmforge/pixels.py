@@ -30,6 +30,7 @@ that bad voxels are found before any file is written and per-volume decisions
         pack_slices(volume[k0:k1], *(a[k0:k1] for a in scaling), out[: k1 - k0], backend)
 """
 
+import math
 import os
 import sys
 from decimal import ROUND_CEILING, Decimal
@@ -227,12 +228,14 @@ def slice_extrema(src, k0=0, backend="auto"):
     return mins, maxs
 
 
-def plan_slice_scaling(mins, maxs, dtype, modality):
+def plan_slice_scaling(mins, maxs, dtype, modality, empty_slope=None):
     """RescaleSlope, RescaleIntercept and signedness for every slice of a volume.
 
     mins, maxs: slice_extrema of *all* slices of the volume (integer input is
     judged on the whole volume, see _plan_pet).  dtype: the volume's voxel type.
-    modality: "PT" or "CT".  Raises VolumeError for values that cannot be stored.
+    modality: "PT" or "CT".  empty_slope: the slope for all-zero slices when
+    none of these slices has values (a streaming writer's last slope; see
+    _fit_16_bits).  Raises VolumeError for values that cannot be stored.
     """
     mins = np.asarray(mins, np.float64)
     maxs = np.asarray(maxs, np.float64)
@@ -242,10 +245,10 @@ def plan_slice_scaling(mins, maxs, dtype, modality):
     if plan is None:
         known = ", ".join(_SCALING_POLICIES)
         raise MetadataError(f"Modality {modality!r} has no pixel scaling policy (known: {known})")
-    return plan(mins, maxs, np.dtype(dtype))
+    return plan(mins, maxs, np.dtype(dtype), empty_slope)
 
 
-def _plan_pet(mins, maxs, dtype):
+def _plan_pet(mins, maxs, dtype, empty_slope):
     # Integer input (counts) that fits 16 bits everywhere is stored as is, with
     # slope 1 on every slice.  Judging per slice instead would let the slope
     # jump between 1 and a fraction from slice to slice, which viewers show as
@@ -256,11 +259,19 @@ def _plan_pet(mins, maxs, dtype):
             if lo <= low and high <= hi:
                 n = mins.size
                 return SliceScaling(np.ones(n), np.zeros(n), np.full(n, signed))
-    return _fit_16_bits(mins, maxs)
+    return _fit_16_bits(mins, maxs, empty_slope)
 
 
-def _fit_16_bits(mins, maxs):
-    """Per slice: signed with slope peak/32767 if it holds negative values, else unsigned with max/65535."""
+def _fit_16_bits(mins, maxs, empty_slope=None):
+    """Per slice: signed with slope peak/32767 if it holds negative values, else unsigned with max/65535.
+
+    No slope is a whole number: GDCM (ITK, SimpleITK) reads a series in the
+    pixel type that the first file's slope calls for, an integer type when the
+    slope is whole, and would truncate and wrap every other slice's real values.
+    So an all-zero slice takes the slope of the nearest slice with values (the
+    larger of two as near), or empty_slope, or the slope of a slice of peak 1;
+    and a whole slope becomes the next one up at SLOPE_DIGITS digits (_not_whole).
+    """
     signed = mins < 0
     peak = np.maximum(np.abs(mins), np.abs(maxs))
     exact = peak / np.where(signed, SIGNED_RANGE[1], UNSIGNED_RANGE[1])
@@ -270,8 +281,39 @@ def _fit_16_bits(mins, maxs):
         raise VolumeError(
             f"slice {k}: largest magnitude {float(peak[k])!r} is too small to scale into 16 bits"
         )
-    slopes = np.array([_round_up_slope(s) if s > 0 else 1.0 for s in exact])  # all-zero slice: slope 1
+    slopes = np.array([_not_whole(_round_up_slope(s)) if s > 0 else 0.0 for s in exact])
+    empty = slopes == 0
+    if empty.any():
+        slopes[empty] = _nearest_slopes(slopes, empty, empty_slope)
     return SliceScaling(slopes, np.zeros(mins.size), signed)
+
+
+def _nearest_slopes(slopes, empty, empty_slope):
+    """For each empty slice, the slope of the nearest slice with values (the larger of two as near)."""
+    filled = np.flatnonzero(~empty)
+    if filled.size == 0:
+        return _not_whole(empty_slope or _round_up_slope(1.0 / UNSIGNED_RANGE[1]))
+    k = np.flatnonzero(empty)
+    after = np.minimum(np.searchsorted(filled, k), filled.size - 1)
+    before = np.maximum(after - 1, 0)
+    gap_after, gap_before = np.abs(filled[after] - k), np.abs(k - filled[before])
+    slope_after, slope_before = slopes[filled[after]], slopes[filled[before]]
+    return np.where(
+        gap_before < gap_after,
+        slope_before,
+        np.where(gap_after < gap_before, slope_after, np.maximum(slope_before, slope_after)),
+    )
+
+
+def _not_whole(slope):
+    """slope, or the next SLOPE_DIGITS-digit value above it when it is a whole number.
+
+    From 10**(SLOPE_DIGITS - 1) up every such value is whole (voxels above 6e13): left as it is.
+    """
+    if slope != math.floor(slope) or slope >= 10.0 ** (SLOPE_DIGITS - 1):
+        return slope
+    exact = Decimal(slope)
+    return float(exact + Decimal(1).scaleb(exact.adjusted() - SLOPE_DIGITS + 1))
 
 
 def _round_up_slope(slope):
@@ -282,7 +324,7 @@ def _round_up_slope(slope):
     return float(exact.quantize(step, rounding=ROUND_CEILING))
 
 
-def _plan_ct(mins, maxs, dtype):
+def _plan_ct(mins, maxs, dtype, empty_slope):
     n = mins.size
     lowest = np.rint(mins - CT_RESCALE_INTERCEPT)
     highest = np.rint(maxs - CT_RESCALE_INTERCEPT)

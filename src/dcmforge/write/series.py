@@ -228,6 +228,7 @@ class SeriesWriter:
         self.written = 0
         self._validated = False
         self._stored = None  # the packed-pixel buffer, reused from chunk to chunk
+        self._last_slope = None  # write_slices' latest RescaleSlope
         self._pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
 
     # -- the series-wide dataset ---------------------------------------------
@@ -283,11 +284,15 @@ class SeriesWriter:
         """Write the next len(slices) slices (a 3-D [z, y, x] array, in order).
 
         Each call is scaled on its own: integer slices that fit 16 bits are
-        stored as they are, judged per call (write_series judges the whole volume).
+        stored as they are, judged per call (write_series judges the whole volume);
+        all-zero slices take the slope of a slice with values in the call, else the last one written.
         """
         slices = np.asarray(slices)
         mins, maxs = pixels.slice_extrema(slices, self.written, self.backend)
-        self._write_packed(slices, mins, maxs, pixels.plan_slice_scaling(mins, maxs, slices.dtype, self.modality))
+        # All-zero slices of a call take the slope written last (see pixels._fit_16_bits).
+        scaling = pixels.plan_slice_scaling(mins, maxs, slices.dtype, self.modality, self._last_slope)
+        self._write_packed(slices, mins, maxs, scaling)
+        self._last_slope = float(scaling.slopes[-1])
 
     def _write_packed(self, slices, mins, maxs, scaling):
         count = len(slices)
