@@ -119,18 +119,20 @@ def check_file(path, volume, affine):
 # -- the two shapes a PET volume has ------------------------------------------------------------
 
 
-def test_a_static_volume_is_one_file_every_frame_reads_back_and_dciodvfy_is_silent(tmp_path):
+@pytest.mark.parametrize("scaling, transformations", [(None, "shared"), ("frame", "per-frame")])
+def test_a_static_volume_is_one_file_every_frame_reads_back_and_dciodvfy_is_silent(tmp_path, scaling, transformations):
     volume = activity((5, 6, 7))
     affine = oblique_affine()
-    ds = check_file(write(volume, tmp_path / "mf", affine=affine, affine_convention="LPS"), volume, affine)
+    path = write(volume, tmp_path / "mf", affine=affine, affine_convention="LPS", scaling=scaling)
+    ds = check_file(path, volume, affine)
     assert ds.DimensionOrganizationType == "3D" and len(ds.DimensionIndexSequence) == 2
     assert [item.DimensionIndexPointer for item in ds.DimensionIndexSequence] == [0x00209056, 0x00209057]
     assert [list(f.FrameContentSequence[0].DimensionIndexValues) for f in ds.PerFrameFunctionalGroupsSequence] == [
         [1, z] for z in range(1, 6)
     ]
-    # float voxels: every frame its own slope, so both transformations are per frame
+    # float voxels: the volume's one slope, shared; or every frame its own, so both transformations per frame
     for keyword in ("PixelValueTransformationSequence", "RealWorldValueMappingSequence"):
-        assert placement(ds, keyword) == "per-frame", keyword
+        assert placement(ds, keyword) == transformations, keyword
     for keyword in ("PixelMeasuresSequence", "PlaneOrientationSequence", "FrameAnatomySequence", "FrameVOILUTSequence",
                     "RadiopharmaceuticalUsageSequence", "PETFrameTypeSequence"):  # fmt: skip
         assert placement(ds, keyword) == "shared", keyword
@@ -200,7 +202,7 @@ def test_negative_values_make_every_frame_signed(tmp_path):
     volume = activity((4, 5, 6), seed=4) - 100  # some frames negative somewhere...
     volume[1] = np.abs(volume[1]) + 1  # ...one frame positive only: signed all the same (one PixelRepresentation)
     volume[2] = 0  # an empty frame
-    ds = check_file(write(volume, tmp_path / "mf"), volume, affine_from_spacing((2.0, 3.0, 4.0)))
+    ds = check_file(write(volume, tmp_path / "mf", scaling="frame"), volume, affine_from_spacing((2.0, 3.0, 4.0)))
     assert ds.PixelRepresentation == 1
     for n in range(4):
         mapping = group(ds, n, "RealWorldValueMappingSequence")
@@ -209,16 +211,22 @@ def test_negative_values_make_every_frame_signed(tmp_path):
     slopes = [float(group(ds, n, "PixelValueTransformationSequence").RescaleSlope) for n in range(4)]
     assert slopes[1] == pytest.approx(volume[1].max() / 32767, rel=1e-9)
     assert slopes[2] == max(slopes[1], slopes[3])  # the empty frame: its neighbours' (the larger)
+    # one slope for the file: the largest magnitude of the volume over 32767
+    ds = check_file(write(volume, tmp_path / "one"), volume, affine_from_spacing((2.0, 3.0, 4.0)))
+    transformation = ds.SharedFunctionalGroupsSequence[0].PixelValueTransformationSequence[0]
+    assert ds.PixelRepresentation == 1 and float(transformation.RescaleIntercept) == 0.0
+    peak = float(np.abs(volume).max())
+    assert peak / 32767 <= float(transformation.RescaleSlope) <= peak / 32767 * (1 + 1e-9)
 
 
 def test_file_scaling_plans_a_positive_frame_among_signed_ones_as_signed():
     mins, maxs = np.array([-10.0, 5.0, 0.0]), np.array([20.0, 65535.0 * 3, 0.0])
-    scaling = multiframe.file_scaling(mins, maxs, np.dtype("float32"))
+    scaling = multiframe.file_scaling(mins, maxs, np.dtype("float32"), "frame")
     assert scaling.signed.tolist() == [True, True, True]
     peak_slope = 65535.0 * 3 / 32767
     assert scaling.slopes[1] == pytest.approx(peak_slope, rel=1e-9) and scaling.slopes[1] >= peak_slope
     assert scaling.slopes[2] == scaling.slopes[1]  # the empty frame: its neighbour's
-    unsigned = multiframe.file_scaling(np.array([0.0, 1.0]), np.array([10.0, 20.0]), np.dtype("float32"))
+    unsigned = multiframe.file_scaling(np.array([0.0, 1.0]), np.array([10.0, 20.0]), np.dtype("float32"), "frame")
     assert unsigned.signed.tolist() == [False, False]
 
 

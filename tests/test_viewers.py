@@ -6,9 +6,15 @@ empty first slice must not carry slope 1.
 """
 
 import numpy as np
+import pydicom
+import pytest
 import SimpleITK as sitk
+from dicom_tools import dciodvfy
 
 from dcmforge import SeriesWriter, write_series
+from dcmforge.cli import main
+from dcmforge.errors import DcmforgeError
+from dcmforge.interfile import write_interfile
 
 PET_METADATA = {
     "isotope": "F-18",
@@ -75,3 +81,83 @@ def test_simpleitk_series_reader_reads_a_streamed_series_that_starts_empty(tmp_p
     array, pixel_type = read_series_as_itk_does(tmp_path / "pet")
     assert "float" in pixel_type, pixel_type
     assert_within_half_a_step(array, volume, slopes)
+
+
+# -- Enhanced PET: one rescale for the file, which every reader applies -------------------------
+
+ENHANCED_METADATA = {
+    **PET_METADATA,
+    "radiopharmaceutical": "Fluorodeoxyglucose",
+    "injected_activity": 3.7e8,
+    "injection_datetime": "2025-01-31T09:45:00",
+    "PatientWeight": 70.0,
+    "frame_duration": [600.0],
+}
+
+
+def write_enhanced(volume, folder, **kwargs):
+    paths = write_series(volume, folder, spacing=(2.0, 2.0, 3.0), metadata=ENHANCED_METADATA, multiframe=True, **kwargs)
+    return paths[0]
+
+
+def shared_rescale(ds):
+    """What a reader that knows only one rescale per file finds: the shared Pixel Value Transformation."""
+    per_frame = ds.PerFrameFunctionalGroupsSequence
+    assert not any("PixelValueTransformationSequence" in item for item in per_frame)
+    item = ds.SharedFunctionalGroupsSequence[0].PixelValueTransformationSequence[0]
+    return float(item.RescaleSlope), float(item.RescaleIntercept)
+
+
+def test_enhanced_pet_values_read_by_simpleitk_and_by_a_naive_pydicom_reader(tmp_path):
+    volume = peaked_volume()
+    path = write_enhanced(volume, tmp_path / "mf")
+    ds = pydicom.dcmread(path)
+    slope, intercept = shared_rescale(ds)
+    assert intercept == 0.0 and volume.max() / 65535 <= slope <= volume.max() / 65535 * (1 + 1e-9)
+    naive = ds.pixel_array.astype(np.float64) * slope + intercept  # no per-frame handling at all
+    assert_within_half_a_step(naive, volume, np.full(len(volume), slope))
+    image = sitk.ReadImage(str(path))  # default settings
+    assert "float" in image.GetPixelIDTypeAsString()
+    assert_within_half_a_step(sitk.GetArrayFromImage(image).astype(np.float64), volume, np.full(len(volume), slope))
+    mapping = ds.SharedFunctionalGroupsSequence[0].RealWorldValueMappingSequence[0]
+    assert (float(mapping.RealWorldValueSlope), float(mapping.RealWorldValueIntercept)) == (slope, intercept)
+
+
+def test_enhanced_pet_signed_values_share_max_magnitude_over_32767(tmp_path):
+    volume = peaked_volume() - 500.0
+    ds = pydicom.dcmread(write_enhanced(volume, tmp_path / "mf"))
+    slope, _ = shared_rescale(ds)
+    peak = float(np.abs(volume).max())
+    assert ds.PixelRepresentation == 1 and peak / 32767 <= slope <= peak / 32767 * (1 + 1e-9)
+    naive = ds.pixel_array.astype(np.float64) * slope
+    assert_within_half_a_step(naive, volume, np.full(len(volume), slope))
+
+
+@pytest.mark.parametrize("scaling", [None, "frame"])
+def test_enhanced_pet_is_clean_for_dciodvfy_with_either_scaling(tmp_path, scaling):
+    report = dciodvfy(write_enhanced(peaked_volume(), tmp_path / "mf", scaling=scaling))
+    assert report.errors == [] and report.warnings == [], report.output
+
+
+def test_unknown_scaling_is_refused(tmp_path):
+    with pytest.raises(DcmforgeError, match=r"scaling='slice': one of 'volume', 'frame'"):
+        write_enhanced(peaked_volume(), tmp_path / "mf", scaling="slice")
+    with pytest.raises(DcmforgeError, match=r"scaling='volume': a series of single-frame files"):
+        write_series(peaked_volume(), tmp_path / "sf", spacing=(1, 1, 1), metadata=PET_METADATA, scaling="volume")
+
+
+def test_convert_multiframe_shares_one_rescale_unless_per_frame_scaling_is_asked_for(tmp_path, capsys):
+    header = write_interfile(tmp_path / "recon.hv", peaked_volume(), spacing=(2.0, 2.0, 3.0), metadata={
+        "isotope": "F-18", "radiopharmaceutical": "FDG", "injected_activity": 3.7e8,
+        "injection_datetime": "2025-01-31T09:45:00", "frame_duration": [600.0],
+        "StudyDate": "20250131", "StudyTime": "104500", "PatientID": "P1",
+    })  # fmt: skip
+    for flags, where in (([], "shared"), (["--per-frame-scaling"], "per-frame")):
+        out = tmp_path / where
+        assert main(["convert", str(header), "--out", str(out), "--multiframe", *flags]) == 0, capsys.readouterr().err
+        ds = pydicom.dcmread(out / "recon" / "PT_multiframe.dcm")
+        in_frames = ["PixelValueTransformationSequence" in item for item in ds.PerFrameFunctionalGroupsSequence]
+        assert all(in_frames) if where == "per-frame" else not any(in_frames), where
+    assert main(["convert", str(header), "--out", str(tmp_path / "sf"), "--per-frame-scaling"]) == 2
+    assert "--per-frame-scaling is for --multiframe" in capsys.readouterr().err
+    assert not (tmp_path / "sf").exists()

@@ -60,7 +60,11 @@ def cmd_convert(args):
         "seed": args.seed,
         "overwrite": args.overwrite,
         "multiframe": args.multiframe,
+        "scaling": "frame" if args.per_frame_scaling else None,
     }
+    if args.per_frame_scaling and not args.multiframe:
+        print("--per-frame-scaling is for --multiframe (single-frame files each have their own)", file=sys.stderr)
+        return EXIT_BAD_INPUT
     jobs = list(zip(args.headers, output_dirs(args.headers, Path(args.out))))
     if args.jobs > 1 and len(jobs) > 1:
         results = _convert_in_parallel(jobs, options, args.jobs)
@@ -150,6 +154,11 @@ def build_parser():
     convert.add_argument("--overwrite", action="store_true", help="replace files of an earlier run")
     convert.add_argument(
         "--multiframe", action="store_true", help="write one Enhanced PET file per input instead of one file per slice"
+    )
+    convert.add_argument(
+        "--per-frame-scaling",
+        action="store_true",
+        help="with --multiframe: a rescale per frame (more precise; only some readers apply it) instead of one per file",
     )
     convert.set_defaults(run=cmd_convert)
 

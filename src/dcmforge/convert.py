@@ -40,7 +40,7 @@ def convert_one(header, out_dir, options):
     """Convert one Interfile header into a series in out_dir.
 
     ``options`` is a plain dict (meta, modality, dialect, patient_position,
-    first_voxel, flip, seed, overwrite, multiframe). Our own errors are a bad
+    first_voxel, flip, seed, overwrite, multiframe, scaling). Our own errors are a bad
     input; anything else a failure; neither is raised.
     """
     from . import interfile, metadata as metadata_files
@@ -80,6 +80,7 @@ def convert_one(header, out_dir, options):
             seed=None if seed is None else f"{seed}/{Path(out_dir).name}",
             overwrite=options.get("overwrite", False),
             multiframe=options.get("multiframe", False),
+            scaling=options.get("scaling"),
         )
     except DcmforgeError as exc:
         return ConversionResult(str(header), str(out_dir), BAD_INPUT, _naming(header, exc))

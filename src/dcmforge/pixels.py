@@ -248,6 +248,20 @@ def plan_slice_scaling(mins, maxs, dtype, modality, empty_slope=None):
     return plan(mins, maxs, np.dtype(dtype), empty_slope)
 
 
+def plan_volume_scaling(mins, maxs, dtype, modality):
+    """One RescaleSlope and RescaleIntercept for every slice: plan_slice_scaling of the whole volume's extrema.
+
+    For a multi-frame file read by readers that apply one rescale to every
+    frame; a voxel's error is then at most half the volume's slope.
+    """
+    mins = np.asarray(mins, np.float64)
+    maxs = np.asarray(maxs, np.float64)
+    if mins.ndim != 1 or mins.shape != maxs.shape or mins.size == 0:
+        raise VolumeError(f"need one min and one max per slice, got shapes {mins.shape}, {maxs.shape}")
+    whole = plan_slice_scaling(mins.min(keepdims=True), maxs.max(keepdims=True), dtype, modality)
+    return SliceScaling(*(np.repeat(values, mins.size) for values in whole))
+
+
 def _plan_pet(mins, maxs, dtype, empty_slope):
     # Integer input (counts) that fits 16 bits everywhere is stored as is, with
     # slope 1 on every slice.  Judging per slice instead would let the slope

@@ -103,6 +103,10 @@ _SAID_OTHERWISE = frozenset({
 })  # fmt: skip
 _GROUPS = {group.keyword: group for group in iods.FUNCTIONAL_GROUPS}
 
+# scaling=: one rescale for the whole file, in the shared functional groups, which every
+# reader applies; or one per frame, more precise, which only some readers apply (README).
+SCALINGS = ("volume", "frame")
+
 
 def pixel_data_length(shape):
     """Bytes of PixelData for a [z, y, x] or [t, z, y, x] volume; VolumeError past MAX_PIXEL_DATA_BYTES."""
@@ -132,14 +136,18 @@ def write_multiframe(
     seed=None,
     overwrite=False,
     backend="auto",
+    scaling=None,
 ):
     """Write ``volume`` ([z, y, x], or [t, z, y, x] for dynamic PET) as one Enhanced PET Image file.
 
     The arguments are write_series' (which calls this with ``multiframe=True``).
+    ``scaling`` "volume" (the default) gives every frame the volume's one
+    rescale; "frame" each frame its own (see SCALINGS).
     Returns [path] of the one file, ``out_dir``/PT_multiframe.dcm. A failure
     leaves no file behind (nor a folder this call made).
     """
     description = iods.description_for(modality, multiframe=True)
+    choice = check_scaling(scaling)
     if not isinstance(volume, np.ndarray):
         volume = np.asarray(volume)
     shape = series.check_shape(volume.shape, description.modality)
@@ -160,7 +168,7 @@ def write_multiframe(
         raise DcmforgeError(f"{path} exists; pass overwrite=True (--overwrite on the command line)")
     backend = pixels.select_backend(volume.size, backend)
     mins, maxs = series.volume_extrema(volume, backend)
-    scaling = file_scaling(mins, maxs, volume.dtype)
+    scaling = file_scaling(mins, maxs, volume.dtype, choice)
 
     dataset = {**iods.defaults(description), **image}
     series.set_derived(dataset, user, _image_values(description, shape, scaling, clock, reference, user, seed, now))
@@ -187,12 +195,24 @@ def write_multiframe(
 # -- pixels ------------------------------------------------------------------------
 
 
-def file_scaling(mins, maxs, dtype):
-    """plan_slice_scaling for frames that share one PixelRepresentation: signed for all if any needs it.
+def check_scaling(scaling):
+    """scaling as write_multiframe takes it (None: the default, "volume"); DcmforgeError for another value."""
+    if scaling is None:
+        return "volume"
+    if scaling not in SCALINGS:
+        raise DcmforgeError(f"scaling={scaling!r}: one of {', '.join(map(repr, SCALINGS))}")
+    return scaling
 
-    A frame planned unsigned among signed ones is planned again as if it held
-    -max: signed, with slope max/32767, the slope a signed frame of that peak gets.
+
+def file_scaling(mins, maxs, dtype, choice="volume"):
+    """Every frame's rescale: the volume's one (choice "volume") or each frame's own ("frame").
+
+    Per frame, the frames still share one PixelRepresentation: signed for all if
+    any needs it. A frame planned unsigned among signed ones is planned again as
+    if it held -max: signed, with slope max/32767, the slope a signed frame of that peak gets.
     """
+    if choice == "volume":
+        return pixels.plan_volume_scaling(mins, maxs, dtype, "PT")
     scaling = pixels.plan_slice_scaling(mins, maxs, dtype, "PT")
     if scaling.signed.any() and not scaling.signed.all():
         scaling = pixels.plan_slice_scaling(np.where(scaling.signed, mins, -maxs), maxs, dtype, "PT")

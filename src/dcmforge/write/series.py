@@ -44,6 +44,7 @@ def write_series(
     overwrite=False,
     backend="auto",
     multiframe=False,
+    scaling=None,
 ):
     """Write ``volume`` ([z, y, x], or [t, z, y, x] for dynamic PET) as a DICOM series in ``out_dir``.
 
@@ -54,7 +55,9 @@ def write_series(
     metadata file (TOML or JSON). Returns the written paths in slice order.
 
     ``multiframe=True`` writes one Enhanced PET Image file instead, every slice
-    (of every time frame) one frame of it: see ``dcmforge.write.multiframe``.
+    (of every time frame) one frame of it: see ``dcmforge.write.multiframe``;
+    its rescale is the volume's one, or each frame's own with ``scaling="frame"``.
+    A series of single-frame files always has each file's own.
     """
     if not isinstance(volume, np.ndarray):  # lists and other array-likes; arrays and memmaps are not copied
         volume = np.asarray(volume)
@@ -74,7 +77,10 @@ def write_series(
             seed=seed,
             overwrite=overwrite,
             backend=backend,
+            scaling=scaling,
         )
+    if scaling not in (None, "frame"):
+        raise DcmforgeError(f"scaling={scaling!r}: a series of single-frame files has each file's own rescale")
     shape = volume.shape
     with SeriesWriter(
         out_dir,
