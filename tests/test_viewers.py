@@ -9,11 +9,11 @@ import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
-from dicom_tools import dciodvfy
+from dicom_tools import dcentvfy, dciodvfy
 
-from dcmforge import SeriesWriter, write_series
+from dcmforge import SeriesWriter, new_study, write_series
 from dcmforge.cli import main
-from dcmforge.errors import DcmforgeError
+from dcmforge.errors import DcmforgeError, MetadataError
 from dcmforge.interfile import write_interfile
 
 PET_METADATA = {
@@ -161,3 +161,76 @@ def test_convert_multiframe_shares_one_rescale_unless_per_frame_scaling_is_asked
     assert main(["convert", str(header), "--out", str(tmp_path / "sf"), "--per-frame-scaling"]) == 2
     assert "--per-frame-scaling is for --multiframe" in capsys.readouterr().err
     assert not (tmp_path / "sf").exists()
+
+
+# -- PET and CT of one scan in one study -----------------------------------------------------------
+
+STUDY_KEYS = ("StudyInstanceUID", "StudyDate", "StudyTime", "StudyID", "AccessionNumber", "FrameOfReferenceUID")
+
+
+def hounsfield(shape):
+    return np.random.default_rng(11).uniform(-1000, 1500, shape).round()
+
+
+@pytest.mark.parametrize("multiframe", [False, True])
+def test_pet_and_ct_given_one_study_share_it_and_dcentvfy_agrees(tmp_path, multiframe):
+    study = new_study(seed="scan-1", when="2025-01-31T10:40:00")
+    pet = write_series(peaked_volume(), tmp_path / "pet", spacing=(2.0, 2.0, 3.0), metadata=ENHANCED_METADATA,
+                       multiframe=multiframe, study=study)  # fmt: skip
+    # the patient's facts are the caller's to give alike (PatientWeight is a study-level attribute)
+    ct_metadata = {"PatientID": "PHANTOM-1", "PatientWeight": 70.0, "acquisition_datetime": "2025-01-31T10:41:00"}
+    ct = write_series(hounsfield((4, 5, 7)), tmp_path / "ct", spacing=(1.0, 1.0, 2.0), modality="CT",
+                      metadata=ct_metadata, study=study)  # fmt: skip
+    datasets = [pydicom.dcmread(path) for path in [*pet, *ct]]
+    for keyword in STUDY_KEYS:
+        assert {str(ds[keyword].value) for ds in datasets} == {str(study[keyword])}, keyword
+    assert len({ds.SeriesInstanceUID for ds in datasets}) == 2
+    assert {ds.SeriesTime for ds in datasets[len(pet):]} == {"104100"}  # each series keeps its own time
+    report = dcentvfy([*pet, *ct])
+    assert report.errors == [] and report.warnings == [], report.output
+    for path in (pet[0], ct[0]):
+        report = dciodvfy(path)
+        assert report.errors == [] and report.warnings == [], report.output
+
+
+def test_without_a_study_each_call_makes_its_own(tmp_path):
+    pet = write_series(peaked_volume(), tmp_path / "pet", spacing=(2.0, 2.0, 3.0), metadata=PET_METADATA)
+    ct = write_series(hounsfield((4, 5, 7)), tmp_path / "ct", spacing=(1, 1, 2), modality="CT",
+                      metadata={"PatientID": "PHANTOM-1"})  # fmt: skip
+    assert pydicom.dcmread(pet[0]).StudyInstanceUID != pydicom.dcmread(ct[0]).StudyInstanceUID
+
+
+def test_a_study_that_contradicts_the_metadata_is_refused(tmp_path):
+    study = new_study(when="2025-01-31T10:40:00")
+    with pytest.raises(MetadataError, match=r"StudyInstanceUID: the metadata says '1.2.3', the study"):
+        write_series(peaked_volume(), tmp_path / "pet", spacing=(1, 1, 1), study=study,
+                     metadata={**PET_METADATA, "StudyInstanceUID": "1.2.3"})  # fmt: skip
+    with pytest.raises(MetadataError, match=r"study: PatientID is not shared by a study"):
+        write_series(peaked_volume(), tmp_path / "pet", spacing=(1, 1, 1), study={**study, "PatientID": "X"},
+                     metadata=PET_METADATA)  # fmt: skip
+    with pytest.raises(MetadataError, match=r"study time 'yesterday'"):
+        new_study(when="yesterday")
+    assert not (tmp_path / "pet").exists()
+
+
+def test_convert_one_study_puts_a_pet_and_its_ct_in_the_first_inputs_study(tmp_path, capsys):
+    patient = {"PatientID": "P1", "PatientName": "Phantom^One", "PatientWeight": 70.0}
+    pet = write_interfile(tmp_path / "pet.hv", peaked_volume(), spacing=(2.0, 2.0, 3.0), metadata={
+        **patient, "isotope": "F-18", "radiopharmaceutical": "FDG", "injected_activity": 3.7e8,
+        "injection_datetime": "2025-01-31T09:45:00", "frame_duration": [600.0],
+        "StudyDate": "20250131", "StudyTime": "104500",
+    })  # fmt: skip
+    ct = write_interfile(tmp_path / "ct.hv", hounsfield((4, 5, 7)).astype(np.float32), spacing=(1.0, 1.0, 2.0),
+                         metadata={**patient, "modality": "CT", "StudyDate": "20250131", "StudyTime": "104000"})  # fmt: skip
+    for flags, out in (([], tmp_path / "apart"), (["--one-study"], tmp_path / "one")):
+        assert main(["convert", str(pet), str(ct), "--out", str(out), "--seed", "s", *flags]) == 0, capsys.readouterr().err
+    apart = [pydicom.dcmread(next((tmp_path / "apart" / name).iterdir())) for name in ("pet", "ct")]
+    assert apart[0].StudyInstanceUID != apart[1].StudyInstanceUID
+    files = sorted((tmp_path / "one").rglob("*.dcm"))
+    datasets = [pydicom.dcmread(path) for path in files]
+    assert {ds.Modality for ds in datasets} == {"PT", "CT"}
+    for keyword in STUDY_KEYS:
+        assert len({str(ds[keyword].value) for ds in datasets}) == 1, keyword
+    assert (datasets[0].StudyDate, datasets[0].StudyTime) == ("20250131", "104500")  # the first input's
+    report = dcentvfy(files)
+    assert report.errors == [] and report.warnings == [], report.output

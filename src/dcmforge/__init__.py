@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "write_series": "write.series",
     "SeriesWriter": "write.series",
+    "new_study": "write.study",
     "read_interfile": "interfile",
     "write_interfile": "interfile",
     "read_metadata": "metadata",

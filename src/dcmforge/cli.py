@@ -14,7 +14,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from .batch import output_dirs
-from .convert import BAD_INPUT, FAILED, ConversionResult, EXIT_STATUS, convert_one
+from .convert import BAD_INPUT, FAILED, ConversionResult, EXIT_STATUS, convert_one, one_study
 from .errors import DcmforgeError
 
 log = logging.getLogger("dcmforge")
@@ -65,6 +65,12 @@ def cmd_convert(args):
     if args.per_frame_scaling and not args.multiframe:
         print("--per-frame-scaling is for --multiframe (single-frame files each have their own)", file=sys.stderr)
         return EXIT_BAD_INPUT
+    if args.one_study:
+        try:
+            options["study"] = one_study(args.headers[0], options)
+        except DcmforgeError as exc:
+            print(f"{args.headers[0]}: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
     jobs = list(zip(args.headers, output_dirs(args.headers, Path(args.out))))
     if args.jobs > 1 and len(jobs) > 1:
         results = _convert_in_parallel(jobs, options, args.jobs)
@@ -159,6 +165,11 @@ def build_parser():
         "--per-frame-scaling",
         action="store_true",
         help="with --multiframe: a rescale per frame (more precise; only some readers apply it) instead of one per file",
+    )
+    convert.add_argument(
+        "--one-study",
+        action="store_true",
+        help="every input's series in one study (a PET and its CT): the first input's study time, one frame of reference",
     )
     convert.set_defaults(run=cmd_convert)
 

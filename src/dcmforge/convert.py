@@ -40,34 +40,17 @@ def convert_one(header, out_dir, options):
     """Convert one Interfile header into a series in out_dir.
 
     ``options`` is a plain dict (meta, modality, dialect, patient_position,
-    first_voxel, flip, seed, overwrite, multiframe, scaling). Our own errors are a bad
+    first_voxel, flip, seed, overwrite, multiframe, scaling, study). Our own errors are a bad
     input; anything else a failure; neither is raised.
     """
-    from . import interfile, metadata as metadata_files
     from .write.series import write_series
+    from .write.study import STUDY_KEYWORDS
 
-    meta_path = options.get("meta")
+    study = options.get("study")
     try:
-        image = interfile.read_interfile(
-            header,
-            dialect=options.get("dialect"),
-            patient_position=options.get("patient_position"),
-            first_voxel=options.get("first_voxel"),
-            flip=options.get("flip") or (),
-        )
-        meta = dict(image.metadata)
-        modality = options.get("modality") or _modality(meta.get("modality"))
-        if meta_path:
-            user = metadata_files.read_metadata(meta_path)
-            modality = options.get("modality") or _modality(user.get("modality", meta.get("modality")))
-            _check_alone(user, modality, meta_path)
-            if any(key in user for key in _TIME_KEYS):
-                # The file's times replace the header's as a whole: a study date the reader
-                # took from the data file's modification time must not outlive them.
-                for key in ("StudyDate", "StudyTime", "TimezoneOffsetFromUTC"):
-                    meta.pop(key, None)
-            meta.update(user)
-        meta.pop("modality", None)
+        image, meta, modality = _read(header, options)
+        if study is not None:  # one study for every input: the inputs' own study values yield to it
+            meta = {key: value for key, value in meta.items() if key not in STUDY_KEYWORDS}
         seed = options.get("seed")
         paths = write_series(
             image.volume,
@@ -81,6 +64,7 @@ def convert_one(header, out_dir, options):
             overwrite=options.get("overwrite", False),
             multiframe=options.get("multiframe", False),
             scaling=options.get("scaling"),
+            study=study,
         )
     except DcmforgeError as exc:
         return ConversionResult(str(header), str(out_dir), BAD_INPUT, _naming(header, exc))
@@ -92,6 +76,55 @@ def convert_one(header, out_dir, options):
     written = "1 Enhanced PET file" if options.get("multiframe") else f"{len(paths)} {modality} files"
     message = f"{header} -> {out_dir}: {written}, {shape} voxels of {spacing} mm; {image.convention}{notes}"
     return ConversionResult(str(header), str(out_dir), CONVERTED, message, len(paths))
+
+
+def _read(header, options):
+    """(the Interfile image, its metadata with the metadata file's over it, the modality)."""
+    from . import interfile, metadata as metadata_files
+
+    meta_path = options.get("meta")
+    image = interfile.read_interfile(
+        header,
+        dialect=options.get("dialect"),
+        patient_position=options.get("patient_position"),
+        first_voxel=options.get("first_voxel"),
+        flip=options.get("flip") or (),
+    )
+    meta = dict(image.metadata)
+    modality = options.get("modality") or _modality(meta.get("modality"))
+    if meta_path:
+        user = metadata_files.read_metadata(meta_path)
+        modality = options.get("modality") or _modality(user.get("modality", meta.get("modality")))
+        _check_alone(user, modality, meta_path)
+        if any(key in user for key in _TIME_KEYS):
+            # The file's times replace the header's as a whole: a study date the reader
+            # took from the data file's modification time must not outlive them.
+            for key in ("StudyDate", "StudyTime", "TimezoneOffsetFromUTC"):
+                meta.pop(key, None)
+        meta.update(user)
+    meta.pop("modality", None)
+    return image, meta, modality
+
+
+def one_study(header, options):
+    """The study that every input of ``convert --one-study`` joins: the first input's (``header``).
+
+    Its time and any study values the first input's metadata gives; new UIDs
+    (from the seed, when there is one) for the rest. DcmforgeError for a bad input.
+    """
+    from .metadata import resolve_metadata
+    from .timing import parse_dicom_datetime
+    from .write.study import STUDY_KEYWORDS, new_study
+
+    _, meta, modality = _read(header, options)
+    resolved, _ = resolve_metadata(meta, modality)  # its notes are told when the input is converted
+    date, time = resolved.get("StudyDate"), resolved.get("StudyTime")
+    seed = options.get("seed")
+    study = new_study(
+        seed=None if seed is None else f"{seed}/study", when=parse_dicom_datetime(date, time) if date and time else None
+    )
+    study.update((key, resolved[key]) for key in STUDY_KEYWORDS if resolved.get(key) not in (None, ""))
+    return study
 
 
 def _check_alone(user, modality, meta_path):

@@ -137,6 +137,7 @@ def write_multiframe(
     overwrite=False,
     backend="auto",
     scaling=None,
+    study=None,
 ):
     """Write ``volume`` ([z, y, x], or [t, z, y, x] for dynamic PET) as one Enhanced PET Image file.
 
@@ -154,7 +155,7 @@ def write_multiframe(
     pixel_data_length(shape)  # before anything is read or written
     geometry = series.geometry_from(spacing, origin, orientation, affine, affine_convention)
     times = shape[0] if len(shape) == 4 else 1
-    user, timings, half_life = series.user_metadata(metadata, description.modality, times)
+    user, timings, half_life = series.user_metadata(metadata, description.modality, times, study)
     pet = {**iods.defaults(iods.PET_IMAGE), **user}
     series.settle_decay_correction(pet, user, description.modality, half_life)
     decay = series.decay_factors(timings, pet["DecayCorrection"], half_life)

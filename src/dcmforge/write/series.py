@@ -23,6 +23,7 @@ from ..dicom.uids import new_uid
 from ..dicom.values import values_of
 from ..errors import DcmforgeError, MetadataError, VolumeError
 from ..iods import validate
+from .study import with_study
 
 log = logging.getLogger("dcmforge")
 
@@ -45,6 +46,7 @@ def write_series(
     backend="auto",
     multiframe=False,
     scaling=None,
+    study=None,
 ):
     """Write ``volume`` ([z, y, x], or [t, z, y, x] for dynamic PET) as a DICOM series in ``out_dir``.
 
@@ -58,6 +60,9 @@ def write_series(
     (of every time frame) one frame of it: see ``dcmforge.write.multiframe``;
     its rescale is the volume's one, or each frame's own with ``scaling="frame"``.
     A series of single-frame files always has each file's own.
+
+    ``study`` (from ``new_study``) puts the series in a study that other calls
+    share: a PET and its CT (see ``dcmforge.write.study``).
     """
     if not isinstance(volume, np.ndarray):  # lists and other array-likes; arrays and memmaps are not copied
         volume = np.asarray(volume)
@@ -78,6 +83,7 @@ def write_series(
             overwrite=overwrite,
             backend=backend,
             scaling=scaling,
+            study=study,
         )
     if scaling not in (None, "frame"):
         raise DcmforgeError(f"scaling={scaling!r}: a series of single-frame files has each file's own rescale")
@@ -95,6 +101,7 @@ def write_series(
         seed=seed,
         overwrite=overwrite,
         backend=pixels.select_backend(int(np.prod(shape)), backend),
+        study=study,
     ) as writer:
         # Two passes over the volume: the extrema of every slice first, so a NaN is
         # found before any file is written and integer input is judged as a whole;
@@ -188,6 +195,7 @@ class SeriesWriter:
         overwrite=False,
         backend="auto",
         workers=1,
+        study=None,
     ):
         self.description = iods.description_for(modality)  # refuses a modality it does not describe
         modality = self.description.modality
@@ -200,7 +208,7 @@ class SeriesWriter:
         self.seed = seed
         self.geometry = geometry_from(spacing, origin, orientation, affine, affine_convention)
 
-        user, self.frames, self.half_life = user_metadata(metadata, modality, self.frame_count)
+        user, self.frames, self.half_life = user_metadata(metadata, modality, self.frame_count, study)
         shared = {**iods.defaults(self.description), **user}
         settle_decay_correction(shared, user, modality, self.half_life)
         set_derived(shared, user, self._series_values(user))
@@ -420,13 +428,13 @@ def geometry_from(spacing, origin, orientation, affine, affine_convention):
     raise DcmforgeError("give either spacing (with origin and orientation) or an affine")
 
 
-def user_metadata(metadata, modality, frame_count):
-    """(DICOM values from the metadata, frame timings, half-life or None)."""
+def user_metadata(metadata, modality, frame_count, study=None):
+    """(DICOM values from the metadata and the study, frame timings, half-life or None)."""
     if metadata is None:
         metadata = {}
     elif isinstance(metadata, (str, os.PathLike)):
         metadata = metadata_files.read_metadata(metadata)
-    resolved, notes = metadata_files.resolve_metadata(dict(metadata), modality)
+    resolved, notes = metadata_files.resolve_metadata(with_study(dict(metadata), study), modality)
     for note in notes:
         log.warning("%s", note)
     frames = timing.frame_timings(frame_count, resolved.pop("frame_start", None), resolved.pop("frame_duration", None))
