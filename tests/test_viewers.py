@@ -5,11 +5,15 @@ first file's rescale (GDCM: an integer type when the slope is whole), so an
 empty first slice must not carry slope 1.
 """
 
+import re
+import subprocess
+
 import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
-from dicom_tools import dcentvfy, dciodvfy
+from dicom_tools import dcentvfy, dciodvfy, require
+from oracles import affine_from_spacing, matched_to, read_with_dcm2niix
 
 from dcmforge import SeriesWriter, new_study, write_series
 from dcmforge.cli import main
@@ -121,6 +125,9 @@ def test_enhanced_pet_values_read_by_simpleitk_and_by_a_naive_pydicom_reader(tmp
     assert_within_half_a_step(sitk.GetArrayFromImage(image).astype(np.float64), volume, np.full(len(volume), slope))
     mapping = ds.SharedFunctionalGroupsSequence[0].RealWorldValueMappingSequence[0]
     assert (float(mapping.RealWorldValueSlope), float(mapping.RealWorldValueIntercept)) == (slope, intercept)
+    image = matched_to(read_with_dcm2niix(tmp_path / "mf", tmp_path / "nifti"), affine_from_spacing((2.0, 2.0, 3.0)))
+    # dcm2niix hands back float32: a relative 1e-6 on top of half a step
+    assert_within_half_a_step(image.array, volume, np.full(len(volume), slope + 1e-6 * float(volume.max())))
 
 
 def test_enhanced_pet_signed_values_share_max_magnitude_over_32767(tmp_path):
@@ -234,3 +241,30 @@ def test_convert_one_study_puts_a_pet_and_its_ct_in_the_first_inputs_study(tmp_p
     assert (datasets[0].StudyDate, datasets[0].StudyTime) == ("20250131", "104500")  # the first input's
     report = dcentvfy(files)
     assert report.errors == [] and report.warnings == [], report.output
+
+
+# -- AMIDE: it reads through dcmtk, taking the first value found, sequences searched in tag order ----------
+
+
+def first_found(path, keyword):
+    """The value dcmtk's recursive search meets first (AMIDE's findAndGet...(searchIntoSub) calls), or None."""
+    require("dcmdump")
+    done = subprocess.run(["dcmdump", "-s", "+P", keyword, str(path)], capture_output=True, text=True, check=True)
+    values = re.findall(r"\[([^\]]*)\]", done.stdout)
+    return values[0] if values else None
+
+
+def test_the_first_rescale_dcmtk_finds_is_the_files_one_so_amide_applies_it_to_every_frame(tmp_path):
+    volume = peaked_volume()
+    path = write_enhanced(volume, tmp_path / "mf")
+    slope, _ = shared_rescale(pydicom.dcmread(path))
+    assert float(first_found(path, "RescaleSlope")) == slope
+    assert float(first_found(path, "RescaleIntercept")) == 0.0
+    # per frame, the first one found is the first frame's, which AMIDE would apply to every frame
+    per_frame = write_enhanced(volume, tmp_path / "frames", scaling="frame")
+    slopes = {float(item.PixelValueTransformationSequence[0].RescaleSlope)
+              for item in pydicom.dcmread(per_frame).PerFrameFunctionalGroupsSequence}  # fmt: skip
+    assert len(slopes) > 1 and float(first_found(per_frame, "RescaleSlope")) in slopes
+    # what AMIDE reads for units and frame duration is not part of an Enhanced PET image (README: AMIDE's limits)
+    for keyword in ("Units", "ActualFrameDuration", "RadiopharmaceuticalStartTime"):
+        assert first_found(path, keyword) is None, keyword
