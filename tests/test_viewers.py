@@ -14,19 +14,13 @@ import pytest
 import SimpleITK as sitk
 from dicom_tools import dcentvfy, dciodvfy, require
 from oracles import affine_from_spacing, matched_to, read_with_dcm2niix
+from test_multiframe import METADATA as ENHANCED_METADATA
+from test_series import PET_METADATA
 
 from dcmforge import SeriesWriter, new_study, write_series
 from dcmforge.cli import main
 from dcmforge.errors import DcmforgeError, MetadataError
 from dcmforge.interfile import write_interfile
-
-PET_METADATA = {
-    "isotope": "F-18",
-    "acquisition_datetime": "2025-01-31T10:45:00",
-    "PatientID": "PHANTOM-1",
-    "InstanceCreationDate": "20250131",
-    "InstanceCreationTime": "120000",
-}
 
 
 def peaked_volume():
@@ -88,15 +82,6 @@ def test_simpleitk_series_reader_reads_a_streamed_series_that_starts_empty(tmp_p
 
 
 # -- Enhanced PET: one rescale for the file, which every reader applies -------------------------
-
-ENHANCED_METADATA = {
-    **PET_METADATA,
-    "radiopharmaceutical": "Fluorodeoxyglucose",
-    "injected_activity": 3.7e8,
-    "injection_datetime": "2025-01-31T09:45:00",
-    "PatientWeight": 70.0,
-    "frame_duration": [600.0],
-}
 
 
 def write_enhanced(volume, folder, **kwargs):
