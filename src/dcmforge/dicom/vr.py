@@ -18,9 +18,13 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import EncodingError
+from .uids import is_valid_uid
 
 
 class VRRule(NamedTuple):
+    """One row of PS3.5 Table 6.2-1 as the encoder needs it."""
+
+    kind: str  # how a value is encoded: "text", "number", "tag", "words" (numbers as one stream), "bytes", "sequence"
     long_header: bool  # reserved 2 bytes + 32-bit length (PS3.5 7.1.2)
     pad: bytes  # appended to an odd-length value
     max_length: int | None  # per value; characters for text, bytes otherwise
@@ -32,43 +36,43 @@ _SPACE, _NUL = b" ", b"\x00"
 # fmt: off
 VR_RULES = {
     # text VRs in the default repertoire
-    "AE": VRRule(False, _SPACE, 16, True),
-    "AS": VRRule(False, _SPACE, 4, True),
-    "CS": VRRule(False, _SPACE, 16, True),
-    "DA": VRRule(False, _SPACE, 8, True),
-    "DS": VRRule(False, _SPACE, 16, True),
-    "DT": VRRule(False, _SPACE, 26, True),
-    "IS": VRRule(False, _SPACE, 12, True),
-    "TM": VRRule(False, _SPACE, 14, True),
-    "UI": VRRule(False, _NUL, 64, True),
-    "UR": VRRule(True, _SPACE, None, False),
+    "AE": VRRule("text",     False, _SPACE, 16,    True),
+    "AS": VRRule("text",     False, _SPACE, 4,     True),
+    "CS": VRRule("text",     False, _SPACE, 16,    True),
+    "DA": VRRule("text",     False, _SPACE, 8,     True),
+    "DS": VRRule("text",     False, _SPACE, 16,    True),
+    "DT": VRRule("text",     False, _SPACE, 26,    True),
+    "IS": VRRule("text",     False, _SPACE, 12,    True),
+    "TM": VRRule("text",     False, _SPACE, 14,    True),
+    "UI": VRRule("text",     False, _NUL,   64,    True),
+    "UR": VRRule("text",     True,  _SPACE, None,  False),
     # text VRs affected by SpecificCharacterSet
-    "SH": VRRule(False, _SPACE, 16, True),
-    "LO": VRRule(False, _SPACE, 64, True),
-    "PN": VRRule(False, _SPACE, 64, True),
-    "ST": VRRule(False, _SPACE, 1024, False),
-    "LT": VRRule(False, _SPACE, 10240, False),
-    "UC": VRRule(True, _SPACE, None, True),
-    "UT": VRRule(True, _SPACE, None, False),
-    # binary numbers
-    "AT": VRRule(False, _NUL, None, False),
-    "FL": VRRule(False, _NUL, None, False),
-    "FD": VRRule(False, _NUL, None, False),
-    "SS": VRRule(False, _NUL, None, False),
-    "US": VRRule(False, _NUL, None, False),
-    "SL": VRRule(False, _NUL, None, False),
-    "UL": VRRule(False, _NUL, None, False),
-    "SV": VRRule(True, _NUL, None, False),
-    "UV": VRRule(True, _NUL, None, False),
+    "SH": VRRule("text",     False, _SPACE, 16,    True),
+    "LO": VRRule("text",     False, _SPACE, 64,    True),
+    "PN": VRRule("text",     False, _SPACE, 64,    True),
+    "ST": VRRule("text",     False, _SPACE, 1024,  False),
+    "LT": VRRule("text",     False, _SPACE, 10240, False),
+    "UC": VRRule("text",     True,  _SPACE, None,  True),
+    "UT": VRRule("text",     True,  _SPACE, None,  False),
+    # binary numbers and tags
+    "AT": VRRule("tag",      False, _NUL,   None,  False),
+    "FL": VRRule("number",   False, _NUL,   None,  False),
+    "FD": VRRule("number",   False, _NUL,   None,  False),
+    "SS": VRRule("number",   False, _NUL,   None,  False),
+    "US": VRRule("number",   False, _NUL,   None,  False),
+    "SL": VRRule("number",   False, _NUL,   None,  False),
+    "UL": VRRule("number",   False, _NUL,   None,  False),
+    "SV": VRRule("number",   True,  _NUL,   None,  False),
+    "UV": VRRule("number",   True,  _NUL,   None,  False),
     # byte streams
-    "OB": VRRule(True, _NUL, None, False),
-    "OD": VRRule(True, _NUL, None, False),
-    "OF": VRRule(True, _NUL, None, False),
-    "OL": VRRule(True, _NUL, None, False),
-    "OV": VRRule(True, _NUL, None, False),
-    "OW": VRRule(True, _NUL, None, False),
-    "UN": VRRule(True, _NUL, None, False),
-    "SQ": VRRule(True, _NUL, None, False),
+    "OB": VRRule("bytes",    True,  _NUL,   None,  False),
+    "OD": VRRule("words",    True,  _NUL,   None,  False),
+    "OF": VRRule("words",    True,  _NUL,   None,  False),
+    "OL": VRRule("words",    True,  _NUL,   None,  False),
+    "OV": VRRule("words",    True,  _NUL,   None,  False),
+    "OW": VRRule("words",    True,  _NUL,   None,  False),
+    "UN": VRRule("bytes",    True,  _NUL,   None,  False),
+    "SQ": VRRule("sequence", True,  _NUL,   None,  False),
 }
 # fmt: on
 
@@ -117,7 +121,6 @@ _DT_RE = re.compile(
     r"(\.\d{1,6})?)?)?)?)?)?([+-]\d{4})?",
     re.ASCII,
 )
-_UI_RE = re.compile(r"(0|[1-9]\d*)(\.(0|[1-9]\d*))*", re.ASCII)
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _TEXT_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f\x7f]")  # LT/ST/UT keep CR LF FF TAB ESC
 
@@ -242,7 +245,7 @@ def _dt_text(value, vr):
 
 
 def _check_ui(text, vr):
-    if len(text) > 64 or not _UI_RE.fullmatch(text):
+    if not is_valid_uid(text):
         _fail("a UID is digits and dots, no leading zeros in a component, at most 64 characters", vr, text)
     return text
 
@@ -404,6 +407,14 @@ def _encode_numbers(vr, value):
     return source.astype(dtype).tobytes()
 
 
+def _encode_bytes(vr, value):
+    if isinstance(value, np.ndarray):
+        return value.tobytes()
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    _fail("needs bytes", vr, value)
+
+
 def _encode_tags(vr, value):
     from .tags import tag_of  # the tag table loads only when an AT is written
 
@@ -419,6 +430,21 @@ def _encode_tags(vr, value):
     return bytes(out)
 
 
+# How each kind of VR becomes bytes; the kind is VR_RULES' first column.
+_ENCODERS = {
+    "text": _encode_text,
+    "number": lambda vr, value, codec: _encode_numbers(vr, value),
+    "words": lambda vr, value, codec: _encode_numbers(vr, value),
+    "bytes": lambda vr, value, codec: _encode_bytes(vr, value),
+    "tag": lambda vr, value, codec: _encode_tags(vr, value),
+}
+
+
+def vrs_of_kind(*kinds):
+    """The VRs whose values are encoded as one of ``kinds`` (see ``VRRule.kind``)."""
+    return frozenset(vr for vr, rule in VR_RULES.items() if rule.kind in kinds)
+
+
 def encode_value(vr, value, codec="ascii"):
     """The value field of one element (not SQ), padded to even length.
 
@@ -426,23 +452,11 @@ def encode_value(vr, value, codec="ascii"):
     applies only to the VRs in ``CHARSET_VRS``.
     """
     rule = VR_RULES.get(vr)
-    if rule is None or vr == "SQ":
+    if rule is None or rule.kind not in _ENCODERS:
         _fail("not a VR dcmforge can encode here", vr, value)
     if value is None or (isinstance(value, str) and not value):
         return b""  # present but empty (Type 2), whatever the VR
-    if vr in TEXT_ENCODERS:
-        data = _encode_text(vr, value, codec)
-    elif vr == "AT":
-        data = _encode_tags(vr, value)
-    elif vr in ("OB", "UN"):
-        if isinstance(value, np.ndarray):
-            data = value.tobytes()
-        elif isinstance(value, (bytes, bytearray, memoryview)):
-            data = bytes(value)
-        else:
-            _fail("needs bytes", vr, value)
-    else:
-        data = _encode_numbers(vr, value)
+    data = _ENCODERS[rule.kind](vr, value, codec)
     if len(data) % 2:
         data += rule.pad
     limit = LONG_LENGTH_LIMIT if rule.long_header else SHORT_LENGTH_LIMIT

@@ -17,10 +17,11 @@ from typing import NamedTuple
 from ..dicom import tags
 from ..dicom.encode import encode_element, with_character_set
 from ..dicom.values import is_empty, values_of
+from ..dicom.vr import vrs_of_kind
 from ..errors import EncodingError, ValidationError
 
 # VRs whose value is one stream (VM is always 1) or a sequence: no value count to check.
-_UNCOUNTED_VRS = ("OB", "OD", "OF", "OL", "OV", "OW", "UN", "SQ", "OB or OW", "US or OW")
+_UNCOUNTED_VRS = vrs_of_kind("words", "bytes", "sequence") | {"OB or OW", "US or OW"}
 
 
 class Problem(NamedTuple):

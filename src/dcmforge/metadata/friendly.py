@@ -11,6 +11,7 @@ import math
 
 from ..dicom import tags
 from ..dicom.values import text_value, values_of
+from ..dicom.vr import vrs_of_kind
 from ..errors import EncodingError, MetadataError
 from ..iods import attribute, description_for
 from ..iods.codes import (
@@ -50,7 +51,7 @@ LEGACY_KEYS = {
 }
 
 
-_BINARY_NUMBER_VRS = ("US", "SS", "UL", "SL", "UV", "SV", "FL", "FD")
+_BINARY_NUMBER_VRS = vrs_of_kind("number")
 
 # Why a value the user gave for a derived attribute is not used: by keyword, else by source.
 _FRAME_TIMING = "dcmforge computes it for every frame from frame_start, frame_duration and the half-life"
