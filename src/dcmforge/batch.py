@@ -1,10 +1,53 @@
-"""Many inputs, one batch: the folder of each input's series.
+"""Many inputs, one batch: ``convert_many`` on any executor, resumable, with a report.
 
-Every batch (the command line, ``--jobs``, a Dask cluster) names its folders
-here, so one input gets the same folder whichever way it runs.
+One input is one ``ConversionTask`` (plain, picklable), run by ``run_task``:
+``convert.convert_one``, then a record of the committed series appended to
+the manifest inside the output folder. ``convert_many`` runs the tasks in
+this process, on any ``concurrent.futures.Executor`` or on a
+``distributed.Client`` (recognised by its methods: distributed is imported
+only when one is given), yields each result as it completes, and never lets
+one input's failure stop the others: an input whose process dies becomes a
+FAILED result that says how the process ended.
+
+The manifest (``MANIFEST_NAME`` in the output folder) is JSON lines, one per
+committed series, each appended with one ``O_APPEND`` write; a reader skips
+a torn line. A record names the input by its absolute path, size and
+modification time plus the options that shape the output: ``resume=True``
+skips an input whose record matches and whose folder still holds the
+recorded files.
 """
 
+import contextlib
+import json
+import logging
+import multiprocessing
+import os
+import signal
+import uuid
+from concurrent.futures import BrokenExecutor, as_completed
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+
+from . import __version__
+from .convert import BAD_INPUT, CONVERTED, FAILED, OPTIONS, SKIPPED, ConversionResult, convert_one
+from .errors import DcmforgeError
+
+MANIFEST_NAME = ".dcmforge-manifest.jsonl"
+
+# Options that only say whether an earlier series may be replaced, not what is written.
+_NOT_IN_IDENTITY = ("overwrite",)
+
+
+@dataclass(frozen=True)
+class ConversionTask:
+    """One input of a batch: what run_task needs, in plain values."""
+
+    input: str
+    out_dir: str
+    options: dict  # the keys of convert.OPTIONS
+    manifest: str  # where a committed series is recorded
+    batch: str  # this batch's id: a task run again after its worker died finds its own record
+    existed: bool  # out_dir was there before the batch started
 
 
 def output_dirs(inputs, out_root):
@@ -20,3 +63,314 @@ def output_dirs(inputs, out_root):
         taken.add(name)
         dirs.append(Path(out_root) / name)
     return dirs
+
+
+def convert_many(inputs, out_dir, *, executor=None, resume=False, report=None, **options):
+    """Convert every input into its own folder under out_dir; yield a ConversionResult per input as each completes.
+
+    ``executor``: None (one after the other in this process), any
+    ``concurrent.futures.Executor``, or a ``distributed.Client`` (its workers
+    must see the inputs and out_dir at the same paths: checked first, a
+    DcmforgeError names what a worker cannot see). ``resume``: skip the
+    inputs that the manifest says are converted whole with these options.
+    ``report``: a file that gets one JSON line per result (with the dcmforge
+    version and the options). ``options``: the keys of ``convert.OPTIONS``.
+    """
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise TypeError(f"convert_many() got unknown options {unknown}; it knows {sorted(OPTIONS)}")
+    options = {**OPTIONS, **options}
+    dask = executor is not None and _is_dask_client(executor)
+    inputs = [os.path.abspath(path) if dask else str(path) for path in inputs]  # remote workers have another cwd
+    out_root = Path(os.path.abspath(out_dir) if dask else out_dir)
+    batch = uuid.uuid4().hex
+    manifest = str(out_root / MANIFEST_NAME)
+    folders = output_dirs(inputs, out_root)
+    tasks = [ConversionTask(path, str(d), options, manifest, batch, d.exists()) for path, d in zip(inputs, folders)]
+    if dask:
+        out_root.mkdir(parents=True, exist_ok=True)  # so that the workers can be asked whether they see it
+        check_workers_see(executor, [str(out_root), *inputs])
+    finished = []
+    if resume:
+        records = read_manifest(manifest)
+        finished = [skipped(task, records.get(identity_key(task.input))) for task in tasks]
+        tasks = [task for task, result in zip(tasks, finished) if result is None]
+        finished = [result for result in finished if result is not None]
+    if executor is None:
+        running = map(run_task, tasks)
+    elif dask:
+        running = _run_on_dask(executor, tasks)
+    else:
+        running = _run_on_executor(executor, tasks)
+    with open(report, "w", encoding="utf-8") if report else contextlib.nullcontext() as stream:
+        for results in (finished, running):
+            for result in results:
+                if stream is not None:
+                    stream.write(report_line(result, options) + "\n")
+                    stream.flush()
+                yield result
+
+
+def report_line(result, options):
+    """One line of a batch report: the result, the dcmforge version and the options, as JSON."""
+    return json.dumps({**asdict(result), "dcmforge": __version__, "options": options}, sort_keys=True, default=str)
+
+
+# -- one task ------------------------------------------------------------------------------------
+
+
+def run_task(task):
+    """convert_one for one task, then the committed series recorded in the manifest."""
+    result = convert_one(task.input, task.out_dir, task.options)
+    if result.status == BAD_INPUT and not task.existed and os.path.isdir(task.out_dir):
+        # The folder appeared during this batch: an earlier run of this very task committed it, on a
+        # worker that died before its result got out, and Dask ran the task again.
+        earlier = skipped(task, read_manifest(task.manifest).get(identity_key(task.input)), task.batch)
+        if earlier is None:
+            return result
+        words = f"{earlier.files} files, committed by an earlier try whose worker died"
+        return replace(earlier, status=CONVERTED, message=f"{task.input} -> {task.out_dir}: {words}")
+    if result.status != CONVERTED:
+        return result
+    record = {**identity(task), "out_dir": os.path.abspath(task.out_dir), "files": result.files, "nbytes": result.nbytes,
+              "series_uid": result.series_uid, "batch": task.batch}  # fmt: skip
+    try:
+        append_record(task.manifest, record)
+    except OSError as exc:  # the series is whole; only a later resume will not know it
+        return replace(result, warnings=(*result.warnings, f"not recorded in {task.manifest}: {exc}"))
+    return result
+
+
+def identity_key(path):
+    return os.path.abspath(path)
+
+
+def identity(task):
+    """What tells a later run that this input, with these options, is the one already converted."""
+    facts = {"input": identity_key(task.input), **_file_facts(task.input, "")}
+    options = {key: value for key, value in task.options.items() if key not in _NOT_IN_IDENTITY}
+    if options.get("meta"):
+        facts.update(_file_facts(options["meta"], "meta_"))
+    # as a JSON round trip gives it back (tuples become lists), so a record read later compares equal
+    return json.loads(json.dumps({**facts, "options": options}, default=str))
+
+
+def _file_facts(path, prefix):
+    try:
+        status = os.stat(path)
+    except OSError:
+        return {}
+    return {f"{prefix}size": status.st_size, f"{prefix}mtime_ns": status.st_mtime_ns}
+
+
+def skipped(task, record, batch=None):
+    """A SKIPPED result when record matches the task (of the given batch, if any) and its folder is whole."""
+    if record is None or (batch is not None and record.get("batch") != batch):
+        return None
+    if record.get("out_dir") != os.path.abspath(task.out_dir) or _without_run(record) != identity(task):
+        return None
+    if _folder_contents(task.out_dir) != (record.get("files"), record.get("nbytes")):
+        return None
+    message = f"{task.input} -> {task.out_dir}: already converted ({record['files']} files)"
+    return ConversionResult(task.input, task.out_dir, SKIPPED, message, record["files"], record["nbytes"],
+                            record.get("series_uid", ""))  # fmt: skip
+
+
+def _without_run(record):
+    return {k: v for k, v in record.items() if k not in ("out_dir", "files", "nbytes", "series_uid", "batch")}
+
+
+def _folder_contents(folder):
+    """(number of files, their bytes) of a series folder, or None when it is not there."""
+    try:
+        with os.scandir(folder) as entries:
+            sizes = [entry.stat().st_size for entry in entries if entry.is_file() and not entry.name.startswith(".")]
+    except OSError:
+        return None
+    return len(sizes), sum(sizes)
+
+
+# -- the manifest --------------------------------------------------------------------------------
+
+
+def append_record(manifest, record):
+    """Append one JSON line with a single O_APPEND write: concurrent writers on one machine never interleave."""
+    line = (json.dumps(record, sort_keys=True) + "\n").encode("utf-8")
+    fd = os.open(manifest, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        written = os.write(fd, line)
+    finally:
+        os.close(fd)
+    if written != len(line):  # a torn line (disk full): readers skip it
+        raise OSError(f"only {written} of {len(line)} bytes of the record were written")
+
+
+def read_manifest(manifest):
+    """{input's absolute path: its latest record}; lines that do not parse (a torn last line) are skipped."""
+    records = {}
+    try:
+        with open(manifest, encoding="utf-8", errors="replace") as stream:
+            for line in stream:
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(record, dict) and "input" in record:
+                    records[record["input"]] = record
+    except FileNotFoundError:
+        pass
+    return records
+
+
+# -- executors -----------------------------------------------------------------------------------
+
+
+def _run_on_executor(executor, tasks):
+    """Results as they complete. When a process of the pool dies, every input it took down with it is
+    run again alone, in a process of its own, so only the input that kills its process fails."""
+    futures = {executor.submit(run_task, task): task for task in tasks}
+    broken = []
+    try:
+        for future in as_completed(futures):
+            task = futures.pop(future)
+            try:
+                yield future.result()
+            except BrokenExecutor:
+                broken.append(task)
+            except Exception as exc:  # noqa: BLE001 - the input fails, the batch goes on
+                yield _failed(task, f"{type(exc).__name__}: {exc}")
+        for task in broken:
+            yield run_alone(task)
+    finally:
+        for future in futures:  # the caller stopped early
+            future.cancel()
+
+
+def run_alone(task):
+    """run_task in a spawned process of its own; a FAILED result saying how it ended when it dies."""
+    context = multiprocessing.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(target=_run_and_send, args=(task, sender), daemon=True)
+    process.start()
+    sender.close()
+    try:
+        result = receiver.recv()
+    except EOFError:
+        result = None
+    process.join()
+    if result is None:
+        return _failed(task, f"the process converting it {_how_it_ended(process.exitcode)} (killed, or out of memory)")
+    return result
+
+
+def _run_and_send(task, sender):
+    sender.send(run_task(task))
+
+
+def _how_it_ended(exitcode):
+    if exitcode is not None and exitcode < 0:
+        return f"was killed by {signal.Signals(-exitcode).name}"
+    return f"exited with status {exitcode}"
+
+
+def _failed(task, words):
+    return ConversionResult(task.input, task.out_dir, FAILED, f"{task.input}: {words}")
+
+
+def _is_dask_client(executor):
+    """A distributed.Client, told by its methods (importing distributed to ask would cost every other caller)."""
+    return all(hasattr(executor, name) for name in ("scheduler_info", "run", "get_worker_logs"))
+
+
+def check_workers_see(client, paths):
+    """Raise a DcmforgeError naming the first path that this process sees and a worker does not."""
+    here = [path for path in paths if os.path.exists(path)]
+    try:
+        unseen = client.run(_unseen, here)
+    except ImportError as exc:
+        raise DcmforgeError(f"the Dask workers cannot import dcmforge ({exc}): install it where they run") from None
+    for worker, missing in sorted(unseen.items()):
+        if missing:
+            more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+            raise DcmforgeError(
+                f"{missing[0]}{more}: the Dask worker {worker} cannot see it; inputs and --out must be on a "
+                "file system the workers share, at the same path"
+            )
+
+
+def _unseen(paths):
+    return [path for path in paths if not os.path.exists(path)]
+
+
+def local_workers(address):
+    """N for a --dask address "local:N" (the machine's cores for "local"), None for a scheduler's address."""
+    name, _, count = address.partition(":")
+    if name != "local":
+        return None
+    if not count:
+        return os.cpu_count() or 1
+    if not count.isdigit() or int(count) < 1:
+        raise DcmforgeError(f"--dask {address}: the number of local workers must be a whole number of at least 1")
+    return int(count)
+
+
+@contextlib.contextmanager
+def dask_client(address):
+    """A distributed.Client of the scheduler at address (tcp://host:port), or, for "local[:N]", of a
+    LocalCluster of N single-threaded worker processes on 127.0.0.1 that ends with the block."""
+    from distributed import Client, LocalCluster
+
+    # The scheduler of a LocalCluster runs here: its INFO lines would bury the summary lines.
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+    workers = local_workers(address)
+    if workers is None:
+        with Client(address) as client:
+            yield client
+        return
+    with (
+        LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                     dashboard_address=None, silence_logs=logging.ERROR) as cluster,  # fmt: skip
+        Client(cluster) as client,
+    ):
+        yield client
+
+
+def _run_on_dask(client, tasks):
+    """Results as the futures complete; a task whose workers all died (KilledWorker) is a FAILED result."""
+    from distributed import as_completed as completed
+
+    futures = {}
+    for task in tasks:
+        key = f"dcmforge-{Path(task.input).name}-{task.batch[:8]}-{len(futures)}"
+        futures[client.submit(run_task, task, key=key, pure=False)] = task
+    try:
+        for future in completed(list(futures)):
+            task = futures.pop(future)
+            try:
+                result = future.result()
+            except Exception as exc:  # noqa: BLE001 - KilledWorker or a lost connection: the input fails
+                result = _failed(task, _last_words(client, exc))
+            future.release()
+            yield result
+    finally:
+        if futures:  # the caller stopped early
+            client.cancel(list(futures))
+
+
+def _last_words(client, exc):
+    """What Dask says about a task whose workers died, with the last worker's end as its nanny logged it."""
+    worker = getattr(exc, "last_worker", None)
+    if worker is None:
+        return f"{type(exc).__name__}: {exc}"
+    words = (f"its worker died {exc.allowed_failures + 1} times (distributed.scheduler.allowed-failures is "
+             f"{exc.allowed_failures}); the last one was {worker.address}")  # fmt: skip
+    nanny = getattr(worker, "nanny", None)
+    if nanny:
+        try:
+            logs = client.get_worker_logs(n=20, nanny=True, workers=[nanny]).get(nanny, [])
+        except Exception:  # noqa: BLE001 - the nanny went too: say what is known
+            logs = []
+        ends = [text for _, text in logs if "killed" in text or "exited" in text or "memory" in text]
+        if ends:
+            words += f"; its nanny: {ends[-1]}"  # logs come newest first
+    return words

@@ -6,15 +6,14 @@ disk full, a bug). One bad input does not stop the others.
 """
 
 import argparse
+import contextlib
 import logging
 import sys
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
-from .batch import output_dirs
-from .convert import BAD_INPUT, FAILED, ConversionResult, EXIT_STATUS, convert_one, one_study
+from .convert import BAD_INPUT, FAILED, EXIT_STATUS, one_study
 from .errors import DcmforgeError
 
 log = logging.getLogger("dcmforge")
@@ -22,34 +21,9 @@ log = logging.getLogger("dcmforge")
 EXIT_BAD_INPUT = EXIT_STATUS[BAD_INPUT]
 
 
-def _convert_in_parallel(jobs, options, workers):
-    """convert_one over jobs in worker processes, results in input order.
-
-    Workers are spawned, not forked: a fork after numba's OpenMP threads ran
-    in this process kills the child. When a worker dies (killed, out of
-    memory), every pending input is tried again alone, so only the input that
-    kills its worker fails.
-    """
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = [pool.submit(convert_one, header, out_dir, options) for header, out_dir in jobs]
-        for (header, out_dir), future in zip(jobs, futures):
-            try:
-                yield future.result()
-            except BrokenProcessPool:
-                yield _convert_alone(header, out_dir, options, context)
-
-
-def _convert_alone(header, out_dir, options, context):
-    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        try:
-            return pool.submit(convert_one, header, out_dir, options).result()
-        except BrokenProcessPool:
-            message = f"{header}: the process converting it died (killed, or out of memory)"
-            return ConversionResult(str(header), str(out_dir), FAILED, message)
-
-
 def cmd_convert(args):
+    from .batch import convert_many
+
     options = {
         "meta": args.meta,
         "modality": args.modality,
@@ -71,12 +45,37 @@ def cmd_convert(args):
         except DcmforgeError as exc:
             print(f"{args.headers[0]}: {exc}", file=sys.stderr)
             return EXIT_BAD_INPUT
-    jobs = list(zip(args.headers, output_dirs(args.headers, Path(args.out))))
-    if args.jobs > 1 and len(jobs) > 1:
-        results = _convert_in_parallel(jobs, options, args.jobs)
-    else:
-        results = (convert_one(header, out_dir, options) for header, out_dir in jobs)
-    return _report(results, len(jobs), args.quiet)
+    if args.dask and args.jobs > 1:
+        print("--dask and --jobs: choose one (the Dask workers are the parallelism)", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        with _executor(args) as executor:
+            results = convert_many(
+                args.headers, args.out, executor=executor, resume=args.resume, report=args.report, **options
+            )
+            return _report(results, len(args.headers), args.quiet)
+    except DcmforgeError as exc:  # a --dask address, or a path the workers cannot see
+        print(exc, file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as exc:  # a scheduler that does not answer
+        print(f"--dask {args.dask}: {exc}" if args.dask else exc, file=sys.stderr)
+        return EXIT_STATUS[FAILED]
+
+
+def _executor(args):
+    """Where the inputs convert: a Dask cluster, a pool of spawned processes, or this process (None).
+
+    Pool workers are spawned, not forked: a fork after numba's OpenMP threads
+    ran in this process kills the child.
+    """
+    if args.dask:
+        from .batch import dask_client
+
+        return dask_client(args.dask)
+    if args.jobs > 1 and len(args.headers) > 1:
+        context = multiprocessing.get_context("spawn")
+        return ProcessPoolExecutor(max_workers=args.jobs, mp_context=context)
+    return contextlib.nullcontext()
 
 
 def _report(results, total, quiet):
@@ -152,6 +151,13 @@ def build_parser():
     convert.add_argument("--meta", help="metadata file (TOML or JSON, also the old J-PET JSON)")
     convert.add_argument("--modality", choices=("PT", "CT"), help="default: from the header, else PT")
     convert.add_argument("--jobs", type=_positive, default=1, help="inputs converted in parallel (processes)")
+    convert.add_argument(
+        "--dask", metavar="ADDRESS", help="convert on a Dask cluster: tcp://host:port of its scheduler, or local[:N]"
+    )
+    convert.add_argument("--report", metavar="FILE", help="write one JSON line per input as results arrive")
+    convert.add_argument(
+        "--resume", action="store_true", help="skip inputs whose series --out already holds whole (its manifest)"
+    )
     convert.add_argument("--dialect", choices=("stir", "castor", "gate", "siemens", "interfile33"))
     convert.add_argument("--patient-position", choices=("HFS", "HFP", "FFS", "FFP"))
     convert.add_argument("--first-voxel", type=float, nargs=3, metavar=("X", "Y", "Z"), help="LPS mm of voxel [0,0,0]")

@@ -2,34 +2,68 @@
 
 ``convert_one`` is a plain, picklable function of plain arguments that never
 raises for a bad input: it returns a ``ConversionResult``. The command line,
-the demo and any executor call it.
+the demo and any executor call it (many inputs at once: ``batch.convert_many``).
 """
 
+import logging
+import os
+import socket
+import threading
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import DcmforgeError, MetadataError
 
 CONVERTED = "converted"
+SKIPPED = "skipped"  # already converted whole by an earlier run (batch.convert_many with resume)
 BAD_INPUT = "bad input"
 FAILED = "failed"
 
 # The command's exit status for each outcome.
-EXIT_STATUS = {CONVERTED: 0, BAD_INPUT: 2, FAILED: 1}
+EXIT_STATUS = {CONVERTED: 0, SKIPPED: 0, BAD_INPUT: 2, FAILED: 1}
+
+# The options convert_one understands, with their defaults.
+OPTIONS = {
+    "meta": None,
+    "modality": None,
+    "dialect": None,
+    "patient_position": None,
+    "first_voxel": None,
+    "flip": (),
+    "seed": None,
+    "overwrite": False,
+    "multiframe": False,
+    "scaling": None,
+    "study": None,
+}
 
 # Metadata keys that say when the acquisition happened.
 _TIME_KEYS = ("StudyDate", "StudyTime", "SeriesDate", "SeriesTime", "acquisition_datetime")
 
+_SERIES_INSTANCE_UID = 0x0020000E
+
 
 @dataclass(frozen=True)
 class ConversionResult:
-    """What became of one input: its status, where its series is, and one line to tell a person."""
+    """What became of one input: its status, where its series is, and one line to tell a person.
+
+    Plain values only, so a result pickles across processes and hosts and
+    becomes one JSON line of a batch report.
+    """
 
     input: str
     out_dir: str
-    status: str  # CONVERTED, BAD_INPUT or FAILED
+    status: str  # CONVERTED, SKIPPED, BAD_INPUT or FAILED
     message: str
     files: int = 0
+    nbytes: int = 0  # of the series' files
+    series_uid: str = ""
+    warnings: tuple = ()  # every assumption the reader and the writer reported, one text each
+    seconds: float = 0.0
+    host: str = ""  # where it ran
+    pid: int = 0
 
     @property
     def exit_status(self):
@@ -39,10 +73,21 @@ class ConversionResult:
 def convert_one(header, out_dir, options):
     """Convert one Interfile header into a series in out_dir.
 
-    ``options`` is a plain dict (meta, modality, dialect, patient_position,
-    first_voxel, flip, seed, overwrite, multiframe, scaling, study). Our own errors are a bad
-    input; anything else a failure; neither is raised.
+    ``options`` is a plain dict of the keys of OPTIONS. Our own errors are a
+    bad input; anything else a failure; neither is raised. The result says
+    where it ran and how long it took.
     """
+    started = time.perf_counter()
+    where = {"host": socket.gethostname(), "pid": os.getpid()}
+    with _logged_warnings() as logged:
+        result = _convert(header, out_dir, options)
+    warnings = (*result.pop("warnings", ()), *logged)
+    return ConversionResult(**result, warnings=warnings, seconds=time.perf_counter() - started, **where)
+
+
+def _convert(header, out_dir, options):
+    """convert_one's work: the result's fields but for the time and place."""
+    from .dicom.part10 import read_text_element
     from .write.series import write_series
     from .write.study import STUDY_KEYWORDS
 
@@ -66,16 +111,43 @@ def convert_one(header, out_dir, options):
             scaling=options.get("scaling"),
             study=study,
         )
+        series_uid = read_text_element(paths[0], _SERIES_INSTANCE_UID) or ""
+        nbytes = sum(os.stat(path).st_size for path in paths)
     except DcmforgeError as exc:
-        return ConversionResult(str(header), str(out_dir), BAD_INPUT, _naming(header, exc))
+        return _fields(header, out_dir, BAD_INPUT, _naming(header, exc))
     except Exception as exc:  # keep converting the other inputs; report this one
-        return ConversionResult(str(header), str(out_dir), FAILED, _naming(header, f"{type(exc).__name__}: {exc}"))
+        return _fields(header, out_dir, FAILED, _naming(header, f"{type(exc).__name__}: {exc}"))
     notes = "".join(f"\n  warning: {w}" for w in image.warnings)
     shape = "x".join(str(n) for n in reversed(image.volume.shape))
     spacing = "x".join(f"{s:g}" for s in image.spacing)
     written = "1 Enhanced PET file" if options.get("multiframe") else f"{len(paths)} {modality} files"
     message = f"{header} -> {out_dir}: {written}, {shape} voxels of {spacing} mm; {image.convention}{notes}"
-    return ConversionResult(str(header), str(out_dir), CONVERTED, message, len(paths))
+    return _fields(header, out_dir, CONVERTED, message, files=len(paths), nbytes=nbytes, series_uid=series_uid,
+                   warnings=tuple(image.warnings))  # fmt: skip
+
+
+def _fields(header, out_dir, status, message, **more):
+    return {"input": str(header), "out_dir": str(out_dir), "status": status, "message": message, **more}
+
+
+@contextmanager
+def _logged_warnings():
+    """The texts of the warnings this thread logs to "dcmforge" in the block (a list that fills).
+
+    They still go wherever logging sends them; only this thread's are kept, so
+    conversions on the threads of one Dask worker keep their own.
+    """
+    thread = threading.get_ident()
+    texts = []
+    handler = logging.Handler(logging.WARNING)
+    handler.addFilter(lambda record: record.thread == thread)
+    handler.emit = lambda record: texts.append(record.getMessage())
+    logger = logging.getLogger("dcmforge")
+    logger.addHandler(handler)
+    try:
+        yield texts
+    finally:
+        logger.removeHandler(handler)
 
 
 def _read(header, options):

@@ -7,11 +7,13 @@ to a temporary name in the same folder and renamed.
 import contextlib
 import functools
 import os
+import struct
 from pathlib import Path
 
 from .encode import element_header, encode_dataset, encode_element
 from ..errors import EncodingError
 from .uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
+from .vr import VR_RULES
 
 EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
 PREAMBLE = bytes(128) + b"DICM"
@@ -106,3 +108,33 @@ def write_all(fd, pieces):
 def write_file(path, dataset):
     """Encode ``dataset`` as a Part 10 file at ``path`` (atomically); returns the path."""
     return write_atomic(path, [encode_file(dataset)])
+
+
+_ELEMENT_START = struct.Struct("<HH2sH")  # group, element, VR, short length (or reserved)
+_UNDEFINED_LENGTH = 0xFFFFFFFF
+
+
+def read_text_element(path, tag):
+    """The text of top-level element ``tag`` in a Part 10 file in Explicit VR Little Endian
+    (as dcmforge writes them), or None when the file does not hold it.
+
+    Walks element headers from the meta group on, skipping values, and stops
+    past ``tag``: a series' SeriesInstanceUID costs a few reads, not the pixels.
+    """
+    with open(path, "rb") as stream:
+        if stream.read(len(PREAMBLE)) != PREAMBLE:
+            return None
+        while True:
+            head = stream.read(_ELEMENT_START.size)
+            if len(head) < _ELEMENT_START.size:
+                return None
+            group, element, vr, length = _ELEMENT_START.unpack(head)
+            rule = VR_RULES.get(vr.decode("ascii", "replace"))
+            if rule is not None and rule.long_header:
+                length = int.from_bytes(stream.read(4), "little")
+            found = (group << 16) | element
+            if found > tag or length == _UNDEFINED_LENGTH:
+                return None
+            if found == tag:
+                return stream.read(length).decode("ascii", "replace").rstrip("\0 ")
+            stream.seek(length, os.SEEK_CUR)
