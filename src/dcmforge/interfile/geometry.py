@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import InterfileError
 from .grammar import normalise_key, parse_list
-from .scaling import list_number
+from .numbers import list_number
 
 DIALECT_NAMES = {
     "stir": "STIR", "castor": "CASToR", "gate": "GATE", "siemens": "Siemens", "interfile33": "Interfile 3.3"

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..errors import InterfileError
+from .numbers import entry_count, entry_number
 
 # A header bigger than this with no END line is not a header (it may be the
 # data file given by mistake); headers with data appended stop at their END.
@@ -122,25 +123,6 @@ class Header:
         """The value of key as an integer >= minimum (written as ``344`` or ``344.000000``)."""
         entry = self.get(key, index)
         return default if entry is None else entry_count(self, entry, minimum)
-
-
-def entry_number(header, entry):
-    try:
-        number = float(entry.value)
-    except ValueError:
-        raise header.fail(entry, "not a number") from None
-    if number != number or number in (float("inf"), float("-inf")):
-        raise header.fail(entry, "not a finite number")
-    return number
-
-
-def entry_count(header, entry, minimum=1):
-    number = entry_number(header, entry)
-    if number != int(number):
-        raise header.fail(entry, "not a whole number")
-    if number < minimum:
-        raise header.fail(entry, f"must be at least {minimum}")
-    return int(number)
 
 
 def parse_list(header, entry):

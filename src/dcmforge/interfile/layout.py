@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InterfileError
-from .grammar import entry_count, normalise_key
-from .scaling import loose_number
+from .grammar import normalise_key
+from .numbers import entry_count, loose_number
 
 # number format (normalised) -> {bytes per pixel: numpy kind}
 NUMBER_FORMATS = {

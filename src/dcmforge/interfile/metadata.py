@@ -13,8 +13,8 @@ import os
 import re
 
 from ..errors import InterfileError
-from .grammar import entry_number, normalise_key, parse_date, parse_time
-from .scaling import loose_number
+from .grammar import normalise_key, parse_date, parse_time
+from .numbers import entry_number, loose_number
 
 MODALITIES = {"pet": "PT", "pt": "PT", "nucmed": "NM", "nm": "NM", "spect": "NM", "ct": "CT"}
 # quantification units written as a unit (Siemens) -> DICOM Units (0054,1001) defined term

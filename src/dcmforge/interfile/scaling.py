@@ -4,14 +4,14 @@ Every dialect's keys (STIR image scaling factors; CASToR rescale slope and
 intercept; Siemens %image slope and intercept; a numeric quantification units)
 give each frame a factor, or one per plane, and an intercept;
 :class:`LazyVolume` applies them to the memory-mapped frames of
-:mod:`dcmforge.interfile.layout` one indexed part at a time. Also the two
-number readers the other interfile modules share (loose_number, list_number).
+:mod:`dcmforge.interfile.layout` one indexed part at a time.
 """
 
 import numpy as np
 
 from ..errors import InterfileError
-from .grammar import entry_number, parse_list
+from .grammar import parse_list
+from .numbers import entry_number, list_number, loose_number
 
 SLOPE_KEYS = ("rescale slope", "data rescale slope", "%image slope")
 INTERCEPT_KEYS = ("rescale intercept", "data rescale intercept", "%image intercept")
@@ -148,22 +148,6 @@ def _plane_factors(header, entry, planes):
     if len(values) not in (1, planes):
         raise header.fail(entry, f"expected one factor or one per plane ({planes}), found {len(values)}")
     return values[0] if len(values) == 1 else np.array(values)
-
-
-def loose_number(text):
-    """text as a float, or None when it is not a number (a unit, a word)."""
-    try:
-        return float(text)
-    except ValueError:
-        return None
-
-
-def list_number(header, entry, item):
-    """item of the {list} value of entry as a finite number; otherwise the header's error naming entry."""
-    number = loose_number(item)
-    if number is None or not np.isfinite(number):
-        raise header.fail(entry, f"{item!r} in the list is not a finite number")
-    return number
 
 
 def _per_frame_numbers(header, keys, frames, strict=True):
