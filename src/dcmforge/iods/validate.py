@@ -6,7 +6,8 @@ Levels follow dciodvfy: a missing or empty required attribute, a value
 outside its enumerated values, a wrong value count or a value its VR cannot
 hold is an "error"; a value that is not one of the defined terms (and a few
 plausibility checks, such as a patient size that looks like centimetres) is a
-"warning".
+"warning". Resolving a metadata file adds a third level, "note": what dcmforge
+did with a value and why (a retired code replaced, a meaning filled in).
 
 Keywords inside sequences are written as paths with 1-based item numbers:
 ``RadiopharmaceuticalInformationSequence[1].RadionuclideCodeSequence[1].CodeValue``.
@@ -24,13 +25,17 @@ from ..errors import EncodingError, ValidationError
 _UNCOUNTED_VRS = vrs_of_kind("words", "bytes", "sequence") | {"OB or OW", "US or OW"}
 
 
+# The levels a Problem has, most serious first; only "error" stops a write.
+LEVELS = ("error", "warning", "note")
+
+
 class Problem(NamedTuple):
     module: str | None
     keyword: str
     tag: int | None
     type: str | None
     message: str
-    level: str = "error"  # or "warning"
+    level: str = "error"  # one of LEVELS
 
     def __str__(self):
         where = self.keyword
@@ -65,13 +70,11 @@ def validate(dataset, description):
 
 
 def check(dataset, description):
-    """Raise ValidationError (errors first, then warnings) if ``dataset`` has an error; else return the warnings."""
-    problems = validate(dataset, description)
-    errors = [found for found in problems if found.level == "error"]
-    warnings = [found for found in problems if found.level != "error"]
-    if errors:
-        raise ValidationError(errors + warnings)
-    return warnings
+    """Raise ValidationError (errors first, then the rest) if ``dataset`` has an error; else return the rest."""
+    problems = sorted(validate(dataset, description), key=lambda found: LEVELS.index(found.level))
+    if problems and problems[0].level == "error":
+        raise ValidationError(problems)
+    return problems
 
 
 def element_problems(dataset):
