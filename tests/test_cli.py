@@ -436,7 +436,7 @@ def test_second_run_needs_overwrite_and_keeps_the_first_series(tmp_path, capsys)
     before = [f.read_bytes() for f in series_files(tmp_path / "out" / "good")]
     status, out, err = run(capsys, "convert", good, "--out", tmp_path / "out", "--seed", "b")
     assert status == 2
-    assert "PT_0001.dcm exists" in failure_lines(err, good)[0] and "overwrite" in err
+    assert f"{tmp_path / 'out' / 'good'} exists" in failure_lines(err, good)[0] and "overwrite" in err
     assert [f.read_bytes() for f in series_files(tmp_path / "out" / "good")] == before
     assert run(capsys, "convert", good, "--out", tmp_path / "out", "--seed", "b", "--overwrite")[0] == 0
     after = series_files(tmp_path / "out" / "good")

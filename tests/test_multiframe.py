@@ -27,7 +27,7 @@ from dcmforge import iods, write_series
 from dcmforge.write import multiframe, series
 from dcmforge.cli import main
 from dcmforge.dicom.encode import encode_element
-from dcmforge.errors import DcmforgeError, MetadataError, ValidationError, VolumeError
+from dcmforge.errors import DcmforgeError, MetadataError, OutputExistsError, ValidationError, VolumeError
 from dcmforge.interfile import write_interfile
 from dcmforge.timing import FrameTiming
 
@@ -410,21 +410,19 @@ def test_a_nan_leaves_no_file_and_no_folder(tmp_path):
 
 
 def test_a_failed_write_leaves_no_file(tmp_path, monkeypatch):
-    (tmp_path / "mf").mkdir()
-
     def disk_full(*args):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(multiframe, "write_all", disk_full)
     with pytest.raises(OSError, match="No space"):
         write_series(activity((2, 3, 4)), tmp_path / "mf", spacing=(1, 1, 1), metadata=METADATA, multiframe=True)
-    assert list((tmp_path / "mf").iterdir()) == []  # the folder was there before: it stays, empty
+    assert list(tmp_path.iterdir()) == []  # neither the folder nor the private one it was written in
 
 
 def test_an_existing_file_needs_overwrite(tmp_path):
     first = write(activity((2, 3, 4)), tmp_path / "mf", seed="a")
     before = first.read_bytes()
-    with pytest.raises(DcmforgeError, match="PT_multiframe.dcm exists.*overwrite=True"):
+    with pytest.raises(OutputExistsError, match=r"mf exists; pass overwrite=True"):
         write(activity((2, 3, 4), seed=9), tmp_path / "mf", seed="a")
     assert first.read_bytes() == before
     write(activity((2, 3, 4), seed=9), tmp_path / "mf", seed="a", overwrite=True)

@@ -29,7 +29,8 @@ from volumes import activity, oblique_affine
 
 from dcmforge import SeriesWriter, write_series
 from dcmforge.write import series as series_module
-from dcmforge.errors import DcmforgeError, GeometryError, MetadataError, VolumeError
+from dcmforge.write.commit import SeriesFolder
+from dcmforge.errors import DcmforgeError, GeometryError, MetadataError, OutputExistsError, VolumeError
 
 GEOMETRY_TOLERANCE = 1e-4  # mm
 F18_HALF_LIFE = 6586.2  # s (109.77 min)
@@ -478,7 +479,7 @@ def test_non_finite_voxels_name_the_slice_and_write_nothing(tmp_path, bad, slice
     volume[slice_index, 2, 1] = bad
     with pytest.raises(VolumeError, match=rf"slice {slice_index} holds {bad} at row 2, column 1"):
         write_series(volume, tmp_path / "series", spacing=(1, 1, 1), metadata=PET_METADATA)
-    assert all_entries(tmp_path / "series") == []
+    assert all_entries(tmp_path) == []  # nor a private folder beside it
 
 
 def test_non_finite_voxel_in_a_dynamic_volume_names_frame_and_slice(tmp_path):
@@ -493,16 +494,16 @@ def test_non_finite_voxel_in_a_dynamic_volume_writes_nothing(tmp_path):
     volume[1, 1, 0, 0] = np.nan
     with pytest.raises(VolumeError, match="holds nan"):
         write_series(volume, tmp_path / "series", spacing=(1, 1, 1), metadata=PET_METADATA)
-    assert all_entries(tmp_path / "series") == []
+    assert all_entries(tmp_path) == []  # nor a private folder beside it
 
 
 def test_an_existing_series_is_not_overwritten_unless_asked(tmp_path):
     out = tmp_path / "series"
     paths = write_series(activity((3, 2, 2), seed=1), out, spacing=(1, 1, 1), metadata=PET_METADATA)
     before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in paths}
-    with pytest.raises(DcmforgeError, match=r"PT_0001\.dcm exists \(3 of the series' files do\); pass overwrite=True"):
+    with pytest.raises(OutputExistsError, match=rf"{out} exists; pass overwrite=True"):
         write_series(activity((3, 2, 2), seed=2), out, spacing=(1, 1, 1), metadata=PET_METADATA)
-    with pytest.raises(DcmforgeError, match="overwrite=True"):
+    with pytest.raises(OutputExistsError, match="overwrite=True"):
         SeriesWriter(out, (3, 2, 2), spacing=(1, 1, 1), metadata=PET_METADATA)
     assert all_entries(out) == sorted(before)
     assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in paths} == before
@@ -521,8 +522,10 @@ def test_a_streaming_series_ended_early_is_removed(tmp_path):
         with SeriesWriter(out, volume.shape, spacing=(1, 1, 1), metadata=PET_METADATA) as series:
             series.write_slice(volume[0])
             series.write_slice(volume[1])
-            assert len(all_entries(out)) == 2
-    assert all_entries(out) == []
+            assert not out.exists()  # the files are in a private folder until the series is whole
+            (private,) = all_entries(tmp_path)
+            assert private.startswith(".series.dcmforge-") and len(all_entries(tmp_path / private)) == 2
+    assert all_entries(tmp_path) == []  # nor a private folder beside it
 
 
 def test_an_exception_in_the_block_removes_the_files_and_propagates(tmp_path):
@@ -536,7 +539,7 @@ def test_an_exception_in_the_block_removes_the_files_and_propagates(tmp_path):
         with SeriesWriter(out, volume.shape, spacing=(1, 1, 1), metadata=PET_METADATA) as series:
             series.write_slices(volume[:3])
             raise ReconstructionFailed
-    assert all_entries(out) == []
+    assert all_entries(tmp_path) == []  # nor a private folder beside it
 
 
 def test_a_bad_slice_while_streaming_removes_the_files(tmp_path):
@@ -547,7 +550,7 @@ def test_a_bad_slice_while_streaming_removes_the_files(tmp_path):
         with SeriesWriter(out, volume.shape, spacing=(1, 1, 1), metadata=PET_METADATA) as series:
             for image in volume:
                 series.write_slice(image)
-    assert all_entries(out) == []
+    assert all_entries(tmp_path) == []  # nor a private folder beside it
 
 
 @pytest.mark.parametrize(
@@ -565,7 +568,7 @@ def test_streaming_refuses_what_does_not_fit_the_series(tmp_path, feed, message)
     with pytest.raises(VolumeError, match=message):
         with SeriesWriter(out, volume.shape, spacing=(1, 1, 1), metadata=PET_METADATA) as series:
             feed(series, volume)
-    assert all_entries(out) == []
+    assert all_entries(tmp_path) == []  # nor a private folder beside it
 
 
 SHEARED = np.array([[1.0, 0, 0.5, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]])
@@ -592,7 +595,7 @@ def test_geometry_that_cannot_be_a_slice_stack_is_refused(tmp_path, geometry, me
     out = tmp_path / "series"
     with pytest.raises(GeometryError, match=message):
         write_series(activity((2, 2, 2)), out, metadata=PET_METADATA, **geometry)
-    assert all_entries(out) == []
+    assert all_entries(tmp_path) == []  # nor a private folder beside it
 
 
 def test_no_geometry_at_all_is_refused(tmp_path):
@@ -609,7 +612,7 @@ def test_metadata_contradicting_the_image_is_an_error_naming_the_keyword(tmp_pat
     out = tmp_path / "series"
     with pytest.raises(MetadataError, match=keyword):
         write_series(activity((2, 3, 4)), out, spacing=(1, 2, 3), metadata={**PET_METADATA, **metadata})
-    assert all_entries(out) == []
+    assert all_entries(tmp_path) == []  # nor a private folder beside it
 
 
 @pytest.mark.parametrize(
@@ -645,7 +648,7 @@ def test_shapes_that_are_not_volumes_are_refused(tmp_path, shape):
 def test_voxel_types_that_cannot_be_stored_are_refused(tmp_path, dtype):
     with pytest.raises(VolumeError, match=dtype):
         write_series(np.zeros((2, 2, 2), dtype), tmp_path / "series", spacing=(1, 1, 1), metadata=PET_METADATA)
-    assert all_entries(tmp_path / "series") == []
+    assert all_entries(tmp_path) == []  # nor a private folder beside it
 
 
 # -- streaming equals the whole volume; backends equal each other ----------------------------
@@ -746,7 +749,7 @@ def test_a_bad_voxel_in_the_last_chunk_writes_nothing(tmp_path, two_slice_chunks
     volume[4, 2, 3] = np.inf
     with pytest.raises(VolumeError, match="slice 4 holds inf at row 2, column 3"):
         write_series(volume, tmp_path / "series", spacing=(1, 1, 1), metadata=PET_METADATA)
-    assert all_entries(tmp_path / "series") == []
+    assert all_entries(tmp_path) == []  # nor a private folder beside it
 
 
 @pytest.mark.parametrize("workers", [1, 2, 3])
@@ -764,20 +767,20 @@ def test_any_number_of_workers_writes_the_same_files(tmp_path, workers):
     2,
 ])
 def test_a_failed_file_write_removes_the_series_and_names_the_file(tmp_path, monkeypatch, workers):
-    real_write = series_module.write_atomic
+    real_write = SeriesFolder.write
 
-    def disk_full_at_image_3(path, pieces):
-        if path.name == "PT_0003.dcm":
+    def disk_full_at_image_3(folder, name, pieces):
+        if name == "PT_0003.dcm":
             raise OSError(28, "No space left on device")
-        return real_write(path, pieces)
+        return real_write(folder, name, pieces)
 
-    monkeypatch.setattr(series_module, "write_atomic", disk_full_at_image_3)
+    monkeypatch.setattr(SeriesFolder, "write", disk_full_at_image_3)
     volume = activity((5, 3, 4))
     with pytest.raises(OSError, match="No space left") as raised:
         with SeriesWriter(tmp_path / "series", volume.shape, spacing=(1, 1, 1), metadata=PET_METADATA,
                           workers=workers) as series:
             series.write_slices(volume)
-    assert all_entries(tmp_path / "series") == []
+    assert all_entries(tmp_path) == []  # nor a private folder beside it
     notes = getattr(raised.value, "__notes__", [])
     assert any("image 3 of 5" in note and "PT_0003.dcm" in note for note in notes), notes
 
@@ -788,7 +791,7 @@ def test_close_without_a_block(tmp_path):
     series.write_slices(volume[:2])
     with pytest.raises(VolumeError, match="ended after 2 of 3 images"):
         series.close()
-    assert all_entries(tmp_path / "series") == []
+    assert all_entries(tmp_path) == []  # nor a private folder beside it
     complete = SeriesWriter(tmp_path / "again", volume.shape, spacing=(1, 1, 1), metadata=PET_METADATA)
     complete.write_slices(volume)
     paths = complete.close()

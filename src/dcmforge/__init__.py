@@ -29,6 +29,7 @@ _EXPORTS = {
     "GeometryError": "errors",
     "VolumeError": "errors",
     "InterfileError": "errors",
+    "OutputExistsError": "errors",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -67,3 +67,8 @@ class VolumeError(DcmforgeError):
 
 class InterfileError(DcmforgeError):
     """An Interfile header or its data file cannot be read as an image."""
+
+
+class OutputExistsError(DcmforgeError):
+    """The series folder exists (and overwrite was not asked for, or it is not a folder dcmforge may
+    replace), or another writer committed the same folder first. The message names the folder."""

@@ -1,7 +1,9 @@
 """DICOM Part 10 files: preamble, "DICM", the file meta group, the dataset (PS3.10 7.1).
 
-Files appear under their final name only when complete: they are written
-to a temporary name in the same folder and renamed.
+A single file (write_file) appears under its final name only when complete:
+it is written to a new, unpredictable temporary name in the same folder
+(O_EXCL|O_NOFOLLOW: a planted file or link is never used) and renamed. A
+series is committed as a folder instead (write/commit.py).
 """
 
 import contextlib
@@ -66,8 +68,8 @@ def atomic_file(path):
     """
     path = os.fspath(path)  # plain strings: pathlib costs more than the write on a memory file system
     folder, name = os.path.split(path)
-    temporary = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    temporary = os.path.join(folder, f".{name}.{os.urandom(8).hex()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
     try:
         try:
             yield fd

@@ -29,6 +29,7 @@ from .. import iods, pixels, timing
 from ..dicom.values import values_of
 from ..iods import codes as isotopes, validate
 from . import series
+from .commit import SeriesFolder, refuse_existing
 from ..dicom.encode import (
     Explicit,
     HeaderTemplate,
@@ -39,7 +40,7 @@ from ..dicom.encode import (
     sequence_bytes,
     with_character_set,
 )
-from ..dicom.part10 import atomic_file, file_meta, write_all
+from ..dicom.part10 import file_meta, write_all
 from ..dicom.tags import lookup
 from ..dicom.uids import new_uid
 from ..errors import DcmforgeError, MetadataError, VolumeError
@@ -138,14 +139,16 @@ def write_multiframe(
     backend="auto",
     scaling=None,
     study=None,
+    durable=False,
 ):
     """Write ``volume`` ([z, y, x], or [t, z, y, x] for dynamic PET) as one Enhanced PET Image file.
 
     The arguments are write_series' (which calls this with ``multiframe=True``).
     ``scaling`` "volume" (the default) gives every frame the volume's one
     rescale; "frame" each frame its own (see SCALINGS).
-    Returns [path] of the one file, ``out_dir``/PT_multiframe.dcm. A failure
-    leaves no file behind (nor a folder this call made).
+    Returns [path] of the one file, ``out_dir``/PT_multiframe.dcm. ``out_dir``
+    is committed as a whole (``dcmforge.write.commit``): a failure leaves no
+    file behind (nor a folder this call made).
     """
     description = iods.description_for(modality, multiframe=True)
     choice = check_scaling(scaling)
@@ -165,31 +168,32 @@ def write_multiframe(
     image, groups = enhanced_metadata(user, pet, reference)
 
     path = Path(out_dir) / f"{description.modality}_multiframe.dcm"
-    if path.exists() and not overwrite:
-        raise DcmforgeError(f"{path} exists; pass overwrite=True (--overwrite on the command line)")
+    refuse_existing(out_dir, overwrite)  # before any voxel is read
     backend = pixels.select_backend(volume.size, backend)
-    mins, maxs = series.volume_extrema(volume, backend)
-    scaling = file_scaling(mins, maxs, volume.dtype, choice)
+    with SeriesFolder(out_dir, overwrite=overwrite, durable=durable) as folder:
+        mins, maxs = series.volume_extrema(volume, backend)
+        scaling = file_scaling(mins, maxs, volume.dtype, choice)
 
-    dataset = {**iods.defaults(description), **image}
-    series.set_derived(dataset, user, _image_values(description, shape, scaling, clock, reference, user, seed, now))
-    dataset["SoftwareVersions"] = series.software_versions(user.get("SoftwareVersions"))
-    _drop_defaults_not_required(dataset, user, description)
-    frames = _frame_groups(dataset, groups, shape, geometry, scaling, clock, pet["Units"], (mins, maxs))
-    dataset["SharedFunctionalGroupsSequence"] = [_take_shared(frames)]
-    # Every per-frame item holds the same elements: the first stands for all in the checks
-    # (and one frame of pixels for the PixelData length rule; pixel_data_length checked them all).
-    dataset, codec = with_character_set({**dataset, "PerFrameFunctionalGroupsSequence": frames[:1]})
-    for warning in validate.check({**dataset, "PixelData": np.zeros(shape[-2:], np.uint16)}, description):
-        log.warning("%s", warning)
-    del dataset["PerFrameFunctionalGroupsSequence"]
+        dataset = {**iods.defaults(description), **image}
+        series.set_derived(dataset, user, _image_values(description, shape, scaling, clock, reference, user, seed, now))
+        dataset["SoftwareVersions"] = series.software_versions(user.get("SoftwareVersions"))
+        _drop_defaults_not_required(dataset, user, description)
+        frames = _frame_groups(dataset, groups, shape, geometry, scaling, clock, pet["Units"], (mins, maxs))
+        dataset["SharedFunctionalGroupsSequence"] = [_take_shared(frames)]
+        # Every per-frame item holds the same elements: the first stands for all in the checks
+        # (and one frame of pixels for the PixelData length rule; pixel_data_length checked them all).
+        dataset, codec = with_character_set({**dataset, "PerFrameFunctionalGroupsSequence": frames[:1]})
+        for warning in validate.check({**dataset, "PixelData": np.zeros(shape[-2:], np.uint16)}, description):
+            log.warning("%s", warning)
+        del dataset["PerFrameFunctionalGroupsSequence"]
 
-    header = b"".join((
-        file_meta(dataset["SOPClassUID"], dataset["SOPInstanceUID"]),
-        _encode_dataset(dataset, _encode_per_frame(frames, codec, dataset["PixelRepresentation"]), codec),
-        element_header(_PIXEL_DATA_TAG, "OW", pixel_data_length(shape)),
-    ))  # fmt: skip
-    _write_streamed(path, header, volume, scaling, backend)
+        header = b"".join((
+            file_meta(dataset["SOPClassUID"], dataset["SOPInstanceUID"]),
+            _encode_dataset(dataset, _encode_per_frame(frames, codec, dataset["PixelRepresentation"]), codec),
+            element_header(_PIXEL_DATA_TAG, "OW", pixel_data_length(shape)),
+        ))  # fmt: skip
+        _write_streamed(folder, path.name, header, volume, scaling, backend)
+        folder.commit()
     return [path]
 
 
@@ -221,26 +225,21 @@ def file_scaling(mins, maxs, dtype, choice="volume"):
     return scaling
 
 
-def _write_streamed(path, header, volume, scaling, backend):
-    """The header, then the frames packed a chunk at a time into one buffer, through a temporary name."""
-    folder = path.parent
-    made_folder = not folder.exists()
-    folder.mkdir(parents=True, exist_ok=True)
+def _write_streamed(folder, name, header, volume, scaling, backend):
+    """The header, then the frames packed a chunk at a time into one buffer, into a new file of the folder."""
+    fd = folder.open(name)
     try:
-        with atomic_file(path) as fd:
-            write_all(fd, [header])
-            buffer = None
-            for part, index in series.chunks(volume.shape):
-                chunk = volume[index]
-                if buffer is None or len(buffer) < len(chunk):
-                    buffer = np.empty(chunk.shape, np.uint16)
-                per_frame = (values[part] for values in scaling)
-                write_all(fd, [pixels.pack_slices(chunk, *per_frame, buffer[: len(chunk)], backend)])
-                series.release_pages(chunk)
-    except BaseException:
-        if made_folder and not any(folder.iterdir()):
-            folder.rmdir()
-        raise
+        write_all(fd, [header])
+        buffer = None
+        for part, index in series.chunks(volume.shape):
+            chunk = volume[index]
+            if buffer is None or len(buffer) < len(chunk):
+                buffer = np.empty(chunk.shape, np.uint16)
+            per_frame = (values[part] for values in scaling)
+            write_all(fd, [pixels.pack_slices(chunk, *per_frame, buffer[: len(chunk)], backend)])
+            series.release_pages(chunk)
+    finally:
+        folder.close_file(fd)
 
 
 # -- metadata, said the Enhanced PET way ---------------------------------------------

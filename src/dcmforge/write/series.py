@@ -3,7 +3,7 @@
 Data flows one way: volume + geometry + metadata -> the series' shared
 dataset (validated against its image description, encoded once) -> per
 chunk of slices: pixel packing (pixels.py) and the few per-slice elements
--> files, each written under a temporary name and renamed.
+-> files in a private folder (commit.py), renamed to out_dir when the series is whole.
 """
 
 import datetime
@@ -18,12 +18,13 @@ import numpy as np
 
 from .. import __version__, geometry, iods, metadata as metadata_files, pixels, timing
 from ..dicom.encode import ABSENT, HeaderTemplate, element_header, encode_element, with_character_set
-from ..dicom.part10 import file_meta, write_atomic
+from ..dicom.part10 import file_meta
 from ..dicom.uids import new_uid
 from ..dicom.values import values_of
 from ..errors import DcmforgeError, MetadataError, VolumeError
 from ..iods import validate
 from .study import with_study
+from .commit import SeriesFolder, refuse_existing
 
 log = logging.getLogger("dcmforge")
 
@@ -47,6 +48,7 @@ def write_series(
     multiframe=False,
     scaling=None,
     study=None,
+    durable=False,
 ):
     """Write ``volume`` ([z, y, x], or [t, z, y, x] for dynamic PET) as a DICOM series in ``out_dir``.
 
@@ -55,6 +57,12 @@ def write_series(
     ``orientation`` (row then column direction cosines), or a 4x4 ``affine``
     with ``affine_convention`` "LPS" or "RAS". ``metadata`` is a mapping or a
     metadata file (TOML or JSON). Returns the written paths in slice order.
+
+    ``out_dir`` is the series folder: it appears whole when every file is
+    written, or not at all (see ``dcmforge.write.commit``). An existing one is
+    refused (OutputExistsError, before any voxel is read) unless ``overwrite``,
+    which replaces it as a whole once the new series is complete.
+    ``durable=True`` fsyncs the files and folders (for a power loss).
 
     ``multiframe=True`` writes one Enhanced PET Image file instead, every slice
     (of every time frame) one frame of it: see ``dcmforge.write.multiframe``;
@@ -84,6 +92,7 @@ def write_series(
             backend=backend,
             scaling=scaling,
             study=study,
+            durable=durable,
         )
     if scaling not in (None, "frame"):
         raise DcmforgeError(f"scaling={scaling!r}: a series of single-frame files has each file's own rescale")
@@ -102,6 +111,7 @@ def write_series(
         overwrite=overwrite,
         backend=pixels.select_backend(int(np.prod(shape)), backend),
         study=study,
+        durable=durable,
     ) as writer:
         # Two passes over the volume: the extrema of every slice first, so a NaN is
         # found before any file is written and integer input is judged as a whole;
@@ -174,9 +184,10 @@ class SeriesWriter:
     ...     for k in range(nz):
     ...         series.write_slice(reconstruct(k))
 
-    Memory does not grow with the volume. Slices must come in order. If the
-    block raises, or ends before every slice came, the files already written
-    are removed: a series is either whole or absent.
+    Memory does not grow with the volume. Slices must come in order. The
+    files go into a private folder that becomes ``out_dir`` when the block
+    ends with every slice written; if it raises, or ends early, the folder is
+    removed: a series is either whole or absent.
     """
 
     def __init__(
@@ -196,7 +207,9 @@ class SeriesWriter:
         backend="auto",
         workers=1,
         study=None,
+        durable=False,
     ):
+        refuse_existing(out_dir, overwrite)  # before anything else is done
         self.description = iods.description_for(modality)  # refuses a modality it does not describe
         modality = self.description.modality
         self.shape = check_shape(shape, modality)
@@ -228,21 +241,13 @@ class SeriesWriter:
 
         self.out_dir = Path(out_dir)
         width = max(4, len(str(self.image_count)))
-        self.paths = [self.out_dir / f"{modality}_{n + 1:0{width}d}.dcm" for n in range(self.image_count)]
-        if not overwrite and self.out_dir.is_dir():
-            present = set(os.listdir(self.out_dir))  # one listing, not a stat per file
-            existing = [p for p in self.paths if p.name in present]
-            if existing:
-                raise DcmforgeError(
-                    f"{existing[0]} exists ({len(existing)} of the series' files do); "
-                    "pass overwrite=True (--overwrite on the command line)"
-                )
-        self._created_dir = not self.out_dir.exists()
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.names = [f"{modality}_{n + 1:0{width}d}.dcm" for n in range(self.image_count)]
+        self.paths = [self.out_dir / name for name in self.names]
         self.written = 0
         self._validated = False
         self._stored = None  # the packed-pixel buffer, reused from chunk to chunk
         self._last_slope = None  # write_slices' latest RescaleSlope
+        self.folder = SeriesFolder(self.out_dir, overwrite=overwrite, durable=durable)
         self._pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
 
     # -- the series-wide dataset ---------------------------------------------
@@ -328,9 +333,9 @@ class SeriesWriter:
             n = first + i
             pieces = self._file_pieces(n, packed, i)
             if self._pool is None:
-                self._finish(n, write_atomic, self.paths[n], pieces)
+                self._finish(n, self.folder.write, self.names[n], pieces)
             else:
-                jobs.append((n, self._pool.submit(write_atomic, self.paths[n], pieces)))
+                jobs.append((n, self._pool.submit(self.folder.write, self.names[n], pieces)))
             self.written = n + 1
         for n, job in jobs:  # the packed buffer is reused by the next chunk: wait for every write
             self._finish(n, job.result)
@@ -376,22 +381,19 @@ class SeriesWriter:
     # -- ending ----------------------------------------------------------------
 
     def close(self):
-        """Finish the series; it is an error if slices are missing."""
+        """Commit the series to out_dir; it is an error if slices are missing."""
         self._shutdown()
+        if self.folder.committed:
+            return self.paths
         if self.written != self.image_count:
-            self._remove_written()
+            self.folder.abort()
             raise VolumeError(f"the series ended after {self.written} of {self.image_count} images; its files were removed")
+        self.folder.commit()
         return self.paths
 
     def _shutdown(self):
         if self._pool is not None:
             self._pool.shutdown(wait=True)
-
-    def _remove_written(self):
-        for path in self.paths[: self.written]:
-            path.unlink(missing_ok=True)
-        if self._created_dir and not any(self.out_dir.iterdir()):
-            self.out_dir.rmdir()  # a folder this writer made leaves with its series
 
     def __enter__(self):
         return self
@@ -401,7 +403,7 @@ class SeriesWriter:
             self.close()
         else:
             self._shutdown()
-            self._remove_written()
+            self.folder.abort()
         return False
 
 

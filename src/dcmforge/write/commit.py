@@ -1,0 +1,361 @@
+"""A series folder that appears whole or not at all: written privately, committed by one rename.
+
+``SeriesFolder(final)`` makes a private temporary folder beside ``final``
+(same parent, so the same file system), named
+
+    .NAME.dcmforge-HOST-PID-TOKEN.partial
+
+(NAME the final folder's name, cut to 80 characters; HOST this machine's name,
+PID the writing process, TOKEN 16 random hex digits), mode 0700, made with
+``mkdir`` (which fails if the name exists). Files are created in it through
+its open directory descriptor with O_CREAT|O_EXCL|O_NOFOLLOW: a planted link
+or file is never followed or reused. ``commit()`` gives the folder the usual
+permissions (0777 less the umask) and renames it to ``final`` with
+``renameat2(RENAME_NOREPLACE)``, so it never replaces an existing folder,
+even an empty one: of two writers of one series exactly one wins and the
+other gets ``OutputExistsError`` (its temporary folder removed). With
+``overwrite`` the new series is swapped in by ``RENAME_EXCHANGE`` (the final
+name holds the old series or the new one, never a mix) and the old one,
+now under the temporary name, is removed. Any failure before the commit
+(an exception, KeyboardInterrupt, a full disk) removes the temporary folder,
+and the folders this writer made above it; an existing series is untouched.
+
+Without renameat2 (not Linux, or a file system that refuses its flags) the
+same guarantees come from plain calls: ``mkdir(final)`` claims the name (a
+second writer's mkdir fails) and ``rename`` replaces that empty claim with the
+series; overwrite renames the old folder aside first. Readers may then see an
+empty folder, or no folder, for that instant; never a partial series.
+
+A process killed outright (SIGKILL, power loss) leaves its temporary folder.
+Nothing partial is ever under a final name. The next SeriesFolder made in the
+same parent recognises such a folder by its name: written on this host by a
+process that no longer runs. It logs a warning naming it and removes it.
+Folders of other hosts (a shared file system) or of live processes are left
+alone.
+
+``durable=True`` fsyncs every file, the temporary folder before the rename
+and the parent after it, so a committed series survives a power loss.
+"""
+
+import errno
+import functools
+import logging
+import os
+import re
+import shutil
+
+from ..dicom.part10 import write_all
+from ..errors import DcmforgeError, OutputExistsError
+
+log = logging.getLogger("dcmforge")
+
+RENAME_NOREPLACE = 1
+RENAME_EXCHANGE = 2
+
+_DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_PARTIAL = re.compile(r"\..*\.dcmforge-(?P<host>[A-Za-z0-9-]*)-(?P<pid>\d+)-[0-9a-f]{16}\.partial", re.DOTALL)
+_NAME_KEPT = 80  # of the final name, in the temporary one: it stays within NAME_MAX
+
+
+class SeriesFolder:
+    """A private folder that becomes ``final`` when ``commit()`` is called, or vanishes.
+
+    >>> with SeriesFolder("out/PT") as folder:      # doctest: +SKIP
+    ...     folder.write("PT_0001.dcm", [header, pixels])
+    ...     folder.commit()
+
+    Leaving the block without a commit (or with an exception) removes it.
+    """
+
+    def __init__(self, final, *, overwrite=False, durable=False):
+        self.final = os.path.abspath(os.fspath(final))
+        self.parent, self.name = os.path.split(self.final)
+        if self.name in ("", ".", ".."):
+            raise DcmforgeError(f"{final!r} cannot name a series folder")
+        self.overwrite = overwrite
+        self.durable = durable
+        self.committed = False
+        if os.path.lexists(self.final):  # before any voxel is read
+            _check_replaceable(self.final, overwrite)
+        self._made = _missing_ancestors(self.parent)
+        self.parent_fd = _open_parent(self.parent)
+        try:
+            remove_stale(self.parent_fd, self.parent)
+            self.temporary = _temporary_name(self.name)
+            os.mkdir(self.temporary, 0o700, dir_fd=self.parent_fd)
+            self.fd = os.open(self.temporary, _DIRECTORY | os.O_NOFOLLOW, dir_fd=self.parent_fd)
+        except BaseException:
+            os.close(self.parent_fd)
+            _remove_made(self._made)
+            raise
+
+    def path(self, name):
+        """Where ``name`` is once the series is committed."""
+        return os.path.join(self.final, name)
+
+    def open(self, name):
+        """A new file's descriptor (the caller closes it; ``close_file`` fsyncs first when durable)."""
+        return os.open(name, _NEW_FILE, 0o644, dir_fd=self.fd)
+
+    def close_file(self, fd):
+        try:
+            if self.durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def write(self, name, pieces):
+        """Create ``name`` in the folder and write the byte pieces (bytes or arrays) into it."""
+        fd = os.open(name, _NEW_FILE, 0o644, dir_fd=self.fd)
+        try:
+            write_all(fd, pieces)
+            if self.durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def commit(self):
+        """Rename the folder to its final name; OutputExistsError if another series got there first."""
+        try:
+            os.chmod(self.fd, 0o777 & ~_umask())
+            if self.durable:
+                os.fsync(self.fd)
+            os.close(self.fd)
+            self.fd = None
+            if not _rename_new(self.parent_fd, self.temporary, self.name):
+                if self.overwrite:
+                    _check_replaceable(self.final, True)
+                if not (self.overwrite and _swap_in(self.parent_fd, self.temporary, self.name)):
+                    raise OutputExistsError(f"{self.final} was written by another writer meanwhile; this series was not kept")
+        except BaseException:
+            self.abort()
+            raise
+        self.committed = True
+        try:
+            if self.durable:
+                os.fsync(self.parent_fd)
+            _remove_tree(self.parent_fd, self.temporary)  # the old series, after an overwrite
+        finally:
+            self._close_parent()
+        return self.final
+
+    def abort(self):
+        """Remove the temporary folder, and the folders made for it. Safe to call more than once."""
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+        if self.parent_fd is not None:
+            if not self.committed:
+                _remove_tree(self.parent_fd, self.temporary)
+            self._close_parent()
+            _remove_made(self._made)
+
+    def _close_parent(self):
+        if self.parent_fd is not None:
+            os.close(self.parent_fd)
+            self.parent_fd = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if not self.committed:
+            self.abort()
+        return False
+
+
+def refuse_existing(final, overwrite):
+    """OutputExistsError if ``final`` exists and may not be replaced: call it before reading any voxel."""
+    final = os.fspath(final)
+    if os.path.lexists(final):
+        _check_replaceable(final, overwrite)
+
+
+def _check_replaceable(final, overwrite):
+    if not overwrite:
+        raise OutputExistsError(f"{final} exists; pass overwrite=True (--overwrite on the command line)")
+    # A series folder holds files only: anything else is not ours to delete.
+    try:
+        fd = os.open(final, _DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        raise OutputExistsError(f"{final} exists and is not a folder; it is not replaced") from None
+    try:
+        with os.scandir(fd) as entries:
+            for entry in entries:
+                if not entry.is_file(follow_symlinks=False):
+                    raise OutputExistsError(
+                        f"{final} holds {entry.name!r}, which is not a file: not a series folder dcmforge replaces"
+                    )
+    finally:
+        os.close(fd)
+
+
+def remove_stale(parent_fd, parent):
+    """Remove the temporary folders in the parent that dead processes of this host left; warn for each."""
+    host = _host()
+    for name in os.listdir(parent_fd):
+        match = _PARTIAL.fullmatch(name)
+        if match is None or match["host"] != host or _alive(int(match["pid"])):
+            continue
+        log.warning(
+            "%s: a partial series left by process %s, which no longer runs; removed",
+            os.path.join(parent, name),
+            match["pid"],
+        )
+        _remove_tree(parent_fd, name)
+
+
+def _alive(pid):
+    if pid == os.getpid():
+        return True  # this process's own writers are alive by definition
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def _temporary_name(name):
+    return f".{name[:_NAME_KEPT]}.dcmforge-{_host()}-{os.getpid()}-{os.urandom(8).hex()}.partial"
+
+
+@functools.cache
+def _host():
+    return re.sub(r"[^A-Za-z0-9-]", "", os.uname().nodename)[:32]
+
+
+def _missing_ancestors(parent):
+    """The folders up to ``parent`` that do not exist yet, made now; deepest first."""
+    missing = []
+    folder = parent
+    while not os.path.isdir(folder):
+        missing.append(folder)
+        up = os.path.dirname(folder)
+        if up == folder:
+            break
+        folder = up
+    os.makedirs(parent, exist_ok=True)
+    return missing
+
+
+def _open_parent(parent):
+    for _ in range(3):  # a concurrent writer that failed may remove a parent it made: make it again
+        try:
+            return os.open(parent, _DIRECTORY)
+        except FileNotFoundError:
+            os.makedirs(parent, exist_ok=True)
+    return os.open(parent, _DIRECTORY)
+
+
+def _remove_made(made):
+    for folder in made:
+        try:
+            os.rmdir(folder)
+        except OSError:
+            return  # not empty any more (another writer uses it), or gone
+
+
+def _remove_tree(parent_fd, name):
+    try:
+        shutil.rmtree(name, dir_fd=parent_fd)
+    except FileNotFoundError:
+        pass
+
+
+def _umask():
+    # Read, not set: os.umask would change it for every thread of the process meanwhile.
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# -- renames ----------------------------------------------------------------------
+
+
+def _rename_new(parent_fd, source, target):
+    """Rename source to target unless target exists (even empty); False if it does."""
+    try:
+        renameat2(parent_fd, source, parent_fd, target, RENAME_NOREPLACE)
+        return True
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+            raise
+    # No renameat2: claim the name with mkdir (atomic, fails if it exists), then replace the empty claim.
+    try:
+        os.mkdir(target, 0o700, dir_fd=parent_fd)
+    except FileExistsError:
+        return False
+    try:
+        os.rename(source, target, src_dir_fd=parent_fd, dst_dir_fd=parent_fd)
+    except BaseException:
+        os.rmdir(target, dir_fd=parent_fd)
+        raise
+    return True
+
+
+def _swap_in(parent_fd, source, target):
+    """Put source under target and target's old folder under source; False if another writer took target.
+
+    One exchange where the system can; else the old folder goes aside, the new
+    one in, and the old one back if that fails.
+    """
+    try:
+        renameat2(parent_fd, source, parent_fd, target, RENAME_EXCHANGE)
+        return True
+    except FileNotFoundError:  # the old series went away meanwhile
+        return _rename_new(parent_fd, source, target)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+            raise
+    aside = _temporary_name(target)
+    os.rename(target, aside, src_dir_fd=parent_fd, dst_dir_fd=parent_fd)
+    try:
+        if not _rename_new(parent_fd, source, target):
+            raise FileExistsError(errno.EEXIST, "written by another writer meanwhile", target)
+    except BaseException as exc:
+        try:
+            os.rename(aside, target, src_dir_fd=parent_fd, dst_dir_fd=parent_fd)
+        except OSError:
+            log.warning("the earlier series was left under %s", aside)
+        if isinstance(exc, FileExistsError):
+            return False
+        raise
+    os.rename(aside, source, src_dir_fd=parent_fd, dst_dir_fd=parent_fd)
+    return True
+
+
+@functools.cache
+def _libc_renameat2():
+    import ctypes
+
+    try:
+        function = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):  # not glibc 2.28+ or musl 1.2.3+
+        return None
+    function.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint)
+    function.restype = ctypes.c_int
+    return function
+
+
+def renameat2(source_dir_fd, source, target_dir_fd, target, flags):
+    """Linux renameat2(2); OSError(ENOSYS) where the C library lacks it."""
+    function = _libc_renameat2()
+    if function is None:
+        raise OSError(errno.ENOSYS, "renameat2 is not available")
+    if function(source_dir_fd, os.fsencode(source), target_dir_fd, os.fsencode(target), flags) != 0:
+        import ctypes
+
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code), target)
