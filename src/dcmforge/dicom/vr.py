@@ -6,7 +6,7 @@ bytes of a DICOM value field, padded to even length, or raises
 error; this module knows only VRs.
 
 References: PS3.5 section 6.2 (VR table), 6.1 (character repertoires),
-9.1 (UID syntax); summarised in ``shared/spec/dicom-encoding-rules.md``.
+9.1 (UID syntax).
 """
 
 import datetime

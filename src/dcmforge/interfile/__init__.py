@@ -2,7 +2,7 @@
 
 an index -> LPS affine and metadata; write a small STIR-style pair for tests and the demo.
 
-This module is the entry point, following /work/shared/spec/interfile.md: it reads
+This module is the entry point, following docs/interfile.md: it reads
 the header, refuses projection data, recognises the dialect, follows CASToR
 metaheaders, and puts the parts read by its sibling modules into an InterfileImage:
 

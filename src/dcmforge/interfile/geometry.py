@@ -1,8 +1,8 @@
 """Geometry of Interfile images: the index -> LPS affine, the spacing and a line naming the convention.
 
 Each dialect has a native voxel frame; a sign table maps it to STIR's gantry
-frame, and STIR's table maps that to LPS for the patient position (spec 4.1 of
-/work/shared/spec/interfile.md). The origin rule is the dialect's (STIR first
+frame, and STIR's table maps that to LPS for the patient position
+(docs/interfile.md 4.1). The origin rule is the dialect's (STIR first
 pixel offset, or a grid centred on the scanner axis); Siemens headers may give
 the directions (%image orientation). :mod:`dcmforge.interfile` calls this while
 reading; :mod:`dcmforge.interfile.writer` uses the position tables to write.
@@ -27,11 +27,11 @@ DIALECT_FRAMES = {
 }
 POSITIONS = ("HFS", "HFP", "FFS", "FFP")
 
-# LPS sign of STIR's x, y, z for each patient position (STIR DiscretisedDensity, spec 4.1).
+# LPS sign of STIR's x, y, z for each patient position (STIR DiscretisedDensity; docs/interfile.md 4.1).
 STIR_TO_LPS = {"HFS": (1, 1, -1), "HFP": (-1, -1, -1), "FFS": (-1, 1, 1), "FFP": (1, -1, 1)}
 # Sign of each dialect's native axis 1, 2, 3 in STIR's frame (x right, y down, z gantry -> bed):
-# CASToR and the declared GATE world have y up and z front -> back (spec 4.2, 4.3); Siemens
-# e7tools images are axially reversed against STIR (spec 4.4); 3.3 is read like STIR (4.5).
+# CASToR and the declared GATE world have y up and z front -> back (docs/interfile.md 4.2,
+# 4.3); Siemens e7tools images are axially reversed against STIR (4.4); 3.3 is read like STIR (4.5).
 NATIVE_TO_STIR = {
     "stir": (1, 1, 1),
     "interfile33": (1, 1, 1),

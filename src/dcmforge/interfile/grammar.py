@@ -1,4 +1,4 @@
-"""The Interfile header grammar: lines, keys, indices and values (spec section 1).
+"""The Interfile header grammar: lines, keys, indices and values (docs/interfile.md 1).
 
 The reader is tolerant on purpose, because every writer bends the 3.3 standard
 a little differently: ``:=`` may have blanks inside (``: =``), keys are compared

@@ -1,6 +1,6 @@
 """Coded facts PET users name in words: radionuclides and patient orientation.
 
-Tables are data (``dicom-minimal-iods.md`` sections 2.4 and 2.5, codes from
+Tables are data (``docs/iods.md`` sections 3 and 4, codes from
 PS3.16 CID 4020, 19, 20 and 21). Code values are the current SNOMED CT
 (``SCT``) ones; the retired SNOMED-RT codes (designators ``SRT`` and the
 older ``99SDM``) are kept only to read old metadata and are mapped to the
@@ -33,8 +33,8 @@ class Radionuclide(NamedTuple):
     positron_fraction: float
 
 
-# Half-lives and positron fractions are nuclear data (spec 2.5: "typical values used by
-# vendors"), not DICOM codes. Ge-68 decays by electron capture; its positrons come from its
+# Half-lives and positron fractions are nuclear data (docs/iods.md 4: the typical values used by
+# vendors), not DICOM codes. Ge-68 decays by electron capture; its positrons come from its
 # Ga-68 daughter, hence Ga-68's fraction.
 # fmt: off
 RADIONUCLIDES = (
@@ -98,7 +98,7 @@ def radiopharmaceutical_code(name):
     return RADIOPHARMACEUTICAL_CODES.get(_fold(name)) if isinstance(name, str) else None
 
 
-# -- patient orientation (NM/PET Patient Orientation module, spec 2.4) ---------
+# -- patient orientation (NM/PET Patient Orientation, docs/iods.md 3) --
 
 # Designators of retired SNOMED-RT codes; the J-PET converter used 99SDM for the same code values.
 RETIRED_SCHEMES = ("SRT", "99SDM", "SNM3")
@@ -134,7 +134,7 @@ def current_code(value, scheme):
     return _CURRENT.get((value, scheme))
 
 
-# PatientPosition -> (orientation, modifier, gantry relationship), spec 2.4.
+# PatientPosition -> (orientation, modifier, gantry relationship), docs/iods.md 3.
 PATIENT_POSITIONS = {
     "HFS": ("recumbent", "supine", "headfirst"),
     "HFP": ("recumbent", "prone", "headfirst"),

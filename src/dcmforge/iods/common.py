@@ -159,7 +159,7 @@ MONOCHROME_16_BIT = (
 )  # fmt: skip
 
 
-# -- modules common to PET and CT (spec section 1) -----------------------------------
+# -- modules common to PET and CT (docs/iods.md 1) -------------------------------------
 
 # fmt: off
 PATIENT = module("Patient",  # PS3.3 C.7.1.1

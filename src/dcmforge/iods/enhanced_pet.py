@@ -209,7 +209,7 @@ is_attenuation_corrected = Condition(
 ATTENUATION_SOURCES = defined("CT", "MR", "POSITRON SOURCE", "SINGLE PHOTON")
 TEMPORAL_RELATIONSHIPS = defined("CONCURRENT", "SEPARATE", "SIMULTANEOUS")
 
-# The attenuation defaults are what a PET/CT has (the spec's reference file says the same).
+# The attenuation defaults are what a PET/CT has (docs/iods.md 5).
 # fmt: off
 _ENHANCED_PET_CORRECTIONS = module("Enhanced PET Corrections",
     row("CountsSource",                              "1",  "user",   default="EMISSION", enum=COUNTS_SOURCES),

@@ -34,7 +34,7 @@ is_original_and_table_moving = Condition(
     lambda dataset: says("ImageType", "ORIGINAL")(dataset) and says("TableMotion", "DYNAMIC")(dataset),
     "may be present",
 )
-# dciodvfy reports DecayCorrectionDateTime as an error when DecayCorrected is NO (spec 4.6).
+# dciodvfy reports DecayCorrectionDateTime as an error when DecayCorrected is NO (docs/iods.md 5).
 is_decay_corrected_enhanced = Condition("DecayCorrected is YES", says("DecayCorrected", "YES"))
 is_iterative = Condition(
     "IterativeReconstructionMethod is YES", says("IterativeReconstructionMethod", "YES"), "may be present"
@@ -71,7 +71,7 @@ RECONSTRUCTION_ALGORITHMS = defined("FILTER_BACK_PROJ", "REPROJECTION", "RAMLA",
 is_decay_corrected_image = is_decay_corrected_enhanced._replace(scope="image")
 
 # Frame Content: StackID, InStackPositionNumber, TemporalPositionIndex and DimensionIndexValues are
-# 1C in the macro, always required in Enhanced PET (spec 4.7; dciodvfy agrees).
+# 1C in the macro, always required in Enhanced PET (docs/iods.md 5).
 # PET Frame Correction Factors: 1C in PS3.3; dciodvfy requires all but DecayFactor whenever the group is present.
 # Pixel Value Transformation: RescaleType US (unspecified): the units are in Real World Value Mapping.
 # fmt: off
