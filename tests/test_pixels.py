@@ -101,6 +101,23 @@ def test_numba_kernels_equal_numpy_reference(volume, k0):
 
 @pytest.mark.slow
 @SETTINGS
+@given(volumes(), st.sampled_from([pixels.plan_slice_scaling, pixels.plan_volume_scaling]))
+def test_every_plan_reads_back_within_half_a_step_with_no_whole_slope_where_it_scales(volume, plan):
+    mins, maxs = pixels.slice_extrema(volume)
+    scaling = plan(mins, maxs, volume.dtype, "PT")
+    assert (scaling.slopes > 0).all() and (scaling.intercepts == 0).all()
+    if not (scaling.slopes == 1.0).all():  # scaled (not integers stored as they are): no whole slope below 1e9
+        assert all(s != np.floor(s) or s >= 1e9 for s in scaling.slopes), scaling.slopes
+    if plan is pixels.plan_volume_scaling:
+        assert len(set(scaling.slopes)) == 1 and len(set(scaling.signed)) == 1
+    stored = _as_stored(_pack(volume, scaling, "numpy"), scaling.signed)
+    for plane, expected, slope in zip(stored, volume.astype(np.float64), scaling.slopes):
+        error = np.abs(plane * slope - expected)
+        assert (error <= 0.5 * slope * (1 + 1e-9) + 1e-12 * np.abs(expected)).all(), (slope, error.max())
+
+
+@pytest.mark.slow
+@SETTINGS
 @given(volumes(), st.data())
 def test_numba_pack_equals_numpy_for_any_slopes_and_intercepts(volume, data):
     # The contract is general (not only the plan's terms): ties and clipping included.
