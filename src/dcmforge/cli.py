@@ -34,6 +34,7 @@ def cmd_convert(args):
         "seed": args.seed,
         "overwrite": args.overwrite,
         "multiframe": args.multiframe,
+        "preview": args.preview,
         "scaling": "frame" if args.per_frame_scaling else None,
     }
     if args.per_frame_scaling and not args.multiframe:
@@ -176,6 +177,9 @@ def build_parser():
         "--one-study",
         action="store_true",
         help="every input's series in one study (a PET and its CT): the first input's study time, one frame of reference",
+    )
+    convert.add_argument(
+        "--preview", action="store_true", help="draw NAME.preview.png beside each series folder NAME (see README)"
     )
     convert.set_defaults(run=cmd_convert)
 

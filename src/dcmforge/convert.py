@@ -37,6 +37,7 @@ OPTIONS = {
     "multiframe": False,
     "scaling": None,
     "study": None,
+    "preview": False,
 }
 
 # Metadata keys that say when the acquisition happened.
@@ -110,6 +111,7 @@ def _convert(header, out_dir, options):
             multiframe=options.get("multiframe", False),
             scaling=options.get("scaling"),
             study=study,
+            preview=options.get("preview", False),
         )
         series_uid = read_text_element(paths[0], _SERIES_INSTANCE_UID) or ""
         nbytes = sum(os.stat(path).st_size for path in paths)
@@ -121,6 +123,10 @@ def _convert(header, out_dir, options):
     shape = "x".join(str(n) for n in reversed(image.volume.shape))
     spacing = "x".join(f"{s:g}" for s in image.spacing)
     written = "1 Enhanced PET file" if options.get("multiframe") else f"{len(paths)} {modality} files"
+    if options.get("preview"):
+        from .preview import preview_path
+
+        written += f" + {preview_path(out_dir).name}"
     message = f"{header} -> {out_dir}: {written}, {shape} voxels of {spacing} mm; {image.convention}{notes}"
     return _fields(header, out_dir, CONVERTED, message, files=len(paths), nbytes=nbytes, series_uid=series_uid,
                    warnings=tuple(image.warnings))  # fmt: skip

@@ -69,6 +69,10 @@ class InterfileError(DcmforgeError):
     """An Interfile header or its data file cannot be read as an image."""
 
 
+class PreviewError(DcmforgeError):
+    """A preview picture cannot be drawn: a series folder dcmforge cannot read back, or a bad picture."""
+
+
 class OutputExistsError(DcmforgeError):
     """The series folder exists (and overwrite was not asked for, or it is not a folder dcmforge may
     replace), or another writer committed the same folder first. The message names the folder."""

@@ -140,6 +140,7 @@ def write_multiframe(
     scaling=None,
     study=None,
     durable=False,
+    preview=False,
 ):
     """Write ``volume`` ([z, y, x], or [t, z, y, x] for dynamic PET) as one Enhanced PET Image file.
 
@@ -192,8 +193,11 @@ def write_multiframe(
             _encode_dataset(dataset, _encode_per_frame(frames, codec, dataset["PixelRepresentation"]), codec),
             element_header(_PIXEL_DATA_TAG, "OW", pixel_data_length(shape)),
         ))  # fmt: skip
-        _write_streamed(folder, path.name, header, volume, scaling, backend)
+        projections = series.projections_for(shape) if preview else None
+        _write_streamed(folder, path.name, header, volume, scaling, backend, projections)
         folder.commit()
+    if projections is not None:
+        series.draw_preview(out_dir, projections, geometry, description.modality)
     return [path]
 
 
@@ -225,14 +229,19 @@ def file_scaling(mins, maxs, dtype, choice="volume"):
     return scaling
 
 
-def _write_streamed(folder, name, header, volume, scaling, backend):
-    """The header, then the frames packed a chunk at a time into one buffer, into a new file of the folder."""
+def _write_streamed(folder, name, header, volume, scaling, backend, projections=None):
+    """The header, then the frames packed a chunk at a time into one buffer, into a new file of the folder.
+
+    ``projections`` (a preview's ProjectionAccumulator, or None) takes each chunk as it passes.
+    """
     fd = folder.open(name)
     try:
         write_all(fd, [header])
         buffer = None
         for part, index in series.chunks(volume.shape):
             chunk = volume[index]
+            if projections is not None:
+                projections.add(chunk, index[-1].start, index[0] if len(index) == 2 else 0)
             if buffer is None or len(buffer) < len(chunk):
                 buffer = np.empty(chunk.shape, np.uint16)
             per_frame = (values[part] for values in scaling)

@@ -49,6 +49,7 @@ def write_series(
     scaling=None,
     study=None,
     durable=False,
+    preview=False,
 ):
     """Write ``volume`` ([z, y, x], or [t, z, y, x] for dynamic PET) as a DICOM series in ``out_dir``.
 
@@ -71,6 +72,9 @@ def write_series(
 
     ``study`` (from ``new_study``) puts the series in a study that other calls
     share: a PET and its CT (see ``dcmforge.write.study``).
+
+    ``preview=True`` also draws ``<out_dir>.preview.png`` beside the series
+    once it is committed: see ``dcmforge.preview``.
     """
     if not isinstance(volume, np.ndarray):  # lists and other array-likes; arrays and memmaps are not copied
         volume = np.asarray(volume)
@@ -93,6 +97,7 @@ def write_series(
             scaling=scaling,
             study=study,
             durable=durable,
+            preview=preview,
         )
     if scaling not in (None, "frame"):
         raise DcmforgeError(f"scaling={scaling!r}: a series of single-frame files has each file's own rescale")
@@ -112,6 +117,7 @@ def write_series(
         backend=pixels.select_backend(int(np.prod(shape)), backend),
         study=study,
         durable=durable,
+        preview=preview,
     ) as writer:
         # Two passes over the volume: the extrema of every slice first, so a NaN is
         # found before any file is written and integer input is judged as a whole;
@@ -187,7 +193,8 @@ class SeriesWriter:
     Memory does not grow with the volume. Slices must come in order. The
     files go into a private folder that becomes ``out_dir`` when the block
     ends with every slice written; if it raises, or ends early, the folder is
-    removed: a series is either whole or absent.
+    removed: a series is either whole or absent. ``preview=True`` draws the
+    series' picture beside out_dir once it is committed.
     """
 
     def __init__(
@@ -208,6 +215,7 @@ class SeriesWriter:
         workers=1,
         study=None,
         durable=False,
+        preview=False,
     ):
         refuse_existing(out_dir, overwrite)  # before anything else is done
         self.description = iods.description_for(modality)  # refuses a modality it does not describe
@@ -249,6 +257,7 @@ class SeriesWriter:
         self._last_slope = None  # write_slices' latest RescaleSlope
         self.folder = SeriesFolder(self.out_dir, overwrite=overwrite, durable=durable)
         self._pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
+        self._projections = projections_for(self.shape) if preview else None
 
     # -- the series-wide dataset ---------------------------------------------
 
@@ -319,6 +328,8 @@ class SeriesWriter:
             raise VolumeError(f"expected slices of shape (n, {self.rows}, {self.columns}), got {np.shape(slices)}")
         if self.written + count > self.image_count:
             raise VolumeError(f"the series has {self.image_count} images; {self.written + count} were given")
+        if self._projections is not None:
+            self._projections.add_images(slices, self.written, self.slice_count)
         if self._stored is None or len(self._stored) < count:
             self._stored = np.empty((count, self.rows, self.columns), np.uint16)
         stored = pixels.pack_slices(slices, *scaling, self._stored[:count], self.backend)
@@ -389,6 +400,8 @@ class SeriesWriter:
             self.folder.abort()
             raise VolumeError(f"the series ended after {self.written} of {self.image_count} images; its files were removed")
         self.folder.commit()
+        if self._projections is not None:
+            draw_preview(self.out_dir, self._projections, self.geometry, self.modality)
         return self.paths
 
     def _shutdown(self):
@@ -428,6 +441,20 @@ def geometry_from(spacing, origin, orientation, affine, affine_convention):
     if spacing is not None:
         return geometry.from_spacing(spacing, origin, orientation)
     raise DcmforgeError("give either spacing (with origin and orientation) or an affine")
+
+
+def projections_for(shape):
+    """The accumulator of a preview's projections (imported only when a preview is asked for)."""
+    from ..preview import ProjectionAccumulator
+
+    return ProjectionAccumulator(shape)
+
+
+def draw_preview(out_dir, projections, geometry, modality):
+    """The picture of a committed series, beside its folder."""
+    from ..preview import write_preview
+
+    return write_preview(out_dir, projections, geometry.affine, modality)
 
 
 def user_metadata(metadata, modality, frame_count, study=None):

@@ -1,0 +1,36 @@
+"""Preview pictures: see a series' orientation before trusting it.
+
+``write_series(..., preview=True)`` and ``dcmforge convert --preview`` draw,
+beside each committed series folder ``NAME``, the picture ``NAME.preview.png``:
+three maximum intensity projections with the patient's directions at their
+edges (``picture.py``), from projections accumulated while the writer streamed
+the volume (``projection.py``), saved as a PNG by the standard library
+(``png.py``) with a built-in bitmap font (``font.py``). ``dcmforge preview
+DIR`` draws a contact sheet of every series under a folder from the files
+themselves (``sheet.py``).
+"""
+
+from pathlib import Path
+
+from .png import write_png
+from .projection import ProjectionAccumulator
+
+__all__ = ["ProjectionAccumulator", "preview_path", "write_preview"]
+
+SUFFIX = ".preview.png"
+
+
+def preview_path(series_dir):
+    """Where a series folder's picture goes: beside the folder, which holds DICOM files only."""
+    series_dir = Path(series_dir)
+    return series_dir.with_name(series_dir.name + SUFFIX)
+
+
+def write_preview(series_dir, accumulator, affine, modality):
+    """Draw the accumulated projections of the series in series_dir; returns the picture's path."""
+    from .picture import preview_picture
+
+    picture = preview_picture(
+        accumulator.projections(), affine, modality, Path(series_dir).name, accumulator.frame_count
+    )
+    return write_png(preview_path(series_dir), picture)

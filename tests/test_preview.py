@@ -1,0 +1,302 @@
+"""Preview pictures: the marker in the patient's left, anterior, head corner lies next to the L, A and H labels.
+
+Every test builds a volume with a bright marker in that corner, placed from
+the geometry the test itself states (an LPS or RAS affine, or an Interfile
+dialect's documented axes), writes it with a preview, decodes the PNG (zlib
+here, Pillow as the standard decoder) and finds the direction letters on its
+pixels by rendering them with the preview's font.
+"""
+
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+from hypothesis.extra import numpy as hnp
+from PIL import Image
+
+import dcmforge
+from dcmforge import cli
+from dcmforge.demo import METADATA
+from dcmforge.preview import picture, preview_path
+from dcmforge.preview.font import text_mask
+from dcmforge.preview.png import png_bytes
+from interfile_data import castor_header, stir_header, write_image
+from volumes import oblique_affine
+
+SHAPE = (18, 20, 26)  # z, y, x: three different sizes, so a swapped axis shows
+SPACING = (2.0, 3.0, 4.0)
+MARKER = 4  # voxels along each axis
+# Where the marker must be: towards the patient's left (+x LPS), anterior (-y), head (+z).
+MARKER_DIRECTIONS = {0: 1, 1: -1, 2: 1}
+# What each view shows at its edges, radiological convention (left, right, top, bottom).
+EDGES = {
+    "CORONAL": ("R", "L", "H", "F"),
+    "SAGITTAL": ("A", "P", "H", "F"),
+    "TRANSVERSE": ("R", "L", "A", "P"),
+}
+OPPOSITE = {"L": "R", "A": "P", "H": "F"}
+# LPS sign of the gantry axes (x, y, z) for each patient position (PS3.3 C.7.6.2.1.1 and the
+# equipment coordinate system: x towards the patient's left for HFS, y down, z into the gantry).
+POSITION_SIGNS = {"HFS": (1, 1, 1), "HFP": (-1, -1, 1), "FFS": (-1, 1, -1), "FFP": (1, -1, -1)}
+
+
+# -- reading the picture -----------------------------------------------------------------
+
+
+def decode_png(data):
+    """RGB or grey pixels of a PNG of 8-bit samples, by zlib (filters 0-4, PNG specification 9)."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    chunks, offset = {}, 8
+    while offset < len(data):
+        (length,) = struct.unpack(">I", data[offset : offset + 4])
+        kind, body = data[offset + 4 : offset + 8], data[offset + 8 : offset + 8 + length]
+        assert struct.unpack(">I", data[offset + 8 + length : offset + 12 + length])[0] == zlib.crc32(kind + body)
+        chunks[kind] = chunks.get(kind, b"") + body
+        offset += 12 + length
+    columns, rows, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", chunks[b"IHDR"])
+    assert depth == 8 and interlace == 0 and b"IEND" in chunks
+    channels = {0: 1, 2: 3}[colour]
+    raw = np.frombuffer(zlib.decompress(chunks[b"IDAT"]), np.uint8).reshape(rows, 1 + columns * channels)
+    out = np.zeros((rows, columns * channels), np.int32)
+    for r in range(rows):
+        kind, line = raw[r, 0], raw[r, 1:].astype(np.int32)
+        up = out[r - 1] if r else np.zeros_like(line)
+        if kind == 0:
+            out[r] = line
+        elif kind == 2:
+            out[r] = (line + up) % 256
+        else:  # 1, 3, 4 depend on the left neighbour: byte by byte
+            for c in range(len(line)):
+                left = out[r, c - channels] if c >= channels else 0
+                upper_left = up[c - channels] if c >= channels and r else 0
+                if kind == 1:
+                    predicted = left
+                elif kind == 3:
+                    predicted = (left + up[c]) // 2
+                else:
+                    p = left + up[c] - upper_left
+                    pa, pb, pc = abs(p - left), abs(p - up[c]), abs(p - upper_left)
+                    predicted = left if pa <= pb and pa <= pc else up[c] if pb <= pc else upper_left
+                out[r, c] = (line[c] + predicted) % 256
+    pixels = out.astype(np.uint8).reshape(rows, columns, channels)
+    return pixels[..., 0] if channels == 1 else pixels
+
+
+def read_picture(path):
+    """The pixels, decoded by zlib here and checked against Pillow's decoding."""
+    data = path.read_bytes()
+    pixels = decode_png(data)
+    with Image.open(path) as standard:
+        assert np.array_equal(np.asarray(standard.convert("RGB")), pixels)
+    return pixels
+
+
+def find_letters(pixels, scale=2):
+    """[(letter, row, column)] of every direction letter drawn, found by matching its glyph exactly."""
+    ink = np.all(pixels == picture.LETTER, axis=-1)
+    found = []
+    for letter in "RLAPHF":
+        glyph = text_mask(letter, scale)
+        windows = np.lib.stride_tricks.sliding_window_view(ink, glyph.shape)
+        for row, column in zip(*np.nonzero(np.all(windows == glyph, axis=(2, 3)))):
+            found.append((letter, row + glyph.shape[0] / 2, column + glyph.shape[1] / 2))
+    return found
+
+
+def panels(pixels):
+    """{view: {edge: (letter, row, column)}}: the letters grouped by view, left to right."""
+    letters = sorted(find_letters(pixels), key=lambda found: found[2])
+    assert len(letters) == 12, letters
+    result = {}
+    for name, group in zip(("CORONAL", "SAGITTAL", "TRANSVERSE"), (letters[0:4], letters[4:8], letters[8:12])):
+        by_column = sorted(group, key=lambda found: found[2])
+        middle = sorted(by_column[1:3], key=lambda found: found[1])
+        result[name] = dict(zip(("left", "right", "top", "bottom"), (by_column[0], by_column[3], *middle)))
+    return result
+
+
+def assert_marker_next_to_l_a_h(path):
+    """In every view: the letters at the radiological edges, and the marker nearer L, A, H than R, P, F."""
+    pixels = read_picture(path)
+    for name, edges in panels(pixels).items():
+        assert tuple(edges[e][0] for e in ("left", "right", "top", "bottom")) == EDGES[name], name
+        top, bottom = int(edges["top"][1]) + 8, int(edges["bottom"][1]) - 8
+        left, right = int(edges["left"][2]) + 6, int(edges["right"][2]) - 6
+        region = pixels[top:bottom, left:right]
+        bright = np.nonzero(np.all(region >= 250, axis=-1))
+        assert len(bright[0]), f"{name}: no marker"
+        row, column = bright[0].mean() + top, bright[1].mean() + left
+        position = {letter: (r, c) for letter, r, c in edges.values()}
+        for letter in set(position) & set(OPPOSITE):
+            near = np.hypot(row - position[letter][0], column - position[letter][1])
+            far = np.hypot(row - position[OPPOSITE[letter]][0], column - position[OPPOSITE[letter]][1])
+            assert near < far, f"{name}: the marker is nearer {OPPOSITE[letter]} than {letter}"
+
+
+# -- volumes with the marker ---------------------------------------------------------------
+
+
+def marked_volume(lps_steps, shape=SHAPE):
+    """A dim box with a bright marker at the index corner nearest the patient's left, anterior, head.
+
+    ``lps_steps`` is the 3x3 matrix of LPS steps of index x, y, z (columns); each
+    index axis goes to the end its dominant LPS direction says.
+    """
+    volume = np.zeros(shape, np.float32)
+    volume[2:-2, 2:-2, 2:-2] = 1.0
+    index = []
+    for axis in (2, 1, 0):  # index z, y, x are array axes 0, 1, 2
+        step = np.asarray(lps_steps)[:, axis]
+        dominant = int(np.argmax(np.abs(step)))
+        high = np.sign(step[dominant]) == MARKER_DIRECTIONS[dominant]
+        index.append(slice(-MARKER, None) if high else slice(0, MARKER))
+    volume[tuple(index)] = 10.0
+    return volume
+
+
+def position_affine(position, spacing=SPACING):
+    affine = np.diag([*spacing, 1.0])
+    affine[:3, :3] = np.diag(POSITION_SIGNS[position]) @ affine[:3, :3]
+    affine[:3, 3] = (-20.0, 15.0, -30.0)
+    return affine
+
+
+@pytest.mark.parametrize("position", POSITION_SIGNS)
+@pytest.mark.parametrize("convention", ["LPS", "RAS"])
+def test_marker_in_every_patient_position_and_convention(tmp_path, position, convention):
+    lps = position_affine(position)
+    given_affine = lps if convention == "LPS" else np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps
+    out = tmp_path / "series"
+    paths = dcmforge.write_series(
+        marked_volume(lps[:3, :3]), out, affine=given_affine, affine_convention=convention, preview=True
+    )
+    assert len(paths) == SHAPE[0] and preview_path(out) == tmp_path / "series.preview.png"
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in paths)  # DICOM only in the folder
+    assert_marker_next_to_l_a_h(preview_path(out))
+
+
+def test_marker_when_the_index_axes_are_permuted(tmp_path):
+    """Sagittal slices: columns run A -> P, rows H -> F, slices R -> L."""
+    affine = np.zeros((4, 4))
+    affine[:3, :3] = [[0, 0, 2.5], [2.0, 0, 0], [0, -3.0, 0]]
+    affine[3, 3] = 1
+    dcmforge.write_series(marked_volume(affine[:3, :3]), tmp_path / "s", affine=affine, affine_convention="LPS",
+                          preview=True)  # fmt: skip
+    assert_marker_next_to_l_a_h(preview_path(tmp_path / "s"))
+
+
+def test_marker_in_an_oblique_volume_and_the_picture_says_oblique(tmp_path):
+    affine = oblique_affine(degrees=24.0)
+    dcmforge.write_series(marked_volume(affine[:3, :3]), tmp_path / "o", affine=affine, affine_convention="LPS",
+                          preview=True)  # fmt: skip
+    assert_marker_next_to_l_a_h(preview_path(tmp_path / "o"))
+    assert picture.is_oblique(affine) and not picture.is_oblique(position_affine("HFP"))
+
+
+def test_enhanced_pet_file_and_dynamic_series_show_the_last_frame(tmp_path):
+    lps = position_affine("FFS")
+    marked = marked_volume(lps[:3, :3])
+    dynamic = np.stack([np.flip(marked, axis=(0, 1, 2)), marked])  # only the last frame is right
+    two_frames = {**METADATA, "frame_start": [0, 60], "frame_duration": [60, 60]}
+    for name, multiframe in (("single", False), ("multi", True)):
+        dcmforge.write_series(dynamic, tmp_path / name, affine=lps, affine_convention="LPS", multiframe=multiframe,
+                              preview=True, metadata=two_frames)  # fmt: skip
+        assert_marker_next_to_l_a_h(preview_path(tmp_path / name))
+
+
+def test_ct_uses_a_soft_tissue_window(tmp_path):
+    lps = position_affine("HFS")
+    hu = marked_volume(lps[:3, :3]) * 100 - 1000  # air -1000, body -900, marker 0 HU
+    hu[hu == 0] = 1000.0  # bone-bright marker
+    dcmforge.write_series(hu, tmp_path / "ct", affine=lps, affine_convention="LPS", modality="CT", preview=True)
+    assert_marker_next_to_l_a_h(preview_path(tmp_path / "ct"))
+    assert picture.window([np.zeros((2, 2))], "CT")[:2] == (-160.0, 240.0)
+
+
+def test_streamed_series_draws_its_preview_only_when_whole(tmp_path):
+    lps = position_affine("HFP")
+    volume = marked_volume(lps[:3, :3])
+    with dcmforge.SeriesWriter(tmp_path / "whole", SHAPE, affine=lps, affine_convention="LPS", preview=True) as w:
+        for k in range(SHAPE[0]):
+            w.write_slice(volume[k])
+    assert_marker_next_to_l_a_h(preview_path(tmp_path / "whole"))
+    with pytest.raises(dcmforge.VolumeError):
+        with dcmforge.SeriesWriter(tmp_path / "part", SHAPE, affine=lps, affine_convention="LPS", preview=True) as w:
+            w.write_slice(volume[0])
+    assert not preview_path(tmp_path / "part").exists() and not (tmp_path / "part").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_no_preview_unless_asked(tmp_path):
+    dcmforge.write_series(np.ones((2, 3, 4)), tmp_path / "plain", spacing=(1, 1, 1))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plain"]
+
+
+# -- Interfile dialects through dcmforge convert ------------------------------------------------------
+
+# LPS sign of each dialect's axes 1, 2, 3 for HFS (README's dialect table; shared/spec/interfile.md 4.1-4.5):
+# STIR and 3.3 i -> L, j -> P, k -> feet; CASToR and GATE i -> L, j -> A, k -> head; Siemens i -> L, j -> P, k -> head.
+DIALECT_HFS_SIGNS = {
+    "stir": (1, 1, -1), "interfile33": (1, 1, -1), "castor": (1, -1, 1), "gate": (1, -1, 1), "siemens": (1, 1, 1),
+}  # fmt: skip
+# Another position turns STIR's frame: the LPS signs of STIR's x, y, z (spec 4.1).
+STIR_POSITION_SIGNS = {"HFS": (1, 1, -1), "HFP": (-1, -1, -1), "FFS": (-1, 1, 1), "FFP": (1, -1, 1)}
+
+
+def dialect_header(dialect, shape):
+    nz, ny, nx = shape
+    dx, dy, dz = SPACING
+    if dialect == "stir":
+        return "img.hv", stir_header(shape, SPACING, data="img.v")
+    if dialect == "castor":
+        return "img.hdr", castor_header(shape, SPACING, data="img.img")
+    if dialect in ("gate", "interfile33"):
+        version = "!version of keys := 3.3\n" if dialect == "interfile33" else ""
+        text = (f"!INTERFILE :=\n{version}!name of data file := img.i33\nimagedata byte order := LITTLEENDIAN\n"
+                f"!matrix size [1] := {nx}\n!matrix size [2] := {ny}\n!number format := float\n"
+                f"!number of bytes per pixel := 4\nscaling factor (mm/pixel) [1] := {dx}\n"
+                f"scaling factor (mm/pixel) [2] := {dy}\n!number of slices := {nz}\n"
+                f"slice thickness (pixels) := {dz / dx}\n!END OF INTERFILE :=\n")  # fmt: skip
+        return ("img.h33" if dialect == "gate" else "img.hdr"), text
+    text = (f"!INTERFILE:=\n%SMS-MI header name space:=image subheader\nname of data file:=img.v\n"
+            f"image data byte order:=LITTLEENDIAN\nnumber format:=float\n!number of bytes per pixel:=4\n"
+            f"matrix size[1]:={nx}\nmatrix size[2]:={ny}\nmatrix size[3]:={nz}\nscale factor (mm/pixel) [1]:={dx}\n"
+            f"scale factor (mm/pixel) [2]:={dy}\nscale factor (mm/pixel) [3]:={dz}\n!END OF INTERFILE:=\n")  # fmt: skip
+    return "img.v.hdr", text
+
+
+@pytest.mark.parametrize("position", STIR_POSITION_SIGNS)
+@pytest.mark.parametrize("dialect", DIALECT_HFS_SIGNS)
+def test_marker_in_every_interfile_dialect_and_position(tmp_path, dialect, position):
+    # The dialect's HFS signs give its axes in STIR's frame; the position's STIR signs give LPS.
+    stir_frame = np.multiply(DIALECT_HFS_SIGNS[dialect], STIR_POSITION_SIGNS["HFS"])
+    signs = stir_frame * STIR_POSITION_SIGNS[position]
+    name, text = dialect_header(dialect, SHAPE)
+    header = write_image(tmp_path, name, text, marked_volume(np.diag(signs * np.array(SPACING))))
+    status = cli.main(["-q", "convert", str(header), "--out", str(tmp_path / "out"), "--dialect", dialect,
+                       "--patient-position", position, "--preview"])  # fmt: skip
+    assert status == 0
+    (series,) = [p for p in (tmp_path / "out").iterdir() if p.is_dir()]
+    assert_marker_next_to_l_a_h(preview_path(series))
+
+
+# -- the PNG writer ------------------------------------------------------------------------------------
+
+
+@given(hnp.arrays(np.uint8, st.tuples(st.integers(1, 9), st.integers(1, 9)) | st.tuples(st.integers(1, 9),
+                  st.integers(1, 9), st.just(3))))  # fmt: skip
+def test_png_round_trips_through_zlib_and_a_standard_decoder(pixels):
+    data = png_bytes(pixels)
+    assert np.array_equal(decode_png(data), pixels)
+    import io
+
+    with Image.open(io.BytesIO(data)) as standard:
+        assert np.array_equal(np.asarray(standard), pixels)
+
+
+@pytest.mark.parametrize("bad", [np.zeros((2, 2), np.uint16), np.zeros((2, 2, 4), np.uint8), np.zeros((0, 3), np.uint8)])
+def test_png_refuses_what_it_cannot_write(bad):
+    with pytest.raises(dcmforge.DcmforgeError, match="a PNG needs uint8 pixels"):
+        png_bytes(bad)
