@@ -237,10 +237,7 @@ def plan_slice_scaling(mins, maxs, dtype, modality, empty_slope=None):
     none of these slices has values (a streaming writer's last slope; see
     _fit_16_bits).  Raises VolumeError for values that cannot be stored.
     """
-    mins = np.asarray(mins, np.float64)
-    maxs = np.asarray(maxs, np.float64)
-    if mins.ndim != 1 or mins.shape != maxs.shape or mins.size == 0:
-        raise VolumeError(f"need one min and one max per slice, got shapes {mins.shape}, {maxs.shape}")
+    mins, maxs = _per_slice_extrema(mins, maxs)
     plan = _SCALING_POLICIES.get(modality)
     if plan is None:
         known = ", ".join(_SCALING_POLICIES)
@@ -254,12 +251,18 @@ def plan_volume_scaling(mins, maxs, dtype, modality):
     For a multi-frame file read by readers that apply one rescale to every
     frame; a voxel's error is then at most half the volume's slope.
     """
+    mins, maxs = _per_slice_extrema(mins, maxs)
+    whole = plan_slice_scaling(mins.min(keepdims=True), maxs.max(keepdims=True), dtype, modality)
+    return SliceScaling(*(np.repeat(values, mins.size) for values in whole))
+
+
+def _per_slice_extrema(mins, maxs):
+    """mins and maxs as float64 arrays of one entry per slice (at least one)."""
     mins = np.asarray(mins, np.float64)
     maxs = np.asarray(maxs, np.float64)
     if mins.ndim != 1 or mins.shape != maxs.shape or mins.size == 0:
         raise VolumeError(f"need one min and one max per slice, got shapes {mins.shape}, {maxs.shape}")
-    whole = plan_slice_scaling(mins.min(keepdims=True), maxs.max(keepdims=True), dtype, modality)
-    return SliceScaling(*(np.repeat(values, mins.size) for values in whole))
+    return mins, maxs
 
 
 def _plan_pet(mins, maxs, dtype, empty_slope):
