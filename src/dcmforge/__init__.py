@@ -22,6 +22,8 @@ _EXPORTS = {
     "encode_file": "dicom.part10",
     "write_file": "dicom.part10",
     "new_uid": "dicom.uids",
+    "send": "dicomweb",
+    "SendReport": "dicomweb",
     "DcmforgeError": "errors",
     "EncodingError": "errors",
     "ValidationError": "errors",
@@ -30,6 +32,8 @@ _EXPORTS = {
     "VolumeError": "errors",
     "InterfileError": "errors",
     "OutputExistsError": "errors",
+    "NotDicomError": "errors",
+    "SendError": "errors",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -1,4 +1,4 @@
-"""The ``dcmforge`` command: convert, demo, template, check.
+"""The ``dcmforge`` command: convert, send, demo, template, check.
 
 Exit status: 0 when every input converted, 2 when an input was bad (a
 header, a metadata file, a value: our own errors), 1 for anything else (a
@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .convert import BAD_INPUT, FAILED, EXIT_STATUS, one_study
 from .errors import DcmforgeError
+from .send_cli import add_connection_options, add_send_command
 
 log = logging.getLogger("dcmforge")
 
@@ -49,11 +50,22 @@ def cmd_convert(args):
     if args.dask and args.jobs > 1:
         print("--dask and --jobs: choose one (the Dask workers are the parallelism)", file=sys.stderr)
         return EXIT_BAD_INPUT
+    send_series = None
+    if args.send:  # credentials are read before anything is converted
+        from .send_cli import sender_for_convert
+
+        try:
+            send_series = sender_for_convert(args)
+        except DcmforgeError as exc:
+            print(f"dcmforge convert: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
     try:
         with _executor(args) as executor:
             results = convert_many(
                 args.headers, args.out, executor=executor, resume=args.resume, report=args.report, **options
             )
+            if send_series:  # each series goes to the archive as soon as it is committed
+                results = map(send_series, results)
             return _report(results, len(args.headers), args.quiet)
     except DcmforgeError as exc:  # a --dask address, or a path the workers cannot see
         print(exc, file=sys.stderr)
@@ -181,7 +193,10 @@ def build_parser():
     convert.add_argument(
         "--preview", action="store_true", help="draw NAME.preview.png beside each series folder NAME (see README)"
     )
+    convert.add_argument("--send", metavar="BASE", help="send each series to this DICOMweb base URL once written")
+    add_connection_options(convert)
     convert.set_defaults(run=cmd_convert)
+    add_send_command(commands)
 
     demo = commands.add_parser("demo", help="write a small Interfile phantom and convert it")
     demo.add_argument("dir", help="folder to write into")

@@ -76,3 +76,19 @@ class PreviewError(DcmforgeError):
 class OutputExistsError(DcmforgeError):
     """The series folder exists (and overwrite was not asked for, or it is not a folder dcmforge may
     replace), or another writer committed the same folder first. The message names the folder."""
+
+
+class NotDicomError(DcmforgeError):
+    """A path given to send is not a DICOM Part 10 file (no "DICM" at byte 128) or folder of them."""
+
+
+class SendError(DcmforgeError):
+    """A DICOMweb server could not be reached or did not store what it was sent.
+
+    ``report`` holds what was stored before the failure (a ``SendReport``), or None
+    when nothing was answered.
+    """
+
+    def __init__(self, message, report=None):
+        self.report = report
+        super().__init__(message)

@@ -1,0 +1,533 @@
+"""Sending DICOM files to an archive with DICOMweb STOW-RS (PS3.18 10.5), standard library only.
+
+A send is a series of HTTP POSTs to ``{base}/studies``, each a
+``multipart/related; type="application/dicom"`` body of a bounded number of
+instances and bytes, streamed from the files (memory does not grow with the
+series). The server answers each with a DICOM JSON dataset: the instances it
+stored (ReferencedSOPSequence) and those it did not (FailedSOPSequence, with a
+FailureReason); they are matched to files by the SOP Instance UID each file's
+meta group names. Connection errors and 5xx answers are retried with
+exponential backoff, resending only the batch that had no answer; a 4xx answer
+is not retried.
+"""
+
+import base64
+import http.client
+import json
+import os
+import secrets
+import ssl
+import time
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import NotDicomError, SendError
+
+STORED = "stored"
+WARNING = "stored with a warning"
+FAILED = "failed"
+NOT_SENT = "not sent"
+
+DEFAULT_BATCH_INSTANCES = 64
+DEFAULT_BATCH_BYTES = 32 << 20
+DEFAULT_TIMEOUT = 60.0
+DEFAULT_RETRIES = 3
+DEFAULT_BACKOFF = 1.0  # seconds before the first retry, doubled for each next one
+
+# Files are read and sent in pieces of this size: a RAM/system-call trade-off.
+_CHUNK = 1 << 20
+# Part 10: a 128-byte preamble, "DICM", then the file meta group (PS3.10 7.1).
+_MAGIC_OFFSET = 128
+_MAGIC = b"DICM"
+# The meta group is a few hundred bytes; more than this is not a meta group.
+_META_LIMIT = 1 << 16
+# Explicit VR elements whose length takes 4 bytes after 2 reserved ones (PS3.5 7.1.2).
+_LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
+_META_SOP_CLASS = 0x00020002
+_META_SOP_INSTANCE = 0x00020003
+
+# DICOM JSON tags of a store answer (PS3.18 10.5.3).
+_REFERENCED_SOPS = "00081199"
+_FAILED_SOPS = "00081198"
+_SOP_INSTANCE = "00081155"
+_FAILURE_REASON = "00081197"
+_WARNING_REASON = "00081196"
+# What a reason code's class means (PS3.4 C-STORE statuses, which STOW-RS reuses).
+_REASONS = (
+    (0xFF00, 0xA700, "out of resources"),
+    (0xFF00, 0xA900, "data set does not match SOP class"),
+    (0xF000, 0xC000, "cannot understand"),
+    (0xFFFF, 0xC122, "transfer syntax not supported"),
+    (0xFFFF, 0x0110, "processing failure"),
+    (0xFFFF, 0x0122, "SOP class not supported"),
+    (0xFFFF, 0x0124, "not authorized"),
+    (0xFFFF, 0xB000, "coercion of data elements"),
+    (0xFFFF, 0xB006, "elements discarded"),
+    (0xFFFF, 0xB007, "data set does not match SOP class"),
+)
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One file to send: where it is, its size, and the UIDs its meta group names."""
+
+    path: str
+    size: int
+    sop_class_uid: str
+    sop_instance_uid: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one file: STORED, WARNING, FAILED or NOT_SENT, and why when not STORED."""
+
+    path: str
+    sop_instance_uid: str
+    status: str
+    reason: str = ""
+
+
+@dataclass
+class SendReport:
+    """Every file's outcome, in the order given, and the traffic it took."""
+
+    url: str
+    outcomes: list
+    requests: int = 0
+    bytes_sent: int = 0
+
+    @property
+    def ok(self):
+        """True only when the server stored every instance without a warning (every answer 200)."""
+        return bool(self.outcomes) and all(o.status == STORED for o in self.outcomes)
+
+    def count(self, status):
+        return sum(o.status == status for o in self.outcomes)
+
+    def summary(self):
+        """One line: how many instances went where, and how each ended."""
+        counts = ", ".join(
+            f"{self.count(status)} {status}"
+            for status in (STORED, WARNING, FAILED, NOT_SENT)
+            if self.count(status) or status == STORED
+        )
+        mib = self.bytes_sent / (1 << 20)
+        requests = "1 request" if self.requests == 1 else f"{self.requests} requests"
+        return f"{len(self.outcomes)} instances to {self.url}: {counts} ({requests}, {mib:.1f} MiB)"
+
+
+# -- the files -------------------------------------------------------------------------
+
+
+def find_instances(paths):
+    """The Part 10 files among ``paths`` (files, or folders searched recursively), in order.
+
+    Every file is checked before anything is sent: one without "DICM" at byte
+    128 or without a SOP Instance UID in its meta group is a NotDicomError.
+    Hidden files (an unfinished write's temporary name) are skipped in folders.
+    """
+    files, seen = [], set()
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            found = sorted(
+                f for f in path.rglob("*") if f.is_file() and not any(p.startswith(".") for p in f.relative_to(path).parts)
+            )
+            if not found:
+                raise NotDicomError(f"{path}: no files in this folder")
+        elif path.is_file():
+            found = [path]
+        else:
+            raise NotDicomError(f"{path}: no such file or folder")
+        for file in found:
+            if file.resolve() not in seen:
+                seen.add(file.resolve())
+                files.append(read_instance(file))
+    return files
+
+
+def read_instance(path):
+    """The Instance of a Part 10 file: its size and the SOP UIDs of its meta group."""
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            head = f.read(_MAGIC_OFFSET + len(_MAGIC) + _META_LIMIT)
+    except OSError as exc:
+        raise NotDicomError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if head[_MAGIC_OFFSET : _MAGIC_OFFSET + len(_MAGIC)] != _MAGIC:
+        raise NotDicomError(f"{path}: not a DICOM Part 10 file (no 'DICM' at byte 128)")
+    meta = meta_elements(head[_MAGIC_OFFSET + len(_MAGIC) :], path)
+    uid = meta.get(_META_SOP_INSTANCE)
+    if not uid:
+        raise NotDicomError(f"{path}: its file meta group has no MediaStorageSOPInstanceUID (0002,0003)")
+    return Instance(str(path), size, meta.get(_META_SOP_CLASS, ""), uid)
+
+
+def meta_elements(data, path):
+    """The text values of the group 0002 elements at the start of ``data`` (explicit VR little endian), by tag."""
+    values, at = {}, 0
+    while at + 8 <= len(data):
+        group = int.from_bytes(data[at : at + 2], "little")
+        if group != 0x0002:
+            break
+        tag = (group << 16) | int.from_bytes(data[at + 2 : at + 4], "little")
+        vr = data[at + 4 : at + 6]
+        if vr in _LONG_VRS:
+            if at + 12 > len(data):
+                break
+            length, start = int.from_bytes(data[at + 8 : at + 12], "little"), at + 12
+        else:
+            length, start = int.from_bytes(data[at + 6 : at + 8], "little"), at + 8
+        if start + length > len(data):
+            raise NotDicomError(f"{path}: its file meta group is cut short at element ({tag >> 16:04X},{tag & 0xFFFF:04X})")
+        if vr == b"UI":
+            values[tag] = data[start : start + length].decode("ascii", "replace").rstrip("\0 ")
+        at = start + length
+    return values
+
+
+def plan_batches(instances, max_instances, max_bytes):
+    """Consecutive runs of instances, each at most max_instances and max_bytes (a larger file goes alone)."""
+    batches, batch, size = [], [], 0
+    for instance in instances:
+        if batch and (len(batch) >= max_instances or size + instance.size > max_bytes):
+            batches.append(batch)
+            batch, size = [], 0
+        batch.append(instance)
+        size += instance.size
+    if batch:
+        batches.append(batch)
+    return batches
+
+
+# -- the multipart body ----------------------------------------------------------------
+
+
+def new_boundary():
+    """A random multipart boundary: 128 random bits cannot be expected inside a file."""
+    return f"dcmforge-{secrets.token_hex(16)}"
+
+
+def content_type(boundary):
+    return f'multipart/related; type="application/dicom"; boundary={boundary}'
+
+
+def _part_header(boundary):
+    return f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode("ascii")
+
+
+def _closing(boundary):
+    # The CRLF before a delimiter belongs to the delimiter (RFC 2046 5.1.1).
+    return f"\r\n--{boundary}--\r\n".encode("ascii")
+
+
+def body_length(batch, boundary):
+    """The exact length of the body ``body_pieces`` yields, from the file sizes alone."""
+    separators = len(batch) * len(_part_header(boundary)) + (len(batch) - 1) * 2 + len(_closing(boundary))
+    return separators + sum(instance.size for instance in batch)
+
+
+def part_pieces(instance, boundary, first):
+    """The bytes of one instance's part, its file read in 1 MiB pieces."""
+    yield (b"" if first else b"\r\n") + _part_header(boundary)
+    remaining = instance.size
+    with open(instance.path, "rb") as f:
+        while remaining:
+            piece = f.read(min(_CHUNK, remaining))
+            if not piece:
+                raise SendError(f"{instance.path}: the file became shorter while it was being sent")
+            remaining -= len(piece)
+            yield piece
+
+
+def body_pieces(batch, boundary):
+    """The whole multipart body of a batch, piece by piece."""
+    for number, instance in enumerate(batch):
+        yield from part_pieces(instance, boundary, number == 0)
+    yield _closing(boundary)
+
+
+# -- the server's answer ---------------------------------------------------------------
+
+
+def outcomes_from_answer(status, answer, batch):
+    """Each instance's Outcome from a 200, 202 or 409 answer's DICOM JSON dataset (already decoded).
+
+    An instance the answer does not name was not stored. A 202 that names no
+    failure and no warning still is not success: its instances are WARNING.
+    Anything but a DICOM JSON object is a SendError.
+    """
+    if not isinstance(answer, dict):
+        raise SendError(f"the server's {status} answer is not a DICOM JSON dataset (a {type(answer).__name__})")
+    top_warning = _reason_of(answer, _WARNING_REASON)
+    stored = {}
+    for item in _items(answer, _REFERENCED_SOPS):
+        stored[_uid_of(item)] = _reason_of(item, _WARNING_REASON)
+    failed = {_uid_of(item): _reason_of(item, _FAILURE_REASON) for item in _items(answer, _FAILED_SOPS)}
+    quiet_202 = status == 202 and not failed and top_warning is None and not any(stored.values())
+    outcomes = []
+    for instance in batch:
+        uid = instance.sop_instance_uid
+        if uid in failed:
+            outcome = (FAILED, failed[uid] or f"the server answered {status} without a reason")
+        elif uid in stored:
+            warning = stored[uid] or top_warning or ("the server answered 202 without a reason" if quiet_202 else None)
+            outcome = (WARNING, warning) if warning else (STORED, "")
+        else:
+            outcome = (FAILED, f"the server's {status} answer does not name this instance")
+        outcomes.append(Outcome(instance.path, uid, *outcome))
+    return outcomes
+
+
+def _items(answer, tag):
+    element = answer.get(tag)
+    if element is None:
+        return []
+    items = element.get("Value", []) if isinstance(element, dict) else None
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise SendError(f"the server's answer has a malformed sequence ({tag[:4]},{tag[4:]})")
+    return items
+
+
+def _value(dataset, tag):
+    """The first value of a DICOM JSON element, or None."""
+    element = dataset.get(tag)
+    if not isinstance(element, dict):
+        return None
+    values = element.get("Value")
+    return values[0] if isinstance(values, list) and values else None
+
+
+def _uid_of(item):
+    uid = _value(item, _SOP_INSTANCE)
+    if not isinstance(uid, str):
+        raise SendError("the server's answer names an instance without a ReferencedSOPInstanceUID (0008,1155)")
+    return uid
+
+
+def _reason_of(dataset, tag):
+    """A FailureReason or WarningReason as words, or None when absent."""
+    code = _value(dataset, tag)
+    if code is None:
+        return None
+    if isinstance(code, bool) or not isinstance(code, int):
+        return f"reason {code!r}"
+    meaning = next((words for mask, value, words in _REASONS if code & mask == value), "unknown reason")
+    return f"{meaning} (0x{code & 0xFFFF:04X})"
+
+
+def decode_answer(status, reason, media_type, body):
+    """The DICOM JSON dataset of a body, or a SendError that says what the server sent instead."""
+    text = body.decode("utf-8", "replace")
+    if "html" in media_type or text.lstrip()[:1] == "<":
+        raise SendError(
+            f"the server answered {status} {reason} with HTML, not DICOM JSON "
+            f"(is the URL the DICOMweb base?): {first_line(text)}"
+        )
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise SendError(f"the server answered {status} {reason} with something that is not JSON: {first_line(text)}") from None
+
+
+def first_line(text):
+    """The first non-blank line of a body, shortened for one line of output."""
+    line = next((line.strip() for line in text.splitlines() if line.strip()), "(empty body)")
+    return line if len(line) <= 120 else line[:117] + "..."
+
+
+# -- HTTP ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the POSTs go: the connection's class and arguments, and the path of {base}/studies."""
+
+    url: str
+    https: bool
+    host: str
+    port: int | None
+    path: str
+    context: ssl.SSLContext | None
+
+
+def target_of(url, cafile=None):
+    """The Target for a DICOMweb base URL (``{base}/studies`` when it does not end with /studies)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SendError(f"{url}: a DICOMweb URL starts with http:// or https:// and names a host")
+    try:
+        port = parts.port
+    except ValueError:
+        raise SendError(f"{url}: the port is not a number from 0 to 65535") from None
+    path = parts.path.rstrip("/")
+    if not path.endswith("/studies"):
+        path += "/studies"
+    if parts.query:
+        path += f"?{parts.query}"
+    context = None
+    if parts.scheme == "https":
+        try:
+            context = ssl.create_default_context(cafile=cafile)
+        except (OSError, ssl.SSLError) as exc:
+            raise SendError(f"{cafile}: cannot be read as certificates ({exc})") from None
+    return Target(f"{parts.scheme}://{parts.netloc}{path}", parts.scheme == "https", parts.hostname, port, path, context)
+
+
+def auth_header(auth):
+    """The Authorization header value: a (user, password) pair is basic auth, a string a bearer token."""
+    if auth is None:
+        return None
+    if isinstance(auth, str):
+        return f"Bearer {auth}"
+    user, password = auth
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode("utf-8")).decode("ascii")
+
+
+class _Retryable(Exception):
+    """A failure that another try may cure: no connection, a broken one, or a 5xx answer."""
+
+
+def post_batch(target, batch, headers, timeout, sent=None):
+    """POST one batch; returns (status, reason, media type, body). Connection failures raise _Retryable.
+
+    ``sent(instance)`` is called as each instance's bytes are out.
+    """
+    boundary = new_boundary()
+    if target.https:
+        connection = http.client.HTTPSConnection(target.host, target.port, timeout=timeout, context=target.context)
+    else:
+        connection = http.client.HTTPConnection(target.host, target.port, timeout=timeout)
+    try:
+        sending_error = None
+        try:
+            connection.putrequest("POST", target.path, skip_accept_encoding=True)
+            for name, value in headers.items():
+                connection.putheader(name, value)
+            connection.putheader("Content-Type", content_type(boundary))
+            connection.putheader("Content-Length", str(body_length(batch, boundary)))
+            connection.endheaders()
+            for number, instance in enumerate(batch):
+                for piece in part_pieces(instance, boundary, number == 0):
+                    connection.send(piece)
+                if sent:
+                    sent(instance)
+            connection.send(_closing(boundary))
+        except ssl.SSLCertVerificationError as exc:
+            raise SendError(f"{target.url}: the server's certificate is not trusted ({exc.verify_message}); use --cafile") from None
+        except ssl.SSLError as exc:  # another try meets the same server: not retried
+            raise SendError(f"{target.url}: the TLS handshake failed ({exc.reason or exc}); is the server speaking HTTPS?") from None
+        except (OSError, http.client.HTTPException) as exc:
+            if connection.sock is None:  # never connected
+                raise _Retryable(_connection_words(exc)) from None
+            sending_error = exc  # the server may have answered early (a 401 before reading the body): read it
+        try:
+            response = connection.getresponse()
+            body = response.read()
+        except (OSError, http.client.HTTPException) as exc:
+            raise _Retryable(_connection_words(sending_error or exc)) from None
+        media_type = (response.getheader("Content-Type") or "").lower()
+        return response.status, response.reason, media_type, body
+    finally:
+        connection.close()
+
+
+def _connection_words(exc):
+    if isinstance(exc, TimeoutError):
+        return "no answer within the timeout"
+    if isinstance(exc, http.client.RemoteDisconnected):
+        return "the server closed the connection without answering"
+    if isinstance(exc, ConnectionRefusedError):
+        return "cannot connect: nothing answers at this address and port (connection refused)"
+    return f"the connection failed ({getattr(exc, 'strerror', None) or exc or type(exc).__name__})"
+
+
+def send(
+    paths,
+    url,
+    *,
+    batch_instances=DEFAULT_BATCH_INSTANCES,
+    batch_bytes=DEFAULT_BATCH_BYTES,
+    auth=None,
+    cafile=None,
+    timeout=DEFAULT_TIMEOUT,
+    retries=DEFAULT_RETRIES,
+    backoff=DEFAULT_BACKOFF,
+    progress=None,
+):
+    """Send the DICOM files in ``paths`` (files or folders) to the DICOMweb server at ``url``.
+
+    ``url`` is the DICOMweb base (``https://pacs.example/dicom-web``); the
+    instances go to ``{url}/studies`` in batches of at most ``batch_instances``
+    files and ``batch_bytes`` bytes. ``auth`` is a (user, password) pair for
+    HTTP basic auth or a bearer token string. ``cafile`` adds trusted
+    certificates for HTTPS (the system's are used otherwise). ``progress(instances,
+    bytes, total_instances, total_bytes)`` is called as each instance's bytes are out.
+
+    Returns a SendReport (``report.ok`` only when every instance was stored
+    without a warning). Raises NotDicomError before sending anything when a
+    path is not DICOM, and SendError (with the report so far) when the server
+    cannot be reached after ``retries`` retries, refuses the credentials, or
+    answers something other than a store answer.
+    """
+    if batch_instances < 1 or batch_bytes < 1:
+        raise SendError(f"batches need at least 1 instance and 1 byte, not {batch_instances} and {batch_bytes}")
+    target = target_of(url, cafile)
+    instances = find_instances([paths] if isinstance(paths, (str, os.PathLike)) else paths)
+    headers = {"Accept": "application/dicom+json", "User-Agent": "dcmforge"}
+    authorization = auth_header(auth)
+    if authorization:
+        headers["Authorization"] = authorization
+    report = SendReport(target.url, [Outcome(i.path, i.sop_instance_uid, NOT_SENT) for i in instances])
+    done = {"instances": 0, "bytes": 0}
+    total_bytes = sum(instance.size for instance in instances)
+
+    def sent(instance):
+        done["instances"] += 1
+        done["bytes"] += instance.size
+        if progress:
+            progress(done["instances"], done["bytes"], len(instances), total_bytes)
+
+    position = 0
+    for batch in plan_batches(instances, batch_instances, batch_bytes):
+        before = dict(done)
+        for attempt in range(retries + 1):
+            try:
+                status, reason, media_type, body = post_batch(target, batch, headers, timeout, sent)
+                report.requests += 1
+                if status >= 500:
+                    raise _Retryable(f"the server answered {status} {reason}: {first_line(body.decode('utf-8', 'replace'))}")
+                break
+            except _Retryable as exc:
+                done.update(before)  # the batch goes again: its instances count once
+                if attempt == retries:
+                    stored = report.count(STORED) + report.count(WARNING)
+                    tries = "once" if retries == 0 else f"{retries + 1} times"
+                    raise SendError(
+                        f"{target.url}: {exc} (tried {tries}); "
+                        f"{stored} of {len(instances)} instances stored, a rerun sends the rest",
+                        report,
+                    ) from None
+                time.sleep(backoff * 2**attempt)
+        report.bytes_sent += sum(instance.size for instance in batch)
+        outcomes = _outcomes(target, status, reason, media_type, body, batch, report)
+        report.outcomes[position : position + len(batch)] = outcomes
+        position += len(batch)
+    return report
+
+
+def _outcomes(target, status, reason, media_type, body, batch, report):
+    """The batch's outcomes from a final (not retried) answer; other answers are a SendError."""
+    if status in (401, 403):
+        words = "missing or wrong credentials" if status == 401 else "these credentials are not allowed to store"
+        raise SendError(f"{target.url}: the server refused the request ({status} {reason}): {words}", report)
+    if status not in (200, 202, 409):
+        text = first_line(body.decode("utf-8", "replace"))
+        hint = " (is the URL the DICOMweb base?)" if status in (404, 405) else ""
+        raise SendError(f"{target.url}: the server answered {status} {reason}{hint}: {text}", report)
+    try:
+        answer = decode_answer(status, reason, media_type, body)
+        return outcomes_from_answer(status, answer, batch)
+    except SendError as exc:
+        raise SendError(f"{target.url}: {exc}", report) from None

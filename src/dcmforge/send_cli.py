@@ -1,0 +1,195 @@
+"""The command line of sending: ``dcmforge send``, ``convert --send``, credentials and the progress bar.
+
+Secrets come from a file or an environment variable, never from the command
+line (where ``ps`` and shell histories show them), and are never printed.
+dicomweb (http.client, ssl) is imported only when something is sent: every
+other command parses these options too. Options left out take dicomweb.send's
+defaults.
+"""
+
+import argparse
+import dataclasses
+import os
+import sys
+
+from .errors import DcmforgeError, NotDicomError, SendError
+
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+_MIB = 1 << 20
+_BAR_WIDTH = 30
+_SHOWN_PROBLEMS = 20  # instances listed one per line; the rest are counted
+
+
+class CredentialsError(DcmforgeError):
+    """The credential options cannot be used: a missing file or variable, or options that do not go together."""
+
+
+def add_connection_options(parser):
+    """The options of a send (batching, credentials, TLS, patience), shared by ``send`` and ``convert --send``."""
+    group = parser.add_argument_group("sending (DICOMweb STOW-RS)")
+    group.add_argument("--batch", type=_positive_int, help="instances per request at most")
+    group.add_argument("--batch-mib", type=_positive_float, help="MiB per request at most, unless one file is larger")
+    group.add_argument("--user", help="user name for HTTP basic auth (with --password-file or --password-env)")
+    secret = group.add_mutually_exclusive_group()
+    secret.add_argument("--password-file", metavar="FILE", help="file holding the password (its first line)")
+    secret.add_argument("--password-env", metavar="VAR", help="environment variable holding the password")
+    secret.add_argument("--token-file", metavar="FILE", help="file holding a bearer token")
+    secret.add_argument("--token-env", metavar="VAR", help="environment variable holding a bearer token")
+    group.add_argument("--cafile", help="PEM certificates to trust for HTTPS (default: the system's)")
+    group.add_argument("--timeout", type=_positive_float, help="seconds to wait for the server")
+    group.add_argument("--retries", type=_count, help="tries again after connection errors and 5xx answers")
+
+
+def add_send_command(commands):
+    send = commands.add_parser("send", help="send DICOM files to an archive (DICOMweb STOW-RS)")
+    send.add_argument("paths", nargs="+", metavar="PATH", help="DICOM files or folders of them")
+    send.add_argument("--url", required=True, help="DICOMweb base URL, e.g. http://localhost:8042/dicom-web")
+    add_connection_options(send)
+    send.set_defaults(run=cmd_send)
+
+
+def credentials(args):
+    """The ``auth`` for dicomweb.send from the options: None, (user, password) or a token string."""
+    if args.token_file or args.token_env:
+        if args.user:
+            raise CredentialsError("--user goes with --password-file or --password-env, not with a token")
+        token = _secret(args.token_file, args.token_env, "token").strip()
+        if not token:
+            raise CredentialsError("the bearer token is empty")
+        return token
+    if args.password_file or args.password_env:
+        if not args.user:
+            raise CredentialsError("a password needs --user NAME")
+        lines = _secret(args.password_file, args.password_env, "password").splitlines()
+        if not lines or not lines[0]:
+            raise CredentialsError("the password is empty")
+        return args.user, lines[0]
+    if args.user:
+        raise CredentialsError("--user needs --password-file FILE or --password-env VAR (never a password on the command line)")
+    return None
+
+
+def _secret(path, variable, what):
+    if path:
+        try:
+            with open(path, encoding="utf-8") as f:
+                return f.read()
+        except OSError as exc:
+            raise CredentialsError(f"{path}: the {what} file cannot be read ({exc.strerror or exc})") from None
+    value = os.environ.get(variable)
+    if not value:
+        raise CredentialsError(f"the environment variable {variable} that should hold the {what} is not set")
+    return value
+
+
+def _send(paths, url, args, progress=None):
+    from .dicomweb import send
+
+    given = {
+        "batch_instances": args.batch,
+        "batch_bytes": None if args.batch_mib is None else max(1, int(args.batch_mib * _MIB)),
+        "timeout": args.timeout,
+        "retries": args.retries,
+    }
+    options = {name: value for name, value in given.items() if value is not None}
+    return send(paths, url, auth=credentials(args), cafile=args.cafile, progress=progress, **options)
+
+
+def cmd_send(args):
+    """Send; print the instances that were not stored and one summary line. 0 only when all were stored."""
+    bar = _Bar() if sys.stderr.isatty() and not args.quiet else None
+    try:
+        report = _send(args.paths, args.url, args, bar)
+    except (NotDicomError, CredentialsError) as exc:
+        _clear(bar)
+        print(f"dcmforge send: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except SendError as exc:
+        _clear(bar)
+        print(f"dcmforge send: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    _clear(bar)
+    for line in problem_lines(report):
+        print(line, file=sys.stderr)
+    if not (args.quiet and report.ok):
+        print(f"sent {report.summary()}", file=sys.stdout if report.ok else sys.stderr)
+    return 0 if report.ok else EXIT_FAILED
+
+
+def problem_lines(report):
+    """One line per instance not stored (or stored with a warning), at most _SHOWN_PROBLEMS of them."""
+    from .dicomweb import STORED
+
+    problems = [o for o in report.outcomes if o.status != STORED]
+    lines = [f"{o.path}: {o.status}" + (f": {o.reason}" if o.reason else "") for o in problems[:_SHOWN_PROBLEMS]]
+    if len(problems) > _SHOWN_PROBLEMS:
+        lines.append(f"... and {len(problems) - _SHOWN_PROBLEMS} more instances not stored")
+    return lines
+
+
+def sender_for_convert(args):
+    """A function that sends a converted series and returns its ConversionResult with the send's line.
+
+    Credentials are read now, before anything is converted; a problem with them
+    is a CredentialsError.
+    """
+    from .convert import CONVERTED, FAILED, SKIPPED
+
+    credentials(args)
+
+    def send_series(result):
+        if result.status not in (CONVERTED, SKIPPED):  # a series --resume skipped goes again: a rerun completes the archive
+            return result
+        try:
+            report = _send([result.out_dir], args.send, args)
+        except DcmforgeError as exc:
+            return dataclasses.replace(result, status=FAILED, message=f"{result.message}\n  not sent: {exc}")
+        lines = "".join(f"\n  {line}" for line in problem_lines(report))
+        status = result.status if report.ok else FAILED
+        return dataclasses.replace(result, status=status, message=f"{result.message}\n  sent {report.summary()}{lines}")
+
+    return send_series
+
+
+class _Bar:
+    """A one-line progress bar of instances and bytes on stderr."""
+
+    def __init__(self):
+        self.drawn = ""
+
+    def __call__(self, instances, sent_bytes, total_instances, total_bytes):
+        filled = _BAR_WIDTH * sent_bytes // max(total_bytes, 1)
+        text = (
+            f"[{'#' * filled}{'.' * (_BAR_WIDTH - filled)}] {instances}/{total_instances} instances, "
+            f"{sent_bytes / _MIB:.1f}/{total_bytes / _MIB:.1f} MiB"
+        )
+        sys.stderr.write("\r" + text.ljust(len(self.drawn)))
+        sys.stderr.flush()
+        self.drawn = text
+
+
+def _clear(bar):
+    if bar and bar.drawn:
+        sys.stderr.write("\n")
+
+
+def _positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _count(text):
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _positive_float(text):
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
