@@ -10,6 +10,12 @@ command -v dciodvfy >/dev/null || need_packages+=(dicom3tools)
 command -v dcmdump >/dev/null || need_packages+=(dcmtk)
 command -v dcm2niix >/dev/null || need_packages+=(dcm2niix)
 command -v gdcminfo >/dev/null || need_packages+=(libgdcm-tools)
+# a real archive for the send tests and benchmark: Orthanc and its DICOMweb plugin; openssl makes a test
+# certificate, curl is the benchmark's floor
+command -v Orthanc >/dev/null || [ -x /usr/sbin/Orthanc ] || need_packages+=(orthanc)
+dpkg -s orthanc-dicomweb >/dev/null 2>&1 || need_packages+=(orthanc-dicomweb)
+command -v openssl >/dev/null || need_packages+=(openssl)
+command -v curl >/dev/null || need_packages+=(curl)
 if [ ${#need_packages[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
     apt-get update -qq

@@ -382,7 +382,7 @@ def auth_header(auth):
     if isinstance(auth, str):
         return f"Bearer {auth}"
     user, password = auth
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode("utf-8")).decode("ascii")
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
 
 
 class _Retryable(Exception):
