@@ -110,6 +110,11 @@ class Orthanc:
         request = urllib.request.Request(self.base + path, data=json.dumps(document).encode(), method="POST")
         return self._json(request, auth)
 
+    def delete_everything(self):
+        """Remove every patient (and so every instance) the server holds."""
+        for patient in self.get("/patients"):
+            self._json(urllib.request.Request(f"{self.base}/patients/{patient}", method="DELETE"), None)
+
     def _json(self, request, auth):
         auth = auth or (next(iter(self.users.items())) if self.users else None)
         if auth:

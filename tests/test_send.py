@@ -13,6 +13,7 @@ real archive might but Orthanc does not: 5xx, 202 and 409 answers, HTML.
 import email
 import email.policy
 import http.server
+import io
 import json
 import os
 import ssl
@@ -28,6 +29,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import dcmforge
 from dcmforge import dicomweb
+from dcmforge.cli import main
 from dcmforge.errors import NotDicomError, SendError
 
 from orthanc import Orthanc, dicomweb_plugin, free_port, orthanc_binary
@@ -450,3 +452,29 @@ def test_a_server_answering_html_gives_one_line(scripted, series):
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1
     assert "with HTML, not DICOM JSON (is the URL the DICOMweb base?): <!DOCTYPE html>" in done.stderr
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_a_progress_bar_of_instances_and_bytes_on_a_terminal(scripted, series, monkeypatch):
+    scripted.script = [(200, "application/dicom+json", all_stored)] * 2
+    terminal = FakeTerminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    paths = series["PT"][:4]
+    assert main(["send", *map(str, paths), "--url", scripted.url, "--batch", "2"]) == 0
+    total = sum(p.stat().st_size for p in paths) / (1 << 20)
+    assert f"[{'#' * 30}] 4/4 instances, {total:.1f}/{total:.1f} MiB" in terminal.getvalue()
+    assert "2/4 instances" in terminal.getvalue()
+
+
+def test_convert_checks_the_credentials_before_converting(tmp_path):
+    header = dcmforge.write_interfile(tmp_path / "recon.hv", activity((2, 4, 4)), spacing=(2, 2, 2))
+    done = run_cli("convert", header, "--out", tmp_path / "dicom", "--send", "http://127.0.0.1:9/dicom-web",
+                   "--user", "bob", "--password-file", tmp_path / "missing")  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr == f"dcmforge convert: {tmp_path / 'missing'}: the password file cannot be read (No such file or directory)\n"
+    assert not (tmp_path / "dicom").exists()

@@ -327,7 +327,7 @@ def decode_answer(status, reason, media_type, body):
         )
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise SendError(f"the server answered {status} {reason} with something that is not JSON: {first_line(text)}") from None
 
 
