@@ -248,8 +248,8 @@ def plan_slice_scaling(mins, maxs, dtype, modality, empty_slope=None):
 def plan_volume_scaling(mins, maxs, dtype, modality):
     """One RescaleSlope and RescaleIntercept for every slice: plan_slice_scaling of the whole volume's extrema.
 
-    For a multi-frame file read by readers that apply one rescale to every
-    frame; a voxel's error is then at most half the volume's slope.
+    For a multi-frame file read by readers that apply one rescale to all its
+    slices (DICOM frames); a voxel's error is then at most half the volume's slope.
     """
     mins, maxs = _per_slice_extrema(mins, maxs)
     whole = plan_slice_scaling(mins.min(keepdims=True), maxs.max(keepdims=True), dtype, modality)

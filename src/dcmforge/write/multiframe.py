@@ -27,7 +27,8 @@ import numpy as np
 
 from .. import iods, pixels, timing
 from ..dicom.values import values_of
-from ..iods import codes as isotopes, validate
+from ..iods import validate
+from ..iods.codes import Code, position_of_sequences, radiopharmaceutical_code
 from . import series
 from .commit import SeriesFolder, refuse_existing
 from ..dicom.encode import (
@@ -92,7 +93,7 @@ CORRECTION_FLAGS = {
 }
 
 # Type 1 in Enhanced PET Isotope, optional in PET Isotope: the usual route.
-INTRAVENOUS_ROUTE = isotopes.Code("47625008", "SCT", "Intravenous route")
+INTRAVENOUS_ROUTE = Code("47625008", "SCT", "Intravenous route")
 
 # PET-series keywords said differently here (enhanced_metadata); all others an Enhanced PET
 # image lacks are reported and left out.
@@ -296,7 +297,7 @@ def enhanced_metadata(user, pet, reference):
         values["DecayCorrectionDateTime"] = timing.dicom_datetime(reference)
     elif decay_correction == "ADMIN":
         values["DecayCorrectionDateTime"] = radiopharmaceuticals[0].get("RadiopharmaceuticalStartDateTime", "")
-    position = isotopes.position_of_sequences(pet)
+    position = position_of_sequences(pet)
     if position is not None:
         values.setdefault("PatientPosition", position)
 
@@ -324,7 +325,7 @@ def _radiopharmaceutical(number, item, series_date):
     enhanced.setdefault("AdministrationRouteCodeSequence", [INTRAVENOUS_ROUTE.item()])
     if "RadiopharmaceuticalCodeSequence" not in enhanced:
         given = item.get("Radiopharmaceutical")
-        code = isotopes.radiopharmaceutical_code(given)
+        code = radiopharmaceutical_code(given)
         if code is None:
             known = "" if given is None else f"{given!r} is not one dcmforge knows a code for; "
             raise MetadataError(
