@@ -3,7 +3,9 @@
 No import cycle among the modules of src/dcmforge (imports anywhere in a module
 count, lazy ones inside functions included; a module importing a package it
 belongs to is not a cycle), no module over 800 lines but the generated tag
-dictionary, and no absolute path of a machine in any source file.
+dictionary, no absolute path of a machine in any source file, and the layers
+of the README's "How it is built": a module imports only from its own layer or
+the ones below it.
 """
 
 import ast
@@ -15,6 +17,18 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "dcmforge"
 MAX_LINES = 800
 GENERATED = {"dcmforge.dicom._dictionary"}
+# The README's layers ("How it is built"), bottom up: data flows from input to files one way.
+LAYERS = {
+    "dcmforge": 0,  # the package's own __init__: lazy exports only
+    "dcmforge.errors": 0, "dcmforge.geometry": 0, "dcmforge.timing": 0, "dcmforge.pixels": 0,
+    "dcmforge._numba_kernels": 0, "dcmforge.dicom": 0, "dcmforge.interfile": 0,
+    "dcmforge.iods": 1,
+    "dcmforge.metadata": 2,
+    "dcmforge.write": 3,
+    "dcmforge.convert": 4,
+    "dcmforge.batch": 5, "dcmforge.demo": 5,
+    "dcmforge.cli": 6,
+}  # fmt: skip
 # A cycle another issue removes; strict, so the marker must go when it does.
 KNOWN_CYCLES = {frozenset({"dcmforge.write.series", "dcmforge.write.multiframe"})}
 
@@ -108,6 +122,26 @@ def test_no_import_cycles():
 @pytest.mark.parametrize("cycle", sorted(KNOWN_CYCLES, key=sorted), ids=lambda cycle: " <-> ".join(sorted(cycle)))
 def test_known_cycles_are_gone(cycle):
     assert cycle not in cycles(import_graph())
+
+
+def layer(name):
+    """The layer of a module: that of its top-level module or subpackage."""
+    return LAYERS[".".join(name.split(".")[:2])]
+
+
+def test_every_module_has_a_layer():
+    missing = sorted(name for name in modules() if ".".join(name.split(".")[:2]) not in LAYERS)
+    assert not missing, f"place {missing} in a layer: LAYERS here and the README's 'How it is built' table"
+
+
+def test_imports_go_down_the_layers():
+    upward = [
+        f"{name} (layer {layer(name)}) imports {target} (layer {layer(target)})"
+        for name, targets in import_graph().items()
+        for target in sorted(targets)
+        if layer(target) > layer(name)
+    ]
+    assert not upward, "imports against the one-way flow:\n" + "\n".join(upward)
 
 
 def test_no_module_is_longer_than_800_lines():
