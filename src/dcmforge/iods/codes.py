@@ -1,7 +1,7 @@
-"""Coded facts PET users name in words: radionuclides and patient orientation.
+"""Coded facts PET users name in words: radionuclides, radiopharmaceuticals, PET units and patient orientation.
 
 Tables are data (``docs/iods.md`` sections 3 and 4, codes from
-PS3.16 CID 4020, 19, 20 and 21). Code values are the current SNOMED CT
+PS3.16 CID 4020, 4021, 84, 19, 20 and 21). Code values are the current SNOMED CT
 (``SCT``) ones; the retired SNOMED-RT codes (designators ``SRT`` and the
 older ``99SDM``) are kept only to read old metadata and are mapped to the
 current codes, because dciodvfy flags ``SRT`` as deprecated.
@@ -84,6 +84,32 @@ def radionuclide_for_code(value, scheme):
         if value == nuclide.retired_value and scheme in RETIRED_SCHEMES:
             return nuclide
     return None
+
+
+# -- PET units (PS3.16 CID 84) ----------------------------------------------------
+
+# Units (PET Series; its defined terms) -> the MeasurementUnitsCodeSequence item's UCUM code and meaning.
+PET_UNITS = {
+    "CNTS": ("{counts}", "Counts"),
+    "NONE": ("1", "no units"),
+    "CM2": ("cm2", "Centimeter**2"),
+    "CM2ML": ("cm2/ml", "Centimeter**2/milliliter"),
+    "PCNT": ("%", "Percent"),
+    "CPS": ("{counts}/s", "Counts per second"),
+    "BQML": ("Bq/ml", "Becquerels/milliliter"),
+    "MGMINML": ("mg/min/ml", "Milligrams/minute/milliliter"),
+    "UMOLMINML": ("umol/min/ml", "Micromole/minute/milliliter"),
+    "MLMING": ("ml/min/g", "Milliliter/minute/gram"),
+    "MLG": ("ml/g", "Milliliter/gram"),
+    "1CM": ("/cm", "/Centimeter"),
+    "UMOLML": ("umol/ml", "Micromole/milliliter"),
+    "PROPCNTS": ("{propcounts}", "Proportional to counts"),
+    "PROPCPS": ("{propcounts}/s", "Proportional to counts per second"),
+    "MLMINML": ("ml/min/ml", "Milliliter/minute/milliliter"),
+    "MLML": ("ml/ml", "Milliliter/milliliter"),
+    "GML": ("g/ml", "Grams/milliliter"),
+    "STDDEV": ("{SD}", "Standard Deviations"),
+}
 
 
 # -- radiopharmaceuticals (PS3.16 CID 4021) ------------------------------------

@@ -138,6 +138,9 @@ COMMON_RULES = (
 )
 
 
+# What SoftwareVersions says of dcmforge (after the reconstruction's own, when given).
+DCMFORGE_VERSION = f"dcmforge {__version__}"
+
 # -- enumerations more than one module names ---------------------------------------
 
 LATERALITY = enumerated("R", "L")
@@ -225,7 +228,7 @@ GENERAL_EQUIPMENT = module("General Equipment",  # PS3.3 C.7.5.1
     row("InstitutionName",       "3", "user"),
     row("ManufacturerModelName", "3", "user"),
     row("DeviceSerialNumber",    "3", "user"),
-    row("SoftwareVersions",      "3", "default", default=f"dcmforge {__version__}"),
+    row("SoftwareVersions",      "3", "default", default=DCMFORGE_VERSION),
 )
 # fmt: on
 

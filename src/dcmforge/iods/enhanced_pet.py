@@ -1,8 +1,8 @@
 """The Enhanced PET Image IOD (PS3.3 A.56): a multi-frame image whose frames carry functional groups."""
 
-from .. import __version__
 from .common import (
     COMMON_RULES,
+    DCMFORGE_VERSION,
     FRAME_OF_REFERENCE,
     GENERAL_EQUIPMENT,
     GENERAL_SERIES,
@@ -87,7 +87,7 @@ _ENHANCED_GENERAL_EQUIPMENT = module("Enhanced General Equipment",
     row("Manufacturer",          "1", "default", default="dcmforge"),
     row("ManufacturerModelName", "1", "user",    default="unknown"),
     row("DeviceSerialNumber",    "1", "user",    default="unknown"),
-    row("SoftwareVersions",      "1", "default", default=f"dcmforge {__version__}"),
+    row("SoftwareVersions",      "1", "default", default=DCMFORGE_VERSION),
 )
 # fmt: on
 

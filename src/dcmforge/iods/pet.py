@@ -3,7 +3,7 @@ NM/PET Patient Orientation and PET Image modules over the common ones.
 """
 
 from ..dicom.values import text_value, values_of
-from .codes import ORIENTATION_CODES, current_code, orientation_sequences
+from .codes import ORIENTATION_CODES, PET_UNITS, current_code, orientation_sequences
 from .common import (
     COMMON_MODULES,
     COMMON_RULES,
@@ -30,10 +30,7 @@ PET_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.128"
 # -- PET Series (PS3.3 C.8.9.1) ------------------------------------------------------
 
 # Terms the Enhanced PET modules name too.
-UNITS = defined(
-    "CNTS", "NONE", "CM2", "CM2ML", "PCNT", "CPS", "BQML", "MGMINML", "UMOLMINML", "MLMING",
-    "MLG", "1CM", "UMOLML", "PROPCNTS", "PROPCPS", "MLMINML", "MLML", "GML", "STDDEV",
-)  # fmt: skip
+UNITS = defined(*PET_UNITS)
 COUNTS_SOURCES = enumerated("EMISSION", "TRANSMISSION")
 COLLIMATOR_TYPES = defined("NONE", "RING")
 RANDOMS_CORRECTION_METHODS = defined("NONE", "DLYD", "SING", "PDDL")

@@ -28,7 +28,7 @@ import numpy as np
 from .. import iods, pixels, timing
 from ..dicom.values import values_of
 from ..iods import validate
-from ..iods.codes import Code, position_of_sequences, radiopharmaceutical_code
+from ..iods.codes import PET_UNITS, Code, position_of_sequences, radiopharmaceutical_code
 from . import series
 from .commit import SeriesFolder, refuse_existing
 from ..dicom.encode import (
@@ -53,29 +53,6 @@ MAX_PIXEL_DATA_BYTES = 0xFFFFFFFE
 
 _PIXEL_DATA_TAG = 0x7FE00010
 _PER_FRAME_TAG = lookup("PerFrameFunctionalGroupsSequence").tag
-
-# Units (PET Series) -> MeasurementUnitsCodeSequence item: the UCUM codes of PS3.16 CID 84 "PET Units".
-PET_UNITS = {
-    "CNTS": ("{counts}", "Counts"),
-    "NONE": ("1", "no units"),
-    "CM2": ("cm2", "Centimeter**2"),
-    "CM2ML": ("cm2/ml", "Centimeter**2/milliliter"),
-    "PCNT": ("%", "Percent"),
-    "CPS": ("{counts}/s", "Counts per second"),
-    "BQML": ("Bq/ml", "Becquerels/milliliter"),
-    "MGMINML": ("mg/min/ml", "Milligrams/minute/milliliter"),
-    "UMOLMINML": ("umol/min/ml", "Micromole/minute/milliliter"),
-    "MLMING": ("ml/min/g", "Milliliter/minute/gram"),
-    "MLG": ("ml/g", "Milliliter/gram"),
-    "1CM": ("/cm", "/Centimeter"),
-    "UMOLML": ("umol/ml", "Micromole/milliliter"),
-    "PROPCNTS": ("{propcounts}", "Proportional to counts"),
-    "PROPCPS": ("{propcounts}/s", "Proportional to counts per second"),
-    "MLMINML": ("ml/min/ml", "Milliliter/minute/milliliter"),
-    "MLML": ("ml/ml", "Milliliter/milliliter"),
-    "GML": ("g/ml", "Grams/milliliter"),
-    "STDDEV": ("{SD}", "Standard Deviations"),
-}
 
 # CorrectedImage term (PET Series) -> the Enhanced PET Corrections flag that says the same.
 # DECY is not here: DecayCorrected follows DecayCorrection, which decides the decay factors.

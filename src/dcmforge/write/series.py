@@ -16,13 +16,14 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .. import __version__, geometry, iods, metadata as metadata_files, pixels, timing
+from .. import geometry, iods, metadata as metadata_files, pixels, timing
 from ..dicom.encode import ABSENT, HeaderTemplate, element_header, encode_element, with_character_set
 from ..dicom.part10 import file_meta
 from ..dicom.uids import new_uid
 from ..dicom.values import values_of
 from ..errors import DcmforgeError, MetadataError, VolumeError
 from ..iods import validate
+from ..iods.common import DCMFORGE_VERSION
 from .study import with_study
 from .commit import SeriesFolder, refuse_existing
 
@@ -550,5 +551,4 @@ def set_derived(dataset, user, derived):
 def software_versions(given):
     """The user's software versions (the reconstruction's) followed by dcmforge's own."""
     given = [] if given in (None, "") else [given] if isinstance(given, str) else list(given)
-    ours = f"dcmforge {__version__}"
-    return given if ours in given else [*given, ours]
+    return given if DCMFORGE_VERSION in given else [*given, DCMFORGE_VERSION]
