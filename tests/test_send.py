@@ -20,6 +20,7 @@ import ssl
 import subprocess
 import sys
 import threading
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -478,3 +479,33 @@ def test_convert_checks_the_credentials_before_converting(tmp_path):
     assert done.returncode == 2
     assert done.stderr == f"dcmforge convert: {tmp_path / 'missing'}: the password file cannot be read (No such file or directory)\n"
     assert not (tmp_path / "dicom").exists()
+
+
+def test_the_body_is_streamed_not_held_in_memory(orthanc, tmp_path):
+    paths = dcmforge.write_series(activity((64, 256, 256), seed=9), tmp_path / "big", spacing=(2, 2, 2),
+                                  metadata={"PatientID": "SEND-STREAM"})  # fmt: skip
+    total = sum(p.stat().st_size for p in paths)
+    assert total > 8 << 20
+    tracemalloc.start()
+    try:
+        report = dcmforge.send(paths, orthanc.dicomweb, batch_bytes=64 << 20)  # one request of every file
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert report.ok and report.requests == 1
+    assert peak < total / 4, (peak, total)  # a body held whole would be more than total
+
+
+def test_a_convert_rerun_with_resume_sends_what_a_failed_send_left(orthanc, tmp_path):
+    header = dcmforge.write_interfile(tmp_path / "resumed.hv", activity((5, 16, 16), seed=6), spacing=(2, 2, 2))
+    meta = tmp_path / "meta.json"
+    meta.write_text(json.dumps({"PatientName": "Resume^Send", "PatientID": "SEND-RESUME"}))
+    out = tmp_path / "dicom"
+    down = f"http://127.0.0.1:{free_port()}/dicom-web"
+    done = run_cli("convert", header, "--out", out, "--meta", meta, "--send", down, "--retries", "0")
+    assert done.returncode == 1
+    assert "5 PT files" in done.stderr and "not sent:" in done.stderr and "cannot connect" in done.stderr
+    done = run_cli("convert", header, "--out", out, "--meta", meta, "--send", orthanc.dicomweb, "--resume")
+    assert done.returncode == 0, done.stderr
+    assert "already converted" in done.stdout and "5 stored" in done.stdout
+    check_stored(orthanc, sorted((out / "resumed").glob("*.dcm")))
