@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dcmforge.errors import EncodingError
-from dcmforge.dicom.vr import CHARACTER_SETS, VR_RULES, encode_value, format_ds
+from dcmforge.dicom.vr import CHARACTER_SETS, VR_RULES, encode_value, format_ds, vrs_of_kind
 
 ALL_VRS = (
     "AE AS AT CS DA DS DT FD FL IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL UN UR US UT UV".split()
@@ -39,6 +39,16 @@ def ui_is_valid(text):
 def test_rule_table_covers_every_vr_with_the_standard_header_form():
     assert set(VR_RULES) == set(ALL_VRS)
     assert {vr for vr, rule in VR_RULES.items() if rule.long_header} == LONG_HEADER_VRS
+
+
+def test_each_vr_has_the_kind_ps3_5_gives_it():
+    # PS3.5 Table 6.2-1, grouped by hand: how a value of each VR is written.
+    assert vrs_of_kind("number") == {"FL", "FD", "SS", "US", "SL", "UL", "SV", "UV"}
+    assert vrs_of_kind("words") == {"OD", "OF", "OL", "OV", "OW"}
+    assert vrs_of_kind("bytes") == {"OB", "UN"}
+    assert vrs_of_kind("tag") == {"AT"} and vrs_of_kind("sequence") == {"SQ"}
+    assert vrs_of_kind("text") == set(ALL_VRS) - vrs_of_kind("number", "words", "bytes", "tag", "sequence")
+    assert vrs_of_kind("text") == {vr for vr, rule in VR_RULES.items() if rule.pad == b" "} | {"UI"}
 
 
 # -- golden bytes ------------------------------------------------------------------

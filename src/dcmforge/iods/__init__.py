@@ -33,7 +33,7 @@ from .pet import PET_IMAGE, PET_IMAGE_STORAGE
 
 __all__ = [
     "CT_IMAGE", "CT_IMAGE_STORAGE", "DESCRIPTIONS", "ENHANCED_PET_IMAGE", "ENHANCED_PET_IMAGE_STORAGE",
-    "FUNCTIONAL_GROUPS", "PET_IMAGE", "PET_IMAGE_STORAGE", "SOURCES", "TYPES",
+    "FUNCTIONAL_GROUPS", "MODALITY_SPELLINGS", "PET_IMAGE", "PET_IMAGE_STORAGE", "SOURCES", "TYPES",
     "Attribute", "Condition", "Description", "FunctionalGroup", "Rule", "Values",
     "attribute", "defaults", "defaults_of", "defined", "description_for", "enumerated",
     "functional_group_items", "keywords_from",
@@ -48,12 +48,13 @@ DESCRIPTIONS = {
     ("PT", True): ENHANCED_PET_IMAGE,
 }
 
-_MODALITY_NAMES = {"PT": "PT", "PET": "PT", "CT": "CT"}
+# How a modality may be spelt (upper case) -> its DICOM Modality code.
+MODALITY_SPELLINGS = {"PT": "PT", "PET": "PT", "CT": "CT"}
 
 
 def description_for(modality, multiframe=False):
     """The description of the image dcmforge writes for ``modality`` ("PT" or "CT")."""
-    code = _MODALITY_NAMES.get(modality.strip().upper()) if isinstance(modality, str) else None
+    code = MODALITY_SPELLINGS.get(modality.strip().upper()) if isinstance(modality, str) else None
     if code is None:
         raise DcmforgeError(f"modality {modality!r}: dcmforge describes PT (or PET) and CT images")
     description = DESCRIPTIONS.get((code, bool(multiframe)))

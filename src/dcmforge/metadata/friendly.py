@@ -13,7 +13,7 @@ from ..dicom import tags
 from ..dicom.values import text_value, values_of
 from ..dicom.vr import vrs_of_kind
 from ..errors import EncodingError, MetadataError
-from ..iods import attribute, description_for
+from ..iods import MODALITY_SPELLINGS, attribute, description_for
 from ..iods.codes import (
     RETIRED_SCHEMES,
     current_code,
@@ -244,7 +244,7 @@ def _apply_friendly(friendly, resolved, description, problems):
             del friendly[key]
     if "modality" in friendly:
         given = friendly["modality"]
-        if not isinstance(given, str) or given.strip().upper() not in (description.modality, "PET" if pet else "CT"):
+        if not isinstance(given, str) or MODALITY_SPELLINGS.get(given.strip().upper()) != description.modality:
             problems.append(problem("modality", f"{given!r}, but a {description.modality} image is being written"))
     # Given numbers first: the isotope's table values only fill what is still missing.
     for key, keyword in (("half_life", "RadionuclideHalfLife"), ("positron_fraction", "RadionuclidePositronFraction")):
