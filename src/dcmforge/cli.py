@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .convert import BAD_INPUT, FAILED, EXIT_STATUS, one_study
 from .errors import DcmforgeError
-from .send_cli import add_connection_options, add_send_command
+from .send_cli import add_connection_options, add_send_command, positive_int
 
 log = logging.getLogger("dcmforge")
 
@@ -145,13 +145,6 @@ def cmd_check(args):
     return EXIT_BAD_INPUT if errors else 0
 
 
-def _positive(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def build_parser():
     parser = argparse.ArgumentParser(prog="dcmforge", description="Write PET and CT volumes as DICOM.")
     parser.add_argument("--version", action="version", version=f"dcmforge {_version()}")
@@ -163,7 +156,7 @@ def build_parser():
     convert.add_argument("--out", required=True, help="folder for the series (one sub-folder per input)")
     convert.add_argument("--meta", help="metadata file (TOML or JSON, also the old J-PET JSON)")
     convert.add_argument("--modality", choices=("PT", "CT"), help="default: from the header, else PT")
-    convert.add_argument("--jobs", type=_positive, default=1, help="inputs converted in parallel (processes)")
+    convert.add_argument("--jobs", type=positive_int, default=1, help="inputs converted in parallel (processes)")
     convert.add_argument(
         "--dask", metavar="ADDRESS", help="convert on a Dask cluster: tcp://host:port of its scheduler, or local[:N]"
     )

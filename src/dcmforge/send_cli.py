@@ -28,7 +28,7 @@ class CredentialsError(DcmforgeError):
 def add_connection_options(parser):
     """The options of a send (batching, credentials, TLS, patience), shared by ``send`` and ``convert --send``."""
     group = parser.add_argument_group("sending (DICOMweb STOW-RS)")
-    group.add_argument("--batch", type=_positive_int, help="instances per request at most")
+    group.add_argument("--batch", type=positive_int, help="instances per request at most")
     group.add_argument("--batch-mib", type=_positive_float, help="MiB per request at most, unless one file is larger")
     group.add_argument("--user", help="user name for HTTP basic auth (with --password-file or --password-env)")
     secret = group.add_mutually_exclusive_group()
@@ -174,7 +174,8 @@ def _clear(bar):
         sys.stderr.write("\n")
 
 
-def _positive_int(text):
+def positive_int(text):
+    """An argparse type: a whole number of at least 1."""
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
