@@ -7,8 +7,13 @@ here, Pillow as the standard decoder) and finds the direction letters on its
 pixels by rendering them with the preview's font.
 """
 
+import os
 import struct
+import subprocess
+import sys
+import tempfile
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,6 +27,7 @@ from dcmforge.demo import METADATA
 from dcmforge.preview import picture, preview_path
 from dcmforge.preview.font import text_mask
 from dcmforge.preview.png import png_bytes
+from dcmforge.preview.readback import read_series
 from interfile_data import castor_header, stir_header, write_image
 from volumes import oblique_affine
 
@@ -105,25 +111,40 @@ def find_letters(pixels, scale=2):
     return found
 
 
-def panels(pixels):
-    """{view: {edge: (letter, row, column)}}: the letters grouped by view, left to right."""
-    letters = sorted(find_letters(pixels), key=lambda found: found[2])
-    assert len(letters) == 12, letters
-    result = {}
-    for name, group in zip(("CORONAL", "SAGITTAL", "TRANSVERSE"), (letters[0:4], letters[4:8], letters[8:12])):
-        by_column = sorted(group, key=lambda found: found[2])
-        middle = sorted(by_column[1:3], key=lambda found: found[1])
-        result[name] = dict(zip(("left", "right", "top", "bottom"), (by_column[0], by_column[3], *middle)))
-    return result
+def panels(pixels, scale=2):
+    """[(view, {edge: (letter, row, column)})] of every view drawn: its four letters found on the pixels.
+
+    A view's left and right letters share a row, its top and bottom letters a
+    column, and each pair is centred on the other (within 2 pixels): the two
+    pairs that frame one image are a view, named by its letters.
+    """
+    letters = find_letters(pixels, scale)
+
+    def neighbours(same, along):
+        """Pairs of letters on one line (same row or column) with no letter between them."""
+        line = sorted(letters, key=lambda found: (found[same], found[along]))
+        return [(a, b) for a, b in zip(line, line[1:]) if a[same] == b[same]]
+
+    views_by_letters = {frozenset(v): k for k, v in EDGES.items()}
+    found_views = []
+    for left, right in neighbours(1, 2):
+        for top, bottom in neighbours(2, 1):
+            if abs((left[2] + right[2]) / 2 - top[2]) <= 2 and abs((top[1] + bottom[1]) / 2 - left[1]) <= 2:
+                edges = {"left": left, "right": right, "top": top, "bottom": bottom}
+                found_views.append((views_by_letters[frozenset(e[0] for e in edges.values())], edges))
+    assert 4 * len(found_views) == len(letters), (found_views, letters)
+    return found_views
 
 
-def assert_marker_next_to_l_a_h(path):
+def assert_marker_next_to_l_a_h(path, scale=2, series=1):
     """In every view: the letters at the radiological edges, and the marker nearer L, A, H than R, P, F."""
     pixels = read_picture(path)
-    for name, edges in panels(pixels).items():
+    found_views = panels(pixels, scale)
+    assert sorted(name for name, _ in found_views) == sorted(list(EDGES) * series)
+    for name, edges in found_views:
         assert tuple(edges[e][0] for e in ("left", "right", "top", "bottom")) == EDGES[name], name
-        top, bottom = int(edges["top"][1]) + 8, int(edges["bottom"][1]) - 8
-        left, right = int(edges["left"][2]) + 6, int(edges["right"][2]) - 6
+        top, bottom = int(edges["top"][1]) + 4 * scale, int(edges["bottom"][1]) - 4 * scale
+        left, right = int(edges["left"][2]) + 3 * scale, int(edges["right"][2]) - 3 * scale
         region = pixels[top:bottom, left:right]
         bright = np.nonzero(np.all(region >= 250, axis=-1))
         assert len(bright[0]), f"{name}: no marker"
@@ -300,3 +321,74 @@ def test_png_round_trips_through_zlib_and_a_standard_decoder(pixels):
 def test_png_refuses_what_it_cannot_write(bad):
     with pytest.raises(dcmforge.DcmforgeError, match="a PNG needs uint8 pixels"):
         png_bytes(bad)
+
+
+# -- the contact sheet, read back from the files ------------------------------------------------------
+
+
+def test_contact_sheet_of_a_batch_read_back_from_the_files(tmp_path):
+    out = tmp_path / "out"
+    hfs, ffp, hfp = position_affine("HFS"), position_affine("FFP"), position_affine("HFP")
+    dcmforge.write_series(marked_volume(hfs[:3, :3]), out / "a_hfs", affine=hfs, affine_convention="LPS")
+    ras = np.diag([-1.0, -1.0, 1.0, 1.0]) @ ffp
+    dcmforge.write_series(marked_volume(ffp[:3, :3]), out / "b_ffp_enhanced", affine=ras, affine_convention="RAS",
+                          multiframe=True, metadata=METADATA)  # fmt: skip
+    marked = marked_volume(hfp[:3, :3])
+    two_frames = {**METADATA, "frame_start": [0, 60], "frame_duration": [60, 60]}
+    dcmforge.write_series(np.stack([np.flip(marked), marked]), out / "c_dynamic", affine=hfp, affine_convention="LPS",
+                          metadata=two_frames)  # fmt: skip
+    ct = marked_volume(ffp[:3, :3]) * 200 - 1000
+    dcmforge.write_series(ct, out / "d" / "ct", affine=ffp, affine_convention="LPS", modality="CT")
+    process = subprocess.run([sys.executable, "-m", "dcmforge.cli", "preview", str(out)], capture_output=True,
+                             text=True, env=command_env())  # fmt: skip
+    assert process.returncode == 0, process.stderr
+    assert_marker_next_to_l_a_h(out / "contact-sheet.png", scale=1, series=4)
+
+
+def test_contact_sheet_names_a_folder_it_cannot_read_and_draws_the_rest(tmp_path):
+    hfs = position_affine("HFS")
+    dcmforge.write_series(marked_volume(hfs[:3, :3]), tmp_path / "good", affine=hfs, affine_convention="LPS")
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "PT_0001.dcm").write_bytes(bytes(128) + b"DICM" + b"\x02\x00\x10\x00UI")
+    sheet = tmp_path / "sheet.png"
+    status = cli.main(["-q", "preview", str(tmp_path), "--output", str(sheet)])
+    assert status == 2
+    assert_marker_next_to_l_a_h(sheet, scale=1, series=1)
+
+
+def test_reading_back_what_dcmforge_wrote_gives_its_affine_and_values(tmp_path):
+    affine = oblique_affine()
+    volume = marked_volume(affine[:3, :3])
+    dcmforge.write_series(volume, tmp_path / "s", affine=affine, affine_convention="LPS")
+    dcmforge.write_series(volume, tmp_path / "m", affine=affine, affine_convention="LPS", multiframe=True,
+                          metadata=METADATA)  # fmt: skip
+    for name in ("s", "m"):
+        series = read_series(tmp_path / name)
+        assert np.allclose(series.affine, affine, atol=1e-5)
+        assert np.allclose(series.accumulator.projections()["z"], volume.max(axis=0), rtol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def one_file(tmp_path_factory):
+    """The bytes of one small file dcmforge wrote."""
+    folder = tmp_path_factory.mktemp("one") / "series"
+    (path,) = dcmforge.write_series(np.ones((1, 2, 3)), folder, spacing=(1, 1, 1))
+    return path.read_bytes()
+
+
+@given(junk=st.binary(max_size=300), cut=st.integers(0, 400))
+def test_the_reader_refuses_any_damage_with_its_own_error(one_file, junk, cut):
+    damages = (one_file[:cut] + junk, one_file[: len(one_file) - cut] + junk, bytes(128) + b"DICM" + junk)
+    with tempfile.TemporaryDirectory() as folder:
+        for damaged in damages:
+            (Path(folder) / "PT_0001.dcm").write_bytes(damaged)
+            try:
+                read_series(folder)
+            except dcmforge.DcmforgeError:
+                pass
+
+
+def command_env():
+    """This checkout's src first on the path of a dcmforge process."""
+    source = str(Path(dcmforge.__file__).parents[1])
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (source, os.environ.get("PYTHONPATH")) if p)}

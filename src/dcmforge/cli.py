@@ -122,6 +122,23 @@ def cmd_demo(args):
     return run_demo(Path(args.dir))
 
 
+def cmd_preview(args):
+    from .preview import write_png
+    from .preview.sheet import SHEET_NAME, contact_sheet
+
+    root = Path(args.dir)
+    if not root.is_dir():
+        print(f"{root}: not a folder", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    picture, problems = contact_sheet(root)
+    for folder, problem in problems:
+        print(problem if problem.startswith(str(folder)) else f"{folder}: {problem}", file=sys.stderr)
+    path = write_png(Path(args.output) if args.output else root / SHEET_NAME, picture)
+    if not args.quiet:
+        print(f"{path}: contact sheet of the series under {root}")
+    return EXIT_BAD_INPUT if problems else 0
+
+
 def cmd_template(args):
     from .metadata import template_text
 
@@ -194,6 +211,11 @@ def build_parser():
     demo = commands.add_parser("demo", help="write a small Interfile phantom and convert it")
     demo.add_argument("dir", help="folder to write into")
     demo.set_defaults(run=cmd_demo)
+
+    preview = commands.add_parser("preview", help="draw a contact sheet of every series under a folder")
+    preview.add_argument("dir", help="folder of series folders (dcmforge convert's --out)")
+    preview.add_argument("--output", help="the PNG to write (default: DIR/contact-sheet.png)")
+    preview.set_defaults(run=cmd_preview)
 
     template = commands.add_parser("template", help="print a commented starter metadata file")
     template.add_argument("modality", choices=("pet", "ct", "PT", "CT"))

@@ -15,7 +15,7 @@ from pathlib import Path
 from .png import write_png
 from .projection import ProjectionAccumulator
 
-__all__ = ["ProjectionAccumulator", "preview_path", "write_preview"]
+__all__ = ["ProjectionAccumulator", "preview_path", "write_png", "write_preview"]
 
 SUFFIX = ".preview.png"
 
