@@ -194,7 +194,7 @@ def test_a_server_stopped_mid_send_gives_a_clear_error_and_a_rerun_completes(own
         if instances == 5:  # the first batch of 4 was answered; the second is on its way
             own_orthanc.stop(sig=9)
 
-    with pytest.raises(SendError, match="tried 2 times.*4 of 12 instances stored, a rerun sends the rest") as caught:
+    with pytest.raises(SendError, match="tried 2 times.*4 of 12 instances stored; a rerun completes the series") as caught:
         dcmforge.send(paths, own_orthanc.dicomweb, batch_instances=4, retries=1, backoff=0.05,
                       progress=kill_in_second_batch)  # fmt: skip
     statuses = [o.status for o in caught.value.report.outcomes]
@@ -425,10 +425,35 @@ def test_a_5xx_is_retried_resending_only_the_batch_without_an_answer(scripted, s
 
 
 def test_a_4xx_is_not_retried_and_is_explained(scripted, series):
-    scripted.script = [(400, "text/plain", b"\nbad multipart body\nmore\n")]
-    with pytest.raises(SendError, match=r"answered 400 Bad Request: bad multipart body$"):
+    scripted.script = [(415, "text/plain", b"\nnot a media type I take\nmore\n")]
+    with pytest.raises(SendError, match=r"answered 415 Unsupported Media Type: not a media type I take$"):
         dcmforge.send(series["PT"][:2], scripted.url, backoff=0.01)
     assert len(scripted.requests) == 1
+
+
+def test_a_batch_refused_whole_goes_again_one_file_at_a_time(scripted, series):
+    ok = (200, "application/dicom+json", all_stored)
+    scripted.script = [(400, "application/dicom+json", b'{"00081198": {"vr": "SQ"}}'), ok,
+                       (413, "text/plain", b"too big"), ok]  # fmt: skip
+    progress = []
+    report = dcmforge.send(series["PT"][:3], scripted.url, progress=lambda *counts: progress.append(counts[0]))
+    assert [uids for _, uids in scripted.requests[1:]] == [[o.sop_instance_uid] for o in report.outcomes]
+    assert [(o.status, o.reason) for o in report.outcomes] == [
+        (dicomweb.STORED, ""),
+        (dicomweb.FAILED, "the server refused it (413 Request Entity Too Large: too big)"),
+        (dicomweb.STORED, ""),
+    ]
+    assert progress == [1, 2, 3, 1, 2, 3]  # counted again from the batch's start as the files go alone
+
+
+def test_orthanc_names_the_file_it_cannot_parse(own_orthanc, tmp_path):
+    paths = dcmforge.write_series(activity((3, 8, 8)), tmp_path / "cut", spacing=(2, 2, 2), metadata={"PatientID": "CUT"})
+    paths[1].write_bytes(paths[1].read_bytes()[:400])  # its meta group whole, its dataset cut short
+    own_orthanc.start()
+    report = dcmforge.send(paths, own_orthanc.dicomweb)
+    assert [o.status for o in report.outcomes] == [dicomweb.STORED, dicomweb.FAILED, dicomweb.STORED]
+    assert report.outcomes[1].reason.startswith("the server refused it (400 Bad Request")
+    assert len(own_orthanc.get("/instances")) == 2
 
 
 def test_a_409_or_202_is_not_success(scripted, series, tmp_path):

@@ -8,7 +8,8 @@ stored (ReferencedSOPSequence) and those it did not (FailedSOPSequence, with a
 FailureReason); they are matched to files by the SOP Instance UID each file's
 meta group names. Connection errors and 5xx answers are retried with
 exponential backoff, resending only the batch that had no answer; a 4xx answer
-is not retried.
+is not retried, but a batch refused whole (400, 413) is sent again one file at
+a time, so that the report names the file the server cannot take.
 """
 
 import base64
@@ -53,6 +54,8 @@ _FAILED_SOPS = "00081198"
 _SOP_INSTANCE = "00081155"
 _FAILURE_REASON = "00081197"
 _WARNING_REASON = "00081196"
+# Answers to a whole batch that a smaller one may not get: it is sent again one file at a time.
+_REFUSED_WHOLE = (400, 413)
 # What a reason code's class means (PS3.4 C-STORE statuses, which STOW-RS reuses).
 _REASONS = (
     (0xFF00, 0xA700, "out of resources"),
@@ -90,7 +93,7 @@ class Outcome:
 
 @dataclass
 class SendReport:
-    """Every file's outcome, in the order given, and the traffic it took."""
+    """Every file's outcome, in the order given, the requests answered, and the bytes of the batches finally answered."""
 
     url: str
     outcomes: list
@@ -331,6 +334,16 @@ def decode_answer(status, reason, media_type, body):
         raise SendError(f"the server answered {status} {reason} with something that is not JSON: {first_line(text)}") from None
 
 
+def _body_words(body):
+    """A body in one line: compact JSON when it is JSON, else its first line."""
+    text = body.decode("utf-8", "replace")
+    try:
+        text = json.dumps(json.loads(text), separators=(",", ":"))
+    except (ValueError, RecursionError):
+        pass
+    return first_line(text)
+
+
 def first_line(text):
     """The first non-blank line of a body, shortened for one line of output."""
     line = next((line.strip() for line in text.splitlines() if line.strip()), "(empty body)")
@@ -489,32 +502,62 @@ def send(
         if progress:
             progress(done["instances"], done["bytes"], len(instances), total_bytes)
 
+    def store(batch):
+        """The outcomes of one batch; a batch refused whole is sent again one file at a time to find the culprit."""
+        before = dict(done)
+        status, reason, media_type, body = _post_with_retries(target, batch, headers, timeout, retries, backoff, sent, report)
+        report.bytes_sent += sum(instance.size for instance in batch)
+        if status in _REFUSED_WHOLE:
+            if len(batch) > 1:
+                done.update(before)  # its instances go again, each alone: they count once
+                return [outcome for instance in batch for outcome in store([instance])]
+            words = f"the server refused it ({status} {reason}: {_body_words(body)})"
+            return [Outcome(batch[0].path, batch[0].sop_instance_uid, FAILED, words)]
+        return _outcomes(target, status, reason, media_type, body, batch, report)
+
     position = 0
     for batch in plan_batches(instances, batch_instances, batch_bytes):
-        before = dict(done)
-        for attempt in range(retries + 1):
-            try:
-                status, reason, media_type, body = post_batch(target, batch, headers, timeout, sent)
-                report.requests += 1
-                if status >= 500:
-                    raise _Retryable(f"the server answered {status} {reason}: {first_line(body.decode('utf-8', 'replace'))}")
-                break
-            except _Retryable as exc:
-                done.update(before)  # the batch goes again: its instances count once
-                if attempt == retries:
-                    stored = report.count(STORED) + report.count(WARNING)
-                    tries = "once" if retries == 0 else f"{retries + 1} times"
-                    raise SendError(
-                        f"{target.url}: {exc} (tried {tries}); "
-                        f"{stored} of {len(instances)} instances stored, a rerun sends the rest",
-                        report,
-                    ) from None
-                time.sleep(backoff * 2**attempt)
-        report.bytes_sent += sum(instance.size for instance in batch)
-        outcomes = _outcomes(target, status, reason, media_type, body, batch, report)
+        try:
+            outcomes = store(batch)
+        except _Retryable as exc:
+            stored = report.count(STORED) + report.count(WARNING)
+            tries = "once" if retries == 0 else f"{retries + 1} times"
+            raise SendError(
+                f"{target.url}: {exc} (tried {tries}); {stored} of {len(instances)} instances stored; "
+                "a rerun completes the series (the server keeps one copy of what it already has)",
+                report,
+            ) from None
         report.outcomes[position : position + len(batch)] = outcomes
         position += len(batch)
     return report
+
+
+def _post_with_retries(target, batch, headers, timeout, retries, backoff, sent, report):
+    """post_batch until an answer that is not 5xx, at most retries + 1 times, after 1, 2, 4... backoff units.
+
+    The last failure is raised as _Retryable. ``sent`` counts the batch's instances once however often it goes;
+    every answer counts in ``report.requests``.
+    """
+    counted = set()
+
+    def sent_once(instance):
+        if instance.path not in counted:
+            counted.add(instance.path)
+            sent(instance)
+
+    attempt = 0
+    while True:
+        try:
+            status, reason, media_type, body = post_batch(target, batch, headers, timeout, sent_once)
+            report.requests += 1
+            if status < 500:
+                return status, reason, media_type, body
+            raise _Retryable(f"the server answered {status} {reason}: {_body_words(body)}")
+        except _Retryable:
+            if attempt == retries:
+                raise
+            time.sleep(backoff * 2**attempt)
+            attempt += 1
 
 
 def _outcomes(target, status, reason, media_type, body, batch, report):
@@ -523,7 +566,7 @@ def _outcomes(target, status, reason, media_type, body, batch, report):
         words = "missing or wrong credentials" if status == 401 else "these credentials are not allowed to store"
         raise SendError(f"{target.url}: the server refused the request ({status} {reason}): {words}", report)
     if status not in (200, 202, 409):
-        text = first_line(body.decode("utf-8", "replace"))
+        text = _body_words(body)
         hint = " (is the URL the DICOMweb base?)" if status in (404, 405) else ""
         raise SendError(f"{target.url}: the server answered {status} {reason}{hint}: {text}", report)
     try:
