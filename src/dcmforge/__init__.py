@@ -17,6 +17,7 @@ _EXPORTS = {
     "read_metadata": "metadata",
     "convert_one": "convert",
     "ConversionResult": "convert",
+    "convert_many": "batch",
     "encode_dataset": "dicom.encode",
     "Explicit": "dicom.encode",
     "encode_file": "dicom.part10",

@@ -23,6 +23,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import time
 import uuid
 from concurrent.futures import BrokenExecutor, as_completed
 from dataclasses import asdict, dataclass, replace
@@ -196,8 +197,11 @@ def _folder_contents(folder):
 def append_record(manifest, record):
     """Append one JSON line with a single O_APPEND write: concurrent writers on one machine never interleave."""
     line = (json.dumps(record, sort_keys=True) + "\n").encode("utf-8")
-    fd = os.open(manifest, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(manifest, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":  # a torn line before: it must not swallow this one
+            line = b"\n" + line
         written = os.write(fd, line)
     finally:
         os.close(fd)
@@ -358,19 +362,31 @@ def _run_on_dask(client, tasks):
 
 
 def _last_words(client, exc):
-    """What Dask says about a task whose workers died, with the last worker's end as its nanny logged it."""
+    """What Dask says about a task whose workers died, and how the last one ended as its nanny logged it."""
     worker = getattr(exc, "last_worker", None)
     if worker is None:
         return f"{type(exc).__name__}: {exc}"
     words = (f"its worker died {exc.allowed_failures + 1} times (distributed.scheduler.allowed-failures is "
              f"{exc.allowed_failures}); the last one was {worker.address}")  # fmt: skip
-    nanny = getattr(worker, "nanny", None)
-    if nanny:
+    end = _nanny_says(client, getattr(worker, "nanny", None))
+    return f"{words}; its nanny: {end}" if end else words
+
+
+def _nanny_says(client, nanny, patience=5.0):
+    """The nanny's newest line about how its worker process ended ("... was killed by signal 9"), or None.
+
+    The scheduler reaches a nanny through its current worker: the one it
+    starts in place of the dead one, which takes a moment to register.
+    """
+    deadline = time.monotonic() + patience
+    while nanny and time.monotonic() < deadline:
         try:
-            logs = client.get_worker_logs(n=20, nanny=True, workers=[nanny]).get(nanny, [])
+            workers = [a for a, info in client.scheduler_info()["workers"].items() if info.get("nanny") == nanny]
+            logs = client.get_worker_logs(n=50, nanny=True, workers=workers) if workers else {}
         except Exception:  # noqa: BLE001 - the nanny went too: say what is known
-            logs = []
-        ends = [text for _, text in logs if "killed" in text or "exited" in text or "memory" in text]
-        if ends:
-            words += f"; its nanny: {ends[-1]}"  # logs come newest first
-    return words
+            return None
+        for line in (text for lines in logs.values() for _, text in lines):  # newest first
+            if "Worker process" in line and ("killed" in line or "exited" in line):
+                return line.rsplit(" - ", 1)[-1]
+        time.sleep(0.2)
+    return None

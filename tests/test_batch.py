@@ -1,0 +1,353 @@
+"""Batch conversion (issue 12): convert_many and ``convert --dask/--report/--resume`` on real Dask processes.
+
+A scheduler and two single-threaded workers run as processes (``dask scheduler``,
+``dask worker``) on 127.0.0.1 with free ports, started once for the module and
+stopped by their process ids. A sitecustomize hook on the workers' path kills
+the worker process that reads a header named *die-worker* (as the OOM killer
+would); nothing else changes. Inputs are small Interfile images written by
+dcmforge.write_interfile; series are read back with pydicom.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+
+distributed = pytest.importorskip("distributed")
+
+import dcmforge  # noqa: E402
+from dcmforge.batch import MANIFEST_NAME, append_record, convert_many, read_manifest  # noqa: E402
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+SHAPE = (4, 8, 8)  # [z, y, x]: four files per series
+# The scheduler gives a task up after its worker died this many times more than once (KilledWorker).
+ALLOWED_FAILURES = 1
+
+WORKER_KILLER = """\
+# Test fault injection: a worker reading a header named *die-worker* is killed, as by the OOM killer.
+import os, signal
+import dcmforge.interfile as _interfile
+_read = _interfile.read_interfile
+def _read_or_die(path, **options):
+    if "die-worker" in str(path):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return _read(path, **options)
+_interfile.read_interfile = _read_or_die
+"""
+
+
+def environment(hooks=None):
+    """This process's environment with the worktree's dcmforge (and the hooks) first on the path."""
+    env = dict(os.environ)
+    paths = [str(hooks)] if hooks else []
+    env["PYTHONPATH"] = os.pathsep.join([*paths, str(SRC), *filter(None, [env.get("PYTHONPATH")])])
+    env["DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES"] = str(ALLOWED_FAILURES)
+    return env
+
+
+def dask_command():
+    return [str(Path(sys.executable).with_name("dask"))]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """(scheduler address, Client, worker processes): one scheduler and two workers, stopped by pid."""
+    root = tmp_path_factory.mktemp("dask")
+    hooks = root / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(WORKER_KILLER)
+    scheduler_file = root / "scheduler.json"
+    logs = []
+    processes = []
+
+    def start(*args):
+        log = open(root / f"process-{len(processes)}.log", "w")
+        logs.append(log)
+        processes.append(subprocess.Popen([*dask_command(), *args], stdout=log, stderr=subprocess.STDOUT,
+                                          env=environment(hooks), cwd=root, start_new_session=True))  # fmt: skip
+
+    local = ("--host", "127.0.0.1", "--no-dashboard", "--dashboard-address", "127.0.0.1:0")
+    start("scheduler", "--port", "0", "--scheduler-file", str(scheduler_file), *local)
+    deadline = time.monotonic() + 60
+    while not scheduler_file.exists():
+        assert processes[0].poll() is None and time.monotonic() < deadline, (root / "process-0.log").read_text()
+        time.sleep(0.2)
+    time.sleep(0.2)  # the file is written whole right after it appears
+    address = json.loads(scheduler_file.read_text())["address"]
+    for _ in range(2):
+        start("worker", address, "--nworkers", "1", "--nthreads", "1", *local)
+    client = distributed.Client(address, timeout=60)
+    try:
+        client.wait_for_workers(2, timeout=120)
+        yield address, client
+    finally:
+        client.close()
+        for process in reversed(processes):  # each in its own session: the nanny's worker goes with it
+            with_children(process.pid, signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                with_children(process.pid, signal.SIGKILL)
+                process.wait()
+        for log in logs:
+            log.close()
+
+
+def with_children(pid, sig):
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+@pytest.fixture
+def client(cluster):
+    """The cluster's Client, both workers up (a test before may have had one killed)."""
+    _, client = cluster
+    client.wait_for_workers(2, timeout=120)
+    return client
+
+
+def make_inputs(folder, count, prefix="in"):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(count)
+    return [
+        dcmforge.write_interfile(folder / f"{prefix}{n:02d}.hv", rng.random(SHAPE, dtype=np.float32), spacing=(2, 2, 3))
+        for n in range(count)
+    ]
+
+
+def bad_input(folder):
+    header = folder / "broken.hv"
+    header.write_text("this is not an Interfile header\n")
+    return header
+
+
+def series_folders(out):
+    """Names of the series folders in out (hidden files, such as the manifest, aside)."""
+    return sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+
+
+def whole_series(folder):
+    """The SeriesInstanceUID of a folder that holds one whole series of SHAPE[0] files, read by pydicom."""
+    files = sorted(folder.iterdir())
+    assert [f.name for f in files] == [f"PT_{n:04d}.dcm" for n in range(1, SHAPE[0] + 1)], folder
+    datasets = [pydicom.dcmread(f) for f in files]
+    assert [int(d.InstanceNumber) for d in datasets] == list(range(1, SHAPE[0] + 1))
+    assert all(d.pixel_array.shape == SHAPE[1:] for d in datasets)
+    uids = {d.SeriesInstanceUID for d in datasets}
+    assert len(uids) == 1, folder
+    return uids.pop()
+
+
+def run_command(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "dcmforge.cli", *map(str, args)], capture_output=True, text=True,
+                          env=env or environment(), timeout=600)  # fmt: skip
+
+
+def report_lines(path):
+    return [json.loads(line) for line in Path(path).read_text().splitlines()]
+
+
+def busy(client):
+    """Tasks the scheduler holds plus those the workers still execute (a killed command's keep running)."""
+    executing = client.run(lambda dask_worker: len(dask_worker.state.executing))
+    return client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks)) + sum(executing.values())
+
+
+def wait_until_idle(client):
+    """Until no task of a killed command is left anywhere."""
+    deadline = time.monotonic() + 120
+    while busy(client):
+        assert time.monotonic() < deadline, "the scheduler kept its tasks"
+        time.sleep(0.2)
+
+
+# --- on a running scheduler ----------------------------------------------------------------------
+
+
+def test_batch_on_a_cluster_with_a_bad_input(cluster, client, tmp_path):
+    address, _ = cluster
+    headers = make_inputs(tmp_path / "in", 6)
+    broken = bad_input(tmp_path / "in")
+    report = tmp_path / "report.jsonl"
+    done = run_command("convert", *headers, broken, "--out", tmp_path / "out", "--dask", address, "--report", report)
+    assert done.returncode == 2, done.stderr
+    assert [line for line in done.stderr.splitlines() if "broken.hv" in line] == [
+        f"{broken}: no 'key := value' line found: this is not an Interfile header"
+    ]
+    assert series_folders(tmp_path / "out") == [h.stem for h in headers]
+    lines = {line["input"]: line for line in report_lines(report)}
+    assert sorted(lines) == sorted(map(str, [*headers, broken]))
+    assert lines[str(broken)]["status"] == "bad input"
+    for header in headers:
+        line = lines[str(header)]
+        assert line["status"] == "converted" and line["files"] == SHAPE[0]
+        assert line["series_uid"] == whole_series(tmp_path / "out" / header.stem)
+        folder = tmp_path / "out" / header.stem
+        assert line["nbytes"] == sum(f.stat().st_size for f in folder.iterdir())
+        assert line["out_dir"] == str(folder) and line["dcmforge"] == dcmforge.__version__
+        assert line["options"]["seed"] is None and line["seconds"] > 0
+        assert line["host"] and line["pid"] not in (0, os.getpid())
+        assert any("DecayCorrection set to NONE" in w for w in line["warnings"])
+    # the workers' processes did the work, not the command's
+    assert {lines[str(h)]["pid"] for h in headers} <= set(client.run(os.getpid).values())
+
+
+def test_resume_after_an_interrupted_batch_converts_only_the_rest(cluster, client, tmp_path):
+    address, _ = cluster
+    headers = make_inputs(tmp_path / "in", 10)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "dcmforge.cli", "convert", *map(str, headers), "--out", str(out),
+               "--dask", address, "--seed", "resume"]  # fmt: skip
+    interrupted = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=environment())
+    manifest = out / MANIFEST_NAME
+    deadline = time.monotonic() + 120
+    while len(read_manifest(manifest)) < 3 and interrupted.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    interrupted.kill()  # the command dies; what it sent may still finish on the workers
+    interrupted.wait()
+    wait_until_idle(client)
+    before = {f: (f.stat().st_mtime_ns, f.stat().st_ino) for f in out.rglob("*.dcm")}
+    first = set(read_manifest(manifest))
+    assert 3 <= len(first) and before
+
+    report = tmp_path / "resumed.jsonl"
+    done = subprocess.run([*command, "--resume", "--report", str(report)], capture_output=True, text=True,
+                          env=environment(), timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    statuses = {line["input"]: line["status"] for line in report_lines(report)}
+    assert statuses == {str(h): "skipped" if str(h) in first else "converted" for h in headers}
+    assert series_folders(out) == [h.stem for h in headers]
+    uids = {h.stem: whole_series(out / h.stem) for h in headers}
+    assert len(set(uids.values())) == len(headers)
+    assert {f: (f.stat().st_mtime_ns, f.stat().st_ino) for f in before} == before  # nothing rewritten
+
+    # once more: everything is skipped, nothing written, the same UIDs (--seed)
+    again = run_command(*command[3:], "--resume", "--report", report)
+    assert again.returncode == 0, again.stderr
+    assert {line["status"] for line in report_lines(report)} == {"skipped"}
+    assert {line["series_uid"] for line in report_lines(report)} == set(uids.values())
+
+
+def test_a_worker_killed_mid_batch_loses_nothing(client, tmp_path):
+    headers = make_inputs(tmp_path / "in", 16)
+    out = tmp_path / "out"
+    results = []
+    killed = None
+    for result in convert_many(headers, out, executor=client, seed="kill"):
+        results.append(result)
+        if killed is None:
+            # SIGKILL a worker's process (its nanny starts a new one): its tasks run again elsewhere
+            busy = [address for address, keys in client.processing().items() if keys] or list(client.processing())
+            killed = client.run(os.getpid, workers=busy[:1])[busy[0]]
+            os.kill(killed, signal.SIGKILL)
+    assert killed is not None
+    assert sorted(r.input for r in results) == sorted(map(str, headers))  # one result per input
+    assert {r.status for r in results} == {"converted"}, [r.message for r in results if r.status != "converted"]
+    assert series_folders(out) == [h.stem for h in headers]  # exactly one series per input
+    for result in results:
+        assert whole_series(Path(result.out_dir)) == result.series_uid
+
+
+def test_a_task_that_kills_every_worker_it_runs_on_fails_alone(client, tmp_path):
+    headers = make_inputs(tmp_path / "in", 3)
+    doomed = dcmforge.write_interfile(tmp_path / "in" / "die-worker.hv", np.ones(SHAPE, np.float32), spacing=(1, 1, 1))
+    results = {r.input: r for r in convert_many([doomed, *headers], tmp_path / "out", executor=client)}
+    failed = results.pop(os.path.abspath(doomed))
+    assert failed.status == "failed" and failed.exit_status == 1
+    assert failed.message.startswith(f"{doomed}: its worker died {ALLOWED_FAILURES + 1} times"), failed.message
+    assert "killed by signal 9" in failed.message or "SIGKILL" in failed.message, failed.message
+    assert {r.status for r in results.values()} == {"converted"}
+    assert series_folders(tmp_path / "out") == [h.stem for h in headers]
+
+
+# --- one machine ---------------------------------------------------------------------------------
+
+
+def test_local_cluster_and_jobs_give_the_same_folders_and_uids(tmp_path):
+    headers = make_inputs(tmp_path / "in", 4) + make_inputs(tmp_path / "in" / "again", 1)  # two named in00
+    runs = {}
+    for name, how in (("local", ("--dask", "local:2")), ("jobs", ("--jobs", "2"))):
+        done = run_command("convert", *headers, "--out", tmp_path / name, "--seed", "same", *how)
+        assert done.returncode == 0, done.stderr
+        folders = series_folders(tmp_path / name)
+        runs[name] = {f: [pydicom.dcmread(p).SOPInstanceUID for p in sorted((tmp_path / name / f).iterdir())]
+                      for f in folders}  # fmt: skip
+    assert sorted(runs["jobs"]) == ["in00", "in00-2", "in01", "in02", "in03"]
+    assert runs["local"] == runs["jobs"]
+
+
+def test_import_dcmforge_and_jobs_never_import_dask(tmp_path):
+    headers = make_inputs(tmp_path / "in", 2)
+    script = (
+        "import sys, dcmforge\n"
+        "dcmforge.convert_many, dcmforge.ConversionResult\n"
+        "from dcmforge.cli import main\n"
+        f"status = main(['convert', *sys.argv[1:], '--out', {str(tmp_path / 'out')!r}, '--jobs', '2'])\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed'))\n"
+        "print(status, loaded)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, *map(str, headers)], capture_output=True, text=True,
+                          env=environment(), timeout=300)  # fmt: skip
+    assert done.stdout.splitlines()[-1] == "0 []", done.stderr
+    assert series_folders(tmp_path / "out") == ["in00", "in01"]
+
+
+def test_a_dead_pool_process_fails_only_its_input_with_how_it_ended(tmp_path):
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(WORKER_KILLER)
+    headers = make_inputs(tmp_path / "in", 2)
+    doomed = dcmforge.write_interfile(tmp_path / "in" / "die-worker.hv", np.ones(SHAPE, np.float32), spacing=(1, 1, 1))
+    report = tmp_path / "report.jsonl"
+    done = run_command("convert", doomed, *headers, "--out", tmp_path / "out", "--jobs", "2", "--report", report,
+                       env=environment(hooks))  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    statuses = {line["input"]: (line["status"], line["message"]) for line in report_lines(report)}
+    assert statuses[str(doomed)] == ("failed", f"{doomed}: the process converting it was killed by SIGKILL "
+                                               "(killed, or out of memory)")  # fmt: skip
+    assert series_folders(tmp_path / "out") == ["in00", "in01"]
+
+
+# --- the manifest --------------------------------------------------------------------------------
+
+
+def test_manifest_reader_skips_a_torn_line_and_the_next_record_survives_it(tmp_path):
+    manifest = tmp_path / MANIFEST_NAME
+    append_record(manifest, {"input": "/a", "files": 1})
+    with open(manifest, "a") as stream:
+        stream.write('{"input": "/b", "fi')  # a write cut short
+    append_record(manifest, {"input": "/c", "files": 3})
+    assert read_manifest(manifest) == {"/a": {"input": "/a", "files": 1}, "/c": {"input": "/c", "files": 3}}
+
+
+def test_resume_converts_an_input_again_when_it_or_the_options_changed(tmp_path):
+    headers = make_inputs(tmp_path / "in", 2)
+    out = tmp_path / "out"
+    assert [r.status for r in convert_many(headers, out, seed="x")] == ["converted"] * 2
+    assert [r.status for r in convert_many(headers, out, seed="x", resume=True)] == ["skipped"] * 2
+    os.utime(headers[0], ns=(0, 0))  # the first input is newer (or older) than its record
+    again = {Path(r.input).name: r for r in convert_many(headers, out, seed="x", resume=True, overwrite=True)}
+    assert (again["in00.hv"].status, again["in01.hv"].status) == ("converted", "skipped")
+    changed = [r.status for r in convert_many(headers, out, seed="y", resume=True, overwrite=True)]
+    assert changed == ["converted"] * 2
+    (out / "in01" / "PT_0002.dcm").unlink()  # a series no longer whole
+    assert [r.status for r in convert_many(headers, out, seed="y", resume=True, overwrite=True)] == [
+        "skipped",
+        "converted",
+    ]
+
+
+def test_convert_many_refuses_an_unknown_option(tmp_path):
+    with pytest.raises(TypeError, match="unknown options \\['sed'\\]"):
+        next(convert_many([], tmp_path, sed="x"))
