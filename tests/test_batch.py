@@ -116,11 +116,11 @@ def client(cluster):
     return client
 
 
-def make_inputs(folder, count, prefix="in"):
+def make_inputs(folder, count, shape=SHAPE):
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(count)
     return [
-        dcmforge.write_interfile(folder / f"{prefix}{n:02d}.hv", rng.random(SHAPE, dtype=np.float32), spacing=(2, 2, 3))
+        dcmforge.write_interfile(folder / f"in{n:02d}.hv", rng.random(shape, dtype=np.float32), spacing=(2, 2, 3))
         for n in range(count)
     ]
 
@@ -136,13 +136,13 @@ def series_folders(out):
     return sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
 
 
-def whole_series(folder):
-    """The SeriesInstanceUID of a folder that holds one whole series of SHAPE[0] files, read by pydicom."""
+def whole_series(folder, shape=SHAPE):
+    """The SeriesInstanceUID of a folder that holds one whole series of shape[0] files, read by pydicom."""
     files = sorted(folder.iterdir())
-    assert [f.name for f in files] == [f"PT_{n:04d}.dcm" for n in range(1, SHAPE[0] + 1)], folder
+    assert [f.name for f in files] == [f"PT_{n:04d}.dcm" for n in range(1, shape[0] + 1)], folder
     datasets = [pydicom.dcmread(f) for f in files]
-    assert [int(d.InstanceNumber) for d in datasets] == list(range(1, SHAPE[0] + 1))
-    assert all(d.pixel_array.shape == SHAPE[1:] for d in datasets)
+    assert [int(d.InstanceNumber) for d in datasets] == list(range(1, shape[0] + 1))
+    assert all(d.pixel_array.shape == shape[1:] for d in datasets)
     uids = {d.SeriesInstanceUID for d in datasets}
     assert len(uids) == 1, folder
     return uids.pop()
@@ -240,7 +240,8 @@ def test_resume_after_an_interrupted_batch_converts_only_the_rest(cluster, clien
 
 
 def test_a_worker_killed_mid_batch_loses_nothing(client, tmp_path):
-    headers = make_inputs(tmp_path / "in", 16)
+    shape = (24, 96, 96)  # big enough that the kill most likely lands in the middle of a conversion
+    headers = make_inputs(tmp_path / "in", 12, shape)
     out = tmp_path / "out"
     results = []
     killed = None
@@ -256,7 +257,7 @@ def test_a_worker_killed_mid_batch_loses_nothing(client, tmp_path):
     assert {r.status for r in results} == {"converted"}, [r.message for r in results if r.status != "converted"]
     assert series_folders(out) == [h.stem for h in headers]  # exactly one series per input
     for result in results:
-        assert whole_series(Path(result.out_dir)) == result.series_uid
+        assert whole_series(Path(result.out_dir), shape) == result.series_uid
 
 
 def test_a_task_that_kills_every_worker_it_runs_on_fails_alone(client, tmp_path):
@@ -275,7 +276,7 @@ def test_a_task_that_kills_every_worker_it_runs_on_fails_alone(client, tmp_path)
 
 
 def test_local_cluster_and_jobs_give_the_same_folders_and_uids(tmp_path):
-    headers = make_inputs(tmp_path / "in", 4) + make_inputs(tmp_path / "in" / "again", 1)  # two named in00
+    headers = make_inputs(tmp_path / "in", 4) + make_inputs(tmp_path / "again", 1)  # two named in00
     runs = {}
     for name, how in (("local", ("--dask", "local:2")), ("jobs", ("--jobs", "2"))):
         done = run_command("convert", *headers, "--out", tmp_path / name, "--seed", "same", *how)
