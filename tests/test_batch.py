@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,15 @@ import pytest
 distributed = pytest.importorskip("distributed")
 
 import dcmforge  # noqa: E402
-from dcmforge.batch import MANIFEST_NAME, append_record, convert_many, read_manifest  # noqa: E402
+from dcmforge.batch import (  # noqa: E402
+    MANIFEST_NAME,
+    ConversionTask,
+    append_record,
+    convert_many,
+    read_manifest,
+    run_task,
+)
+from dcmforge.convert import OPTIONS  # noqa: E402
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 SHAPE = (4, 8, 8)  # [z, y, x]: four files per series
@@ -352,3 +361,18 @@ def test_resume_converts_an_input_again_when_it_or_the_options_changed(tmp_path)
 def test_convert_many_refuses_an_unknown_option(tmp_path):
     with pytest.raises(TypeError, match="unknown options \\['sed'\\]"):
         next(convert_many([], tmp_path, sed="x"))
+
+
+def test_a_task_run_again_after_its_worker_died_past_the_commit_reports_the_series(tmp_path):
+    """Dask runs a task again when its worker died, even if the worker had committed the series already."""
+    header = make_inputs(tmp_path / "in", 1)[0]
+    out = tmp_path / "out"
+    task = ConversionTask(str(header), str(out / "in00"), {**OPTIONS, "seed": "again"}, str(out / MANIFEST_NAME),
+                          batch="b1", existed=False)  # fmt: skip
+    first = run_task(task)
+    again = run_task(task)  # as on the next worker: the folder is there, committed by this batch
+    assert (first.status, again.status) == ("converted", "converted")
+    assert again.message == f"{header} -> {out / 'in00'}: 4 files, committed by an earlier try whose worker died"
+    assert (again.series_uid, again.files, again.nbytes) == (first.series_uid, first.files, first.nbytes)
+    other_batch = run_task(replace(task, batch="b2"))  # another batch's series is not this one's
+    assert other_batch.status == "bad input" and "exists" in other_batch.message
