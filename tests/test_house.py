@@ -12,7 +12,6 @@ import ast
 import re
 from pathlib import Path
 
-import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "dcmforge"
 MAX_LINES = 800
@@ -29,8 +28,6 @@ LAYERS = {
     "dcmforge.batch": 5, "dcmforge.demo": 5, "dcmforge.send_cli": 5,
     "dcmforge.cli": 6,
 }  # fmt: skip
-# A cycle another issue removes; strict, so the marker must go when it does.
-KNOWN_CYCLES = {frozenset({"dcmforge.write.series", "dcmforge.write.multiframe"})}
 
 
 def modules(root=PACKAGE):
@@ -114,14 +111,8 @@ def test_the_checker_finds_a_cycle_a_lazy_import_makes(tmp_path):
 
 
 def test_no_import_cycles():
-    found = [cycle for cycle in cycles(import_graph()) if cycle not in KNOWN_CYCLES]
+    found = cycles(import_graph())
     assert not found, "import cycles: " + "; ".join(" <-> ".join(sorted(cycle)) for cycle in found)
-
-
-@pytest.mark.xfail(strict=True, reason="write/series.py <-> write/multiframe.py: removed by the write/ restructuring")
-@pytest.mark.parametrize("cycle", sorted(KNOWN_CYCLES, key=sorted), ids=lambda cycle: " <-> ".join(sorted(cycle)))
-def test_known_cycles_are_gone(cycle):
-    assert cycle not in cycles(import_graph())
 
 
 def layer(name):

@@ -24,7 +24,7 @@ from oracles import affine_from_spacing, geometry_error, matched_to, read_with_d
 from volumes import activity, oblique_affine
 
 from dcmforge import iods, write_series
-from dcmforge.write import multiframe, series
+from dcmforge.write import multiframe, plan
 from dcmforge.cli import main
 from dcmforge.dicom.encode import encode_element
 from dcmforge.errors import DcmforgeError, MetadataError, OutputExistsError, ValidationError, VolumeError
@@ -360,7 +360,7 @@ def test_an_original_image_with_its_acquisition_facts_is_clean_and_carries_the_d
     assert placement(ds, "PETFrameCorrectionFactorsSequence") == "per-frame"  # the decay factor differs per time frame
     for keyword in ("PETFrameAcquisitionSequence", "PETPositionSequence", "PETReconstructionSequence"):
         assert placement(ds, keyword) == "shared", keyword
-    expected = series.decay_factors(
+    expected = plan.decay_factors(
         [FrameTiming(s, d) for s, d in zip(DYNAMIC_METADATA["frame_start"], DYNAMIC_METADATA["frame_duration"])],
         "START", F18_HALF_LIFE,
     )  # fmt: skip
@@ -438,7 +438,7 @@ def test_streaming_in_small_chunks_and_from_a_memmap_writes_the_same_bytes(tmp_p
     whole = write(volume, tmp_path / "whole", seed="s", metadata=metadata).read_bytes()
     raw = tmp_path / "volume.raw"
     volume.tofile(raw)
-    monkeypatch.setattr(series, "CHUNK_VOXELS", 2 * 4 * 3)  # two frames per chunk: chunks end inside a time frame
+    monkeypatch.setattr(plan, "CHUNK_VOXELS", 2 * 4 * 3)  # two frames per chunk: chunks end inside a time frame
     mapped = np.memmap(raw, np.float32, "r", shape=volume.shape)
     assert write(mapped, tmp_path / "chunked", seed="s", metadata=metadata).read_bytes() == whole
 

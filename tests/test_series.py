@@ -28,7 +28,8 @@ from oracles import (
 from volumes import activity, oblique_affine
 
 from dcmforge import SeriesWriter, write_series
-from dcmforge.write import series as series_module
+from dcmforge.dicom.part10 import file_meta
+from dcmforge.write import plan as plan_module, series as series_module
 from dcmforge.write.commit import SeriesFolder
 from dcmforge.errors import DcmforgeError, GeometryError, MetadataError, OutputExistsError, VolumeError
 
@@ -722,13 +723,20 @@ def test_unknown_backend_is_refused(tmp_path):
 
 @pytest.fixture
 def two_slice_chunks(monkeypatch):
-    """write_series packs two 3x4 slices per chunk (the real chunk is 16 Mi voxels)."""
-    monkeypatch.setattr(series_module, "CHUNK_VOXELS", 2 * 3 * 4)
+    """write_series takes two 3x4 slices at a time, in both passes (the real window is 256 Ki voxels,
+    the real chunk 16 Mi)."""
+    monkeypatch.setattr(plan_module, "CHUNK_VOXELS", 2 * 3 * 4)
+    monkeypatch.setattr(series_module, "WINDOW_VOXELS", 2 * 3 * 4)
     return monkeypatch
 
 
-def test_chunked_writing_gives_the_same_files(tmp_path, two_slice_chunks):
-    volume = (rng(14).standard_normal((5, 3, 4)) * 20).astype(np.float32)
+@pytest.mark.parametrize("zeros", [(), (0,), (1, 2), (0, 1, 2, 3), (3, 4, 6), (6,), (0, 1, 2, 3, 4, 5, 6)],
+                         ids=lambda zeros: "all-zero " + ",".join(map(str, zeros)))
+def test_chunked_writing_gives_the_same_files(tmp_path, two_slice_chunks, zeros):
+    # All-zero slices take their nearest neighbour's slope, which may be windows away.
+    volume = (rng(14).standard_normal((7, 3, 4)) * 20).astype(np.float32)
+    volume[4] = np.abs(volume[4]) * 1000  # neighbours with different slopes
+    volume[list(zeros)] = 0
     kwargs = dict(spacing=(1, 2, 3), metadata=PET_METADATA, seed="chunks")
     chunked = write_series(volume, tmp_path / "chunked", **kwargs)
     two_slice_chunks.undo()
@@ -844,6 +852,42 @@ def test_releasing_a_memory_mapped_chunk_keeps_its_values(tmp_path, mode):
     if mode == "c":
         volume[1, 2, 3] = expected[1, 2, 3] = -1.0
     chunk = volume[1:3]
-    series_module.release_pages(chunk)
-    series_module.release_pages(values[1:3])  # not a mapping: nothing to do
+    plan_module.release_pages(chunk)
+    plan_module.release_pages(values[1:3])  # not a mapping: nothing to do
     np.testing.assert_array_equal(volume, expected)
+
+
+# -- the per-slice elements spliced into the shared header --------------------------------------
+
+
+@pytest.mark.parametrize(
+    "volume, kwargs",
+    [
+        (activity((4, 3, 5)), dict(spacing=(1.1, 2.2, 3.3))),
+        ((rng(20).standard_normal((4, 3, 5)) * 1e-3).astype(np.float64), dict(affine=oblique_affine(),
+                                                                          affine_convention="LPS")),
+        (activity((3, 4, 3, 5)), dict(spacing=(2, 2, 2), metadata={**PET_METADATA, "frame_duration": [30, 60, 90],
+                                                                   "PatientName": "Müller^Jürgen"})),
+        (activity((4, 3, 5)), dict(spacing=(1, 1, 1), metadata=CT_METADATA, modality="CT")),
+        (activity((3, 3, 5)), dict(spacing=(1, 1, 1), metadata={k: v for k, v in PET_METADATA.items() if k != "isotope"})),
+        (rng(21).integers(-300, 3000, (3, 3, 5)).astype(np.int16), dict(spacing=(1, 1, 1))),
+    ],
+    ids=["PET", "signed, oblique", "dynamic, UTF-8", "CT", "no decay factor", "integer counts"],
+)
+def test_spliced_headers_equal_the_generic_encoding(tmp_path, monkeypatch, volume, kwargs):
+    spliced = series_module._SliceElements.header
+    checked = []
+
+    def compared(self, n, packed, i):
+        header = spliced(self, n, packed, i)
+        writer = self.writer
+        values = writer._slice_values(n, packed, i)
+        generic = [file_meta(writer.shared["SOPClassUID"], values["SOPInstanceUID"]), *writer.template.render(values)]
+        assert header == b"".join(generic), n
+        checked.append(n)
+        return header
+
+    monkeypatch.setattr(series_module._SliceElements, "header", compared)
+    kwargs = {"metadata": PET_METADATA, **kwargs}
+    write_series(volume, tmp_path / "series", **kwargs)
+    assert checked == list(range(int(np.prod(volume.shape[:-2]))))

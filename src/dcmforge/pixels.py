@@ -152,12 +152,24 @@ def _slice_extrema_numpy(src, mins, maxs):
         maxs[k] = plane.max()
 
 
-def _pack_slices_numpy(src, intercepts, inv_slopes, lows, highs, out):
-    # One slice at a time keeps the float64 temporary small (and in cache).
+def _pack_slices_numpy(src, intercepts, inv_slopes, lows, highs, out, in_range):
+    # One slice at a time keeps the float64 temporary small (and in cache). Steps that
+    # change no bit are left out: subtracting 0, multiplying by 1, and the clip of a
+    # slice whose extrema land in range (the contract is monotonic).
     values = np.empty(src.shape[1:], np.float64)
     for k in range(src.shape[0]):
-        _quantize(src[k], intercepts[k], inv_slopes[k], lows[k], highs[k], values)
         target = out[k].view(np.int16) if lows[k] < 0 else out[k]
+        if not in_range[k]:
+            _quantize(src[k], intercepts[k], inv_slopes[k], lows[k], highs[k], values)
+            np.copyto(target, values, casting="unsafe")  # exact: values are whole and in range
+            continue
+        # Casting first is faster than a ufunc that casts as it goes (numpy buffers that).
+        np.copyto(values, src[k], casting="unsafe")  # float64(x): exact below 2**53
+        if intercepts[k] != 0.0:
+            np.subtract(values, intercepts[k], out=values)
+        if inv_slopes[k] != 1.0:
+            np.multiply(values, inv_slopes[k], out=values)
+        np.rint(values, out=values)
         np.copyto(target, values, casting="unsafe")  # exact: values are whole and in range
 
 
@@ -228,21 +240,23 @@ def slice_extrema(src, k0=0, backend="auto"):
     return mins, maxs
 
 
-def plan_slice_scaling(mins, maxs, dtype, modality, empty_slope=None):
+def plan_slice_scaling(mins, maxs, dtype, modality, empty_slope=None, first=0):
     """RescaleSlope, RescaleIntercept and signedness for every slice of a volume.
 
     mins, maxs: slice_extrema of *all* slices of the volume (integer input is
     judged on the whole volume, see _plan_pet).  dtype: the volume's voxel type.
     modality: "PT" or "CT".  empty_slope: the slope for all-zero slices when
     none of these slices has values (a streaming writer's last slope; see
-    _fit_16_bits).  Raises VolumeError for values that cannot be stored.
+    _fit_16_bits).  first: the volume index of these slices' first, for
+    errors (a writer may plan a few slices at a time).  Raises VolumeError for
+    values that cannot be stored.
     """
     mins, maxs = _per_slice_extrema(mins, maxs)
     plan = _SCALING_POLICIES.get(modality)
     if plan is None:
         known = ", ".join(_SCALING_POLICIES)
         raise MetadataError(f"Modality {modality!r} has no pixel scaling policy (known: {known})")
-    return plan(mins, maxs, np.dtype(dtype), empty_slope)
+    return plan(mins, maxs, np.dtype(dtype), empty_slope, first)
 
 
 def plan_volume_scaling(mins, maxs, dtype, modality):
@@ -265,7 +279,7 @@ def _per_slice_extrema(mins, maxs):
     return mins, maxs
 
 
-def _plan_pet(mins, maxs, dtype, empty_slope):
+def _plan_pet(mins, maxs, dtype, empty_slope, first=0):
     # Integer input (counts) that fits 16 bits everywhere is stored as is, with
     # slope 1 on every slice.  Judging per slice instead would let the slope
     # jump between 1 and a fraction from slice to slice, which viewers show as
@@ -276,10 +290,10 @@ def _plan_pet(mins, maxs, dtype, empty_slope):
             if lo <= low and high <= hi:
                 n = mins.size
                 return SliceScaling(np.ones(n), np.zeros(n), np.full(n, signed))
-    return _fit_16_bits(mins, maxs, empty_slope)
+    return _fit_16_bits(mins, maxs, empty_slope, first)
 
 
-def _fit_16_bits(mins, maxs, empty_slope=None):
+def _fit_16_bits(mins, maxs, empty_slope=None, first=0):
     """Per slice: signed with slope peak/32767 if it holds negative values, else unsigned with max/65535.
 
     No slope is a whole number: GDCM (ITK, SimpleITK) reads a series in the
@@ -296,7 +310,7 @@ def _fit_16_bits(mins, maxs, empty_slope=None):
     if too_small.any():
         k = int(np.argmax(too_small))
         raise VolumeError(
-            f"slice {k}: largest magnitude {float(peak[k])!r} is too small to scale into 16 bits"
+            f"slice {first + k}: largest magnitude {float(peak[k])!r} is too small to scale into 16 bits"
         )
     slopes = np.array([_not_whole(_round_up_slope(s)) if s > 0 else 0.0 for s in exact])
     empty = slopes == 0
@@ -341,7 +355,7 @@ def _round_up_slope(slope):
     return float(exact.quantize(step, rounding=ROUND_CEILING))
 
 
-def _plan_ct(mins, maxs, dtype, empty_slope):
+def _plan_ct(mins, maxs, dtype, empty_slope, first=0):
     n = mins.size
     lowest = np.rint(mins - CT_RESCALE_INTERCEPT)
     highest = np.rint(maxs - CT_RESCALE_INTERCEPT)
@@ -351,7 +365,7 @@ def _plan_ct(mins, maxs, dtype, empty_slope):
         value = mins[k] if lowest[k] < SIGNED_RANGE[0] else maxs[k]
         low, high = (bound + CT_RESCALE_INTERCEPT for bound in SIGNED_RANGE)
         raise VolumeError(
-            f"slice {k}: {value:g} HU is outside the CT range {low:g} to {high:g} HU "
+            f"slice {first + k}: {value:g} HU is outside the CT range {low:g} to {high:g} HU "
             f"(signed 16 bits, RescaleIntercept {CT_RESCALE_INTERCEPT:g})"
         )
     return SliceScaling(np.ones(n), np.full(n, CT_RESCALE_INTERCEPT), np.ones(n, bool))
@@ -371,6 +385,13 @@ def _packing_terms(slopes, intercepts, signed):
     )
 
 
+def _needs_no_clip(extrema, terms):
+    """Per slice: True where the contract's values for the slice's extrema lie within low..high unclipped."""
+    intercepts, inv_slopes, lows, highs = terms
+    low, high = (np.rint((np.asarray(x, np.float64) - intercepts) * inv_slopes) for x in extrema)
+    return (lows <= low) & (high <= highs)
+
+
 def stored_extrema(mins, maxs, slopes, intercepts, signed):
     """Smallest and largest stored value per slice (int64), for Smallest/LargestImagePixelValue.
 
@@ -384,19 +405,22 @@ def stored_extrema(mins, maxs, slopes, intercepts, signed):
     return smallest, largest
 
 
-def pack_slices(src, slopes, intercepts, signed, out, backend="auto"):
+def pack_slices(src, slopes, intercepts, signed, out, backend="auto", extrema=None):
     """Pack the chunk src into out (same shape, uint16, little-endian bytes), in place.
 
     src must be finite (slice_extrema checks it); slopes, intercepts and signed
     are the chunk's entries of a plan_slice_scaling result; backend as for
-    slice_extrema.  Returns out.
+    slice_extrema.  extrema: src's (mins, maxs) when known, which lets the
+    numpy path skip clipping slices that need none (the bits are the same).
+    Returns out.
     """
     _check_packing_arrays(src, out, {"slopes": slopes, "intercepts": intercepts, "signed": signed})
     terms = _packing_terms(slopes, intercepts, signed)
     if select_backend(src.size, backend) == "numba":
         _numba_kernels().pack_slices(_kernel_input(src), *terms, out)
     else:
-        _pack_slices_numpy(src, *terms, out)
+        in_range = np.zeros(src.shape[0], bool) if extrema is None else _needs_no_clip(extrema, terms)
+        _pack_slices_numpy(src, *terms, out, in_range)
     if _BYTESWAP_PACKED:
         out.byteswap(inplace=True)
     return out

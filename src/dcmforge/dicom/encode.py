@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 from . import tags
 from ..errors import EncodingError
-from .vr import CHARACTER_SETS, VR_RULES, encode_value
+from .vr import CHARACTER_SETS, VR_RULES, encode_value, format_ds
 
 
 class Explicit(NamedTuple):
@@ -270,3 +270,48 @@ class HeaderTemplate:
                     self._encoded[key] = data
             out.append(data)
         return out
+
+
+# -- dedicated encoders for the few elements a series writes per slice -------------
+# The same bytes as encode_element for values the writer made itself (finite
+# floats, ints in range, generated UIDs), without its lookups and checks:
+# tests/test_encode.py compares them over many values.
+
+
+def ds_element(tag, numbers):
+    """A DS element of one float or a list of floats."""
+    text = "\\".join(map(format_ds, numbers)) if isinstance(numbers, list) else format_ds(numbers)
+    data = text.encode("ascii")
+    if len(data) & 1:
+        data += b" "
+    return _SHORT_HEADER.pack(tag >> 16, tag & 0xFFFF, b"DS", len(data)) + data
+
+
+def is_element(tag, number):
+    """An IS element of one int."""
+    data = str(number).encode("ascii")
+    if len(data) & 1:
+        data += b" "
+    return _SHORT_HEADER.pack(tag >> 16, tag & 0xFFFF, b"IS", len(data)) + data
+
+
+def ui_element(tag, uid):
+    """A UI element of one UID."""
+    data = uid.encode("ascii")
+    if len(data) & 1:
+        data += b"\0"
+    return _SHORT_HEADER.pack(tag >> 16, tag & 0xFFFF, b"UI", len(data)) + data
+
+
+_US_ELEMENT = struct.Struct("<HH2sHH")
+_SS_ELEMENT = struct.Struct("<HH2sHh")
+
+
+def us_element(tag, number):
+    """A US element of one int."""
+    return _US_ELEMENT.pack(tag >> 16, tag & 0xFFFF, b"US", 2, number)
+
+
+def ss_element(tag, number):
+    """An SS element of one int."""
+    return _SS_ELEMENT.pack(tag >> 16, tag & 0xFFFF, b"SS", 2, number)

@@ -12,14 +12,15 @@ import os
 import struct
 from pathlib import Path
 
-from .encode import element_header, encode_dataset, encode_element
+from .encode import element_header, encode_dataset, encode_element, ui_element
 from ..errors import EncodingError
-from .uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
+from .uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, is_valid_uid
 from .vr import VR_RULES
 
 EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
 PREAMBLE = bytes(128) + b"DICM"
 
+_MEDIA_STORAGE_SOP_INSTANCE_UID = 0x00020003
 _GROUP_LENGTH_HEADER = element_header(0x00020000, "UL", 4)
 _META_VERSION = element_header(0x00020001, "OB", 2) + b"\x00\x01"
 _META_TAIL = b"".join(
@@ -35,7 +36,10 @@ _META_TAIL = b"".join(
 def file_meta(sop_class_uid, sop_instance_uid):
     """Preamble, "DICM" and the file meta group, its group length counted (PS3.10 7.1)."""
     before_instance = _meta_before_instance(sop_class_uid)
-    instance = encode_element("MediaStorageSOPInstanceUID", sop_instance_uid)
+    if is_valid_uid(sop_instance_uid):  # a series' every file: its UID is the one thing that differs
+        instance = ui_element(_MEDIA_STORAGE_SOP_INSTANCE_UID, sop_instance_uid)
+    else:
+        instance = encode_element("MediaStorageSOPInstanceUID", sop_instance_uid)  # which names the problem
     length = len(before_instance) + len(instance) + len(_META_TAIL)
     return b"".join((PREAMBLE, _GROUP_LENGTH_HEADER, length.to_bytes(4, "little"), before_instance, instance, _META_TAIL))
 

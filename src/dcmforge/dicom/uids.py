@@ -4,6 +4,7 @@ PS3.5 B.2: "2.25." followed by the decimal value of a 128-bit UUID needs no
 registered root and is at most 44 characters long.
 """
 
+import os
 import re
 import uuid
 
@@ -35,3 +36,24 @@ def new_uid(seed=None, *names):
     # Each part prefixed with its length, so ("a/b",) and ("a", "b") stay different.
     name = "".join(f"{len(part)}:{part}" for part in map(str, (seed, *names)))
     return f"2.25.{uuid.uuid5(_NAMESPACE, name).int}"
+
+
+def new_uids(count, seed=None, *names):
+    """``count`` new UIDs: new_uid(seed, *names, n) for n in range(count), the random ones from one urandom call.
+
+    Random UIDs are version 4 UUIDs, as ``uuid.uuid4`` makes them.
+    """
+    if seed is not None:
+        return [new_uid(seed, *names, n) for n in range(count)]
+    random = os.urandom(16 * count)
+    uids = []
+    for n in range(count):
+        number = int.from_bytes(random[16 * n : 16 * n + 16], "big")
+        number = (number & _NOT_VERSION_OR_VARIANT) | _VERSION_4_RFC_4122
+        uids.append(f"2.25.{number}")
+    return uids
+
+
+# uuid.UUID(version=4): the variant bits 10 (RFC 4122) and the version nibble 4.
+_NOT_VERSION_OR_VARIANT = ~((0xC000 << 48) | (0xF000 << 64))
+_VERSION_4_RFC_4122 = (0x8000 << 48) | (4 << 76)

@@ -6,8 +6,8 @@ single-frame PET series' (the same keys, friendly ones included), said the
 Enhanced PET way by ``enhanced_metadata``: CorrectedImage becomes the YES/NO
 corrections, Units the Real World Value Mapping, the orientation codes
 PatientPosition, the total dose megabecquerels. Geometry, frame timing,
-decay and the two-pass pixel scaling are the single-frame series' own
-(series.py, pixels.py), so both forms of one input say the same thing.
+decay come from the same plan as the single-frame series' (plan.py), and
+the pixel scaling from pixels.py, so both forms of one input say the same thing.
 
 Data flows one way: volume -> extrema of every frame (a NaN is found, and
 every frame's slope known, before a byte is written) -> the dataset with its
@@ -29,8 +29,19 @@ from .. import iods, pixels, timing
 from ..dicom.values import values_of
 from ..iods import validate
 from ..iods.codes import PET_UNITS, Code, position_of_sequences, radiopharmaceutical_code
-from . import series
 from .commit import SeriesFolder, refuse_existing
+from .plan import (
+    chunks,
+    draw_preview,
+    options_from,
+    plan_series,
+    projections_for,
+    release_pages,
+    set_derived,
+    software_versions,
+    uid_and_clock_values,
+    volume_extrema,
+)
 from ..dicom.encode import (
     Explicit,
     HeaderTemplate,
@@ -101,61 +112,36 @@ def pixel_data_length(shape):
     return length
 
 
-def write_multiframe(
-    volume,
-    out_dir,
-    *,
-    spacing=None,
-    origin=(0.0, 0.0, 0.0),
-    orientation=(1, 0, 0, 0, 1, 0),
-    affine=None,
-    affine_convention=None,
-    modality="PT",
-    metadata=None,
-    seed=None,
-    overwrite=False,
-    backend="auto",
-    scaling=None,
-    study=None,
-    durable=False,
-    preview=False,
-):
+def write_multiframe(volume, out_dir, **options):
     """Write ``volume`` ([z, y, x], or [t, z, y, x] for dynamic PET) as one Enhanced PET Image file.
 
-    The arguments are write_series' (which calls this with ``multiframe=True``).
-    ``scaling`` "volume" (the default) gives every frame the volume's one
-    rescale; "frame" each frame its own (see SCALINGS).
+    The options are write_series' (``WriteOptions``; write_series calls this
+    with ``multiframe=True``). ``scaling`` "volume" (the default) gives every
+    frame the volume's one rescale; "frame" each frame its own (see SCALINGS).
     Returns [path] of the one file, ``out_dir``/PT_multiframe.dcm. ``out_dir``
     is committed as a whole (``dcmforge.write.commit``): a failure leaves no
     file behind (nor a folder this call made).
     """
-    description = iods.description_for(modality, multiframe=True)
-    choice = check_scaling(scaling)
+    options = options_from(options, "write_series")
+    choice = check_scaling(options.scaling)
     if not isinstance(volume, np.ndarray):
         volume = np.asarray(volume)
-    shape = series.check_shape(volume.shape, description.modality)
+    plan = plan_series(volume.shape, options, multiframe=True)
+    description, shape, geometry, user, pet = plan.description, plan.shape, plan.geometry, plan.user, plan.values
     pixel_data_length(shape)  # before anything is read or written
-    geometry = series.geometry_from(spacing, origin, orientation, affine, affine_convention)
-    times = shape[0] if len(shape) == 4 else 1
-    user, timings, half_life = series.user_metadata(metadata, description.modality, times, study)
-    pet = {**iods.defaults(iods.PET_IMAGE), **user}
-    series.settle_decay_correction(pet, user, description.modality, half_life)
-    decay = series.decay_factors(timings, pet["DecayCorrection"], half_life)
-    now = datetime.datetime.now()
-    reference = series.reference_datetime(user, now)
-    clock = frame_clock(reference, timings, half_life, decay)
-    image, groups = enhanced_metadata(user, pet, reference)
+    clock = frame_clock(plan.reference, plan.frames, plan.half_life, plan.decay)
+    image, groups = enhanced_metadata(user, pet, plan.reference)
 
     path = Path(out_dir) / f"{description.modality}_multiframe.dcm"
-    refuse_existing(out_dir, overwrite)  # before any voxel is read
-    backend = pixels.select_backend(volume.size, backend)
-    with SeriesFolder(out_dir, overwrite=overwrite, durable=durable) as folder:
-        mins, maxs = series.volume_extrema(volume, backend)
+    refuse_existing(out_dir, options.overwrite)  # before any voxel is read
+    backend = pixels.select_backend(volume.size, options.backend)
+    with SeriesFolder(out_dir, overwrite=options.overwrite, durable=options.durable) as folder:
+        mins, maxs = volume_extrema(volume, backend)
         scaling = file_scaling(mins, maxs, volume.dtype, choice)
 
         dataset = {**iods.defaults(description), **image}
-        series.set_derived(dataset, user, _image_values(description, shape, scaling, clock, reference, user, seed, now))
-        dataset["SoftwareVersions"] = series.software_versions(user.get("SoftwareVersions"))
+        set_derived(dataset, user, _image_values(plan, scaling, clock))
+        dataset["SoftwareVersions"] = software_versions(user.get("SoftwareVersions"))
         _drop_defaults_not_required(dataset, user, description)
         frames = _frame_groups(dataset, groups, shape, geometry, scaling, clock, pet["Units"], (mins, maxs))
         dataset["SharedFunctionalGroupsSequence"] = [_take_shared(frames)]
@@ -171,11 +157,11 @@ def write_multiframe(
             _encode_dataset(dataset, _encode_per_frame(frames, codec, dataset["PixelRepresentation"]), codec),
             element_header(_PIXEL_DATA_TAG, "OW", pixel_data_length(shape)),
         ))  # fmt: skip
-        projections = series.projections_for(shape) if preview else None
+        projections = projections_for(shape) if options.preview else None
         _write_streamed(folder, path.name, header, volume, scaling, backend, projections)
         folder.commit()
     if projections is not None:
-        series.draw_preview(out_dir, projections, geometry, description.modality)
+        draw_preview(out_dir, projections, geometry, description.modality)
     return [path]
 
 
@@ -216,7 +202,7 @@ def _write_streamed(folder, name, header, volume, scaling, backend, projections=
     try:
         write_all(fd, [header])
         buffer = None
-        for part, index in series.chunks(volume.shape):
+        for part, index in chunks(volume.shape):
             chunk = volume[index]
             if projections is not None:
                 projections.add(chunk, index[-1].start, index[0] if len(index) == 2 else 0)
@@ -224,7 +210,7 @@ def _write_streamed(folder, name, header, volume, scaling, backend, projections=
                 buffer = np.empty(chunk.shape, np.uint16)
             per_frame = (values[part] for values in scaling)
             write_all(fd, [pixels.pack_slices(chunk, *per_frame, buffer[: len(chunk)], backend)])
-            series.release_pages(chunk)
+            release_pages(chunk)
     finally:
         folder.close_file(fd)
 
@@ -350,10 +336,12 @@ def frame_clock(reference, timings, half_life, decay_factors):
     )
 
 
-def _image_values(description, shape, scaling, clock, reference, user, seed, now):
+def _image_values(plan, scaling, clock):
     """What the volume, geometry, UIDs and clock decide at the image level."""
+    shape = plan.shape
     dynamic = len(shape) == 4
-    values = series.uid_and_clock_values(description, "PT multiframe", user, seed, reference, now)
+    values = uid_and_clock_values(plan, "PT multiframe")
+    seed = plan.options.seed
     organization = new_uid(seed, values["SeriesInstanceUID"], "dimension organization")
     # Slowest-varying first, as the frames are stored (readers such as dcm2niix sort by them in this order).
     indices = (("TemporalPositionIndex",) if dynamic else ()) + ("StackID", "InStackPositionNumber")

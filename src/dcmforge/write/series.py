@@ -1,187 +1,87 @@
 """Volumes to image series: one DICOM file per slice, written as fast as files can be.
 
-Data flows one way: volume + geometry + metadata -> the series' shared
-dataset (validated against its image description, encoded once) -> per
-chunk of slices: pixel packing (pixels.py) and the few per-slice elements
--> files in a private folder (commit.py), renamed to out_dir when the series is whole.
+Data flows one way: the series' plan (plan.py) -> its shared dataset
+(validated against its image description, encoded once) -> a few slices at a
+time: their extrema, scaling and packing while they are in the cache, and
+per file the few per-slice elements spliced into the shared bytes by
+dedicated encoders -> files in a private folder (commit.py), renamed to
+out_dir when the series is whole. A NaN found late, or any other failure,
+removes the private folder: the series is still whole or absent.
 """
 
 import datetime
-import logging
-import mmap
-import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
-from .. import geometry, iods, metadata as metadata_files, pixels, timing
-from ..dicom.encode import ABSENT, HeaderTemplate, element_header, encode_element, with_character_set
+from .. import iods, pixels, timing
+from ..dicom.encode import (
+    ABSENT,
+    HeaderTemplate,
+    ds_element,
+    element_header,
+    encode_element,
+    is_element,
+    ss_element,
+    ui_element,
+    us_element,
+    with_character_set,
+)
 from ..dicom.part10 import file_meta
-from ..dicom.uids import new_uid
-from ..dicom.values import values_of
-from ..errors import DcmforgeError, MetadataError, VolumeError
+from ..dicom.tags import lookup
+from ..dicom.uids import new_uids
+from ..errors import DcmforgeError, VolumeError
 from ..iods import validate
-from ..iods.common import DCMFORGE_VERSION
-from .study import with_study
 from .commit import SeriesFolder, refuse_existing
+from .multiframe import write_multiframe
+from .plan import (
+    chunk_extrema,
+    chunks,
+    draw_preview,
+    options_from,
+    plan_series,
+    projections_for,
+    release_pages,
+    set_derived,
+    software_versions,
+    uid_and_clock_values,
+    volume_extrema,
+)
 
-log = logging.getLogger("dcmforge")
+# Slices that write_series reads, scales, packs and writes together: about 1 MB of
+# float32, so a slice is still in the cache when it is packed after its extrema.
+WINDOW_VOXELS = 1 << 18
 
-# Slices packed per chunk: bounds memory (about 16 Mi voxels of output) whatever the volume's size.
-CHUNK_VOXELS = 1 << 24
 
-def write_series(
-    volume,
-    out_dir,
-    *,
-    spacing=None,
-    origin=(0.0, 0.0, 0.0),
-    orientation=(1, 0, 0, 0, 1, 0),
-    affine=None,
-    affine_convention=None,
-    modality="PT",
-    metadata=None,
-    seed=None,
-    overwrite=False,
-    backend="auto",
-    multiframe=False,
-    scaling=None,
-    study=None,
-    durable=False,
-    preview=False,
-):
+def write_series(volume, out_dir, *, multiframe=False, **options):
     """Write ``volume`` ([z, y, x], or [t, z, y, x] for dynamic PET) as a DICOM series in ``out_dir``.
 
-    Geometry is either ``spacing`` (dx, dy, dz in mm: columns, rows, slices)
-    with ``origin`` (LPS mm of the centre of voxel [0, 0, 0]) and
-    ``orientation`` (row then column direction cosines), or a 4x4 ``affine``
-    with ``affine_convention`` "LPS" or "RAS". ``metadata`` is a mapping or a
-    metadata file (TOML or JSON). Returns the written paths in slice order.
+    The options (geometry, metadata, seed, overwrite, backend, durable,
+    scaling, study, preview) are ``dcmforge.write.plan.WriteOptions``. Returns
+    the written paths in slice order.
 
     ``out_dir`` is the series folder: it appears whole when every file is
     written, or not at all (see ``dcmforge.write.commit``). An existing one is
     refused (OutputExistsError, before any voxel is read) unless ``overwrite``,
     which replaces it as a whole once the new series is complete.
-    ``durable=True`` fsyncs the files and folders (for a power loss).
 
     ``multiframe=True`` writes one Enhanced PET Image file instead, every slice
     (of every time frame) one frame of it: see ``dcmforge.write.multiframe``;
     its rescale is the volume's one, or each frame's own with ``scaling="frame"``.
     A series of single-frame files always has each file's own.
-
-    ``study`` (from ``new_study``) puts the series in a study that other calls
-    share: a PET and its CT (see ``dcmforge.write.study``).
-
-    ``preview=True`` also draws ``<out_dir>.preview.png`` beside the series
-    once it is committed: see ``dcmforge.preview``.
     """
     if not isinstance(volume, np.ndarray):  # lists and other array-likes; arrays and memmaps are not copied
         volume = np.asarray(volume)
     if multiframe:
-        from .multiframe import write_multiframe
-
-        return write_multiframe(
-            volume,
-            out_dir,
-            spacing=spacing,
-            origin=origin,
-            orientation=orientation,
-            affine=affine,
-            affine_convention=affine_convention,
-            modality=modality,
-            metadata=metadata,
-            seed=seed,
-            overwrite=overwrite,
-            backend=backend,
-            scaling=scaling,
-            study=study,
-            durable=durable,
-            preview=preview,
-        )
+        return write_multiframe(volume, out_dir, **options)
+    scaling = options_from(options, "write_series").scaling
     if scaling not in (None, "frame"):
         raise DcmforgeError(f"scaling={scaling!r}: a series of single-frame files has each file's own rescale")
-    shape = volume.shape
-    with SeriesWriter(
-        out_dir,
-        shape,
-        spacing=spacing,
-        origin=origin,
-        orientation=orientation,
-        affine=affine,
-        affine_convention=affine_convention,
-        modality=modality,
-        metadata=metadata,
-        seed=seed,
-        overwrite=overwrite,
-        backend=pixels.select_backend(int(np.prod(shape)), backend),
-        study=study,
-        durable=durable,
-        preview=preview,
-    ) as writer:
-        # Two passes over the volume: the extrema of every slice first, so a NaN is
-        # found before any file is written and integer input is judged as a whole;
-        # then packing and writing, a chunk at a time (memory stays bounded).
-        mins, maxs = volume_extrema(volume, writer.backend)
-        scaling = pixels.plan_slice_scaling(mins, maxs, volume.dtype, writer.modality)
-        for part, index in chunks(shape):
-            chunk_scaling = pixels.SliceScaling(*(values[part] for values in scaling))
-            chunk = volume[index]
-            writer._write_packed(chunk, mins[part], maxs[part], chunk_scaling)
-            release_pages(chunk)
+    with SeriesWriter(out_dir, volume.shape, **options) as writer:
+        writer._write_volume(volume)
     return writer.paths
-
-
-def volume_extrema(volume, backend):
-    """(mins, maxs): the smallest and largest value of every image (frame-major), a chunk at a time."""
-    parts = list(chunks(volume.shape))
-    extrema = []
-    for part, index in parts:
-        chunk = volume[index]
-        extrema.append(_extrema(chunk, part, index, backend))
-        if len(parts) > 1:  # one chunk is read again at once, while its pages are still mapped
-            release_pages(chunk)
-    return tuple(np.concatenate(values) for values in zip(*extrema))
-
-
-def _extrema(chunk, part, index, backend):
-    """slice_extrema of one chunk; a bad voxel of a dynamic volume is named by frame and slice."""
-    try:
-        return pixels.slice_extrema(chunk, part.start if len(index) == 1 else index[1].start, backend)
-    except VolumeError as exc:
-        raise VolumeError(f"frame {index[0]}, {exc}" if len(index) == 2 else str(exc)) from None
-
-
-def release_pages(chunk):
-    """Give a memory-mapped chunk's pages back to the kernel once it has been read.
-
-    A file mapping's pages count in the process's resident memory until they
-    are unmapped: dropping each chunk's after use keeps a conversion's memory
-    bounded however large the input file is. Only for mappings that hold no
-    private changes (modes "r" and "r+"); a copy-on-write page would lose them.
-    """
-    owner = chunk
-    while isinstance(owner, np.ndarray) and not isinstance(owner.base, mmap.mmap):
-        owner = owner.base
-    if not (isinstance(owner, np.memmap) and owner.mode in ("r", "r+") and chunk.flags.c_contiguous):
-        return
-    if not hasattr(mmap, "MADV_DONTNEED") or owner.base.closed:
-        return
-    start = chunk.ctypes.data - np.frombuffer(owner.base, np.uint8).ctypes.data
-    first = start - start % mmap.PAGESIZE
-    owner.base.madvise(mmap.MADV_DONTNEED, first, start + chunk.nbytes - first)
-
-
-def chunks(shape):
-    """(the chunk's image numbers as a slice, its index into the volume): whole slices, bounded memory."""
-    slices = shape[-3]
-    step = max(1, CHUNK_VOXELS // (shape[-1] * shape[-2]))
-    frames = [()] if len(shape) == 3 else [(f,) for f in range(shape[0])]
-    for f, frame in enumerate(frames):
-        for k0 in range(0, slices, step):
-            k1 = min(k0 + step, slices)
-            yield slice(f * slices + k0, f * slices + k1), (*frame, slice(k0, k1))
 
 
 class SeriesWriter:
@@ -191,110 +91,88 @@ class SeriesWriter:
     ...     for k in range(nz):
     ...         series.write_slice(reconstruct(k))
 
-    Memory does not grow with the volume. Slices must come in order. The
-    files go into a private folder that becomes ``out_dir`` when the block
-    ends with every slice written; if it raises, or ends early, the folder is
-    removed: a series is either whole or absent. ``preview=True`` draws the
-    series' picture beside out_dir once it is committed.
+    The options are write_series' (``WriteOptions``); ``workers`` > 1 writes
+    files from that many threads. Memory does not grow with the volume.
+    Slices must come in order. The files go into a private folder that becomes
+    ``out_dir`` when the block ends with every slice written; if it raises, or
+    ends early, the folder is removed: a series is either whole or absent.
     """
 
-    def __init__(
-        self,
-        out_dir,
-        shape,
-        *,
-        spacing=None,
-        origin=(0.0, 0.0, 0.0),
-        orientation=(1, 0, 0, 0, 1, 0),
-        affine=None,
-        affine_convention=None,
-        modality="PT",
-        metadata=None,
-        seed=None,
-        overwrite=False,
-        backend="auto",
-        workers=1,
-        study=None,
-        durable=False,
-        preview=False,
-    ):
-        refuse_existing(out_dir, overwrite)  # before anything else is done
-        self.description = iods.description_for(modality)  # refuses a modality it does not describe
-        modality = self.description.modality
-        self.shape = check_shape(shape, modality)
-        self.frame_count = self.shape[0] if len(self.shape) == 4 else 1
-        self.slice_count, self.rows, self.columns = self.shape[-3:]
-        self.image_count = self.frame_count * self.slice_count
-        self.modality = modality
-        self.backend = pixels.select_backend(int(np.prod(self.shape)), backend)
-        self.seed = seed
-        self.geometry = geometry_from(spacing, origin, orientation, affine, affine_convention)
+    def __init__(self, out_dir, shape, *, workers=1, **options):
+        options = options_from(options, "SeriesWriter")
+        refuse_existing(out_dir, options.overwrite)  # before anything else is done
+        plan = plan_series(shape, options)
+        self.plan = plan
+        self.description, self.modality, self.shape, self.geometry = (
+            plan.description, plan.modality, plan.shape, plan.geometry,
+        )  # fmt: skip
+        self.frame_count, self.slice_count, self.image_count = plan.frame_count, plan.slice_count, plan.image_count
+        self.rows, self.columns = self.shape[-2:]
+        self.backend = pixels.select_backend(int(np.prod(self.shape)), options.backend)
 
-        user, self.frames, self.half_life = user_metadata(metadata, modality, self.frame_count, study)
-        shared = {**iods.defaults(self.description), **user}
-        settle_decay_correction(shared, user, modality, self.half_life)
-        set_derived(shared, user, self._series_values(user))
-        shared["SoftwareVersions"] = software_versions(user.get("SoftwareVersions"))
+        shared = dict(plan.values)
+        set_derived(shared, plan.user, self._series_values())
+        shared["SoftwareVersions"] = software_versions(plan.user.get("SoftwareVersions"))
         self.shared, codec = with_character_set(shared)
         # What the description derives per slice is encoded per slice; PixelData goes last, raw.
         self.slice_keywords = tuple(k for k in iods.keywords_from(self.description, "slice") if k != "PixelData")
         self.template = HeaderTemplate(
             {k: v for k, v in self.shared.items() if k not in self.slice_keywords}, self.slice_keywords, codec
         )
-        self.series_uid = self.shared["SeriesInstanceUID"]
-        decay = decay_factors(self.frames, shared.get("DecayCorrection", "NONE"), self.half_life)
-        self._frame_values = [self._frame_values_for(f, decay[f]) for f in range(self.frame_count)]
-        self._positions = self.geometry.image_positions(self.slice_count).round(6)
+        self._frame_values = [self._frame_values_for(f) for f in range(self.frame_count)]
         self._locations = self.geometry.slice_locations(self.slice_count).round(6)
+        self._uids = new_uids(self.image_count, options.seed, self.shared["SeriesInstanceUID"])
+        self._splice = _SliceElements(self, codec)
         self._pixel_header = element_header(0x7FE00010, "OW", self.rows * self.columns * 2)
 
         self.out_dir = Path(out_dir)
         width = max(4, len(str(self.image_count)))
-        self.names = [f"{modality}_{n + 1:0{width}d}.dcm" for n in range(self.image_count)]
+        self.names = [f"{self.modality}_{n + 1:0{width}d}.dcm" for n in range(self.image_count)]
         self.paths = [self.out_dir / name for name in self.names]
         self.written = 0
         self._validated = False
         self._stored = None  # the packed-pixel buffer, reused from chunk to chunk
         self._last_slope = None  # write_slices' latest RescaleSlope
-        self.folder = SeriesFolder(self.out_dir, overwrite=overwrite, durable=durable)
+        self._held = []  # write_series: all-zero images waiting for their neighbour's slope (_write_window)
+        self._last_values = None  # write_series: (min, max) of the last image with values written
+        self.folder = SeriesFolder(self.out_dir, overwrite=options.overwrite, durable=options.durable)
         self._pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
-        self._projections = projections_for(self.shape) if preview else None
+        self._projections = projections_for(self.shape) if options.preview else None
 
     # -- the series-wide dataset ---------------------------------------------
 
-    def _series_values(self, user):
+    def _series_values(self):
         """Values derived from the volume, geometry, UIDs and clock, the same in every slice."""
-        g = self.geometry
-        now = datetime.datetime.now()
-        self.reference = reference_datetime(user, now)
+        g, plan = self.geometry, self.plan
         values = {
             "SOPClassUID": self.description.sop_class_uid,
             "Modality": self.modality,
-            "Rows": self.rows,
-            "Columns": self.columns,
+            "Rows": self.shape[-2],
+            "Columns": self.shape[-1],
             "PixelSpacing": [round(v, 6) for v in g.pixel_spacing],
             "ImageOrientationPatient": g.image_orientation,
             "SliceThickness": round(g.slice_thickness, 6),
         }
-        values.update(uid_and_clock_values(self.description, self.modality, user, self.seed, self.reference, now))
+        values.update(uid_and_clock_values(plan, self.modality))
         if self.modality == "PT":
             values["NumberOfSlices"] = self.slice_count
             if self.frame_count > 1:
                 values["NumberOfTimeSlices"] = self.frame_count
-                series_type = user.get("SeriesType") or ["DYNAMIC", "IMAGE"]
+                series_type = plan.user.get("SeriesType") or ["DYNAMIC", "IMAGE"]
                 values["SeriesType"] = ["DYNAMIC", *list(series_type)[1:]]
         return values
 
-    def _frame_values_for(self, frame, decay_factor):
+    def _frame_values_for(self, frame):
         """Per-frame PET values: acquisition time, duration, reference time, decay factor."""
         if self.modality != "PT":
             return {}
-        frame_timing = self.frames[frame]
-        start = self.reference + datetime.timedelta(seconds=frame_timing.start)
+        plan = self.plan
+        frame_timing, decay_factor = plan.frames[frame], plan.decay[frame]
+        start = plan.reference + datetime.timedelta(seconds=frame_timing.start)
         return {
             "AcquisitionDate": start.strftime("%Y%m%d"),
             "AcquisitionTime": timing.dicom_time(start),
-            "FrameReferenceTime": round(1000 * timing.reference_time(frame_timing, self.half_life), 3),
+            "FrameReferenceTime": round(1000 * timing.reference_time(frame_timing, plan.half_life), 3),
             "ActualFrameDuration": "" if frame_timing.duration is None else round(1000 * frame_timing.duration),
             "DecayFactor": ABSENT if decay_factor is None else decay_factor,
         }
@@ -319,11 +197,63 @@ class SeriesWriter:
         slices = np.asarray(slices)
         mins, maxs = pixels.slice_extrema(slices, self.written, self.backend)
         # All-zero slices of a call take the slope written last (see pixels._fit_16_bits).
-        scaling = pixels.plan_slice_scaling(mins, maxs, slices.dtype, self.modality, self._last_slope)
-        self._write_packed(slices, mins, maxs, scaling)
+        scaling = pixels.plan_slice_scaling(mins, maxs, slices.dtype, self.modality, self._last_slope, self.written)
+        self._write_images(slices, mins, maxs, scaling)
         self._last_slope = float(scaling.slopes[-1])
 
-    def _write_packed(self, slices, mins, maxs, scaling):
+    def _write_volume(self, volume):
+        """write_series' pass over the whole volume: the same scaling as one plan of every slice."""
+        if volume.dtype.kind in "iu" and self.modality == "PT":
+            # Integer counts are stored as they are only if every slice fits: the extrema of all first.
+            mins, maxs = volume_extrema(volume, self.backend)
+            scaling = pixels.plan_slice_scaling(mins, maxs, volume.dtype, self.modality)
+            for part, index in chunks(volume.shape):
+                chunk = volume[index]
+                self._write_images(chunk, mins[part], maxs[part], pixels.SliceScaling(*(v[part] for v in scaling)))
+                release_pages(chunk)
+            return
+        for part, index in chunks(volume.shape, WINDOW_VOXELS):
+            chunk = volume[index]
+            self._write_window(chunk, *chunk_extrema(chunk, part, index, self.backend))
+            release_pages(chunk)
+        self._write_window(volume[:0] if volume.ndim == 3 else volume[0, :0], np.zeros(0), np.zeros(0))
+
+    def _write_window(self, chunk, mins, maxs):
+        """Write the chunk's images up to its last one with values; hold the all-zero ones after it.
+
+        An all-zero PET image takes the slope of its nearest image with values
+        (pixels._fit_16_bits), which may come later: held images are written
+        with the next window that has values (or at the end, an empty chunk),
+        planned together with the last image with values before them, so every
+        slope equals the one a plan of the whole volume gives.
+        """
+        ending = len(chunk) == 0
+        if ending and not self._held:
+            return
+        with_values = np.flatnonzero((mins != 0) | (maxs != 0)) if self.modality == "PT" else np.arange(len(chunk))
+        if not ending and with_values.size == 0:
+            self._held.append(len(chunk))
+            return
+        end = len(chunk) if ending else int(with_values[-1]) + 1
+        held = sum(self._held)
+        before = [] if self._last_values is None else [self._last_values]
+        window_mins = np.concatenate([[v[0] for v in before], np.zeros(held), mins[:end]])
+        window_maxs = np.concatenate([[v[1] for v in before], np.zeros(held), maxs[:end]])
+        first = self.written - len(before)
+        scaling = pixels.plan_slice_scaling(window_mins, window_maxs, chunk.dtype, self.modality, None, first)
+        scaling = pixels.SliceScaling(*(values[len(before) :] for values in scaling))
+        step = max(1, WINDOW_VOXELS // (self.rows * self.columns))
+        for k0 in range(0, held, step):  # all zeros: written in bounded pieces
+            count = min(step, held - k0)
+            zeros = np.zeros((count, self.rows, self.columns), chunk.dtype)
+            self._write_images(zeros, np.zeros(count), np.zeros(count), _part(scaling, k0, k0 + count))
+        if end:
+            self._write_images(chunk[:end], mins[:end], maxs[:end], _part(scaling, held, held + end))
+            self._last_values = (mins[end - 1], maxs[end - 1])
+        self._held = [] if ending or end == len(chunk) else [len(chunk) - end]
+
+    def _write_images(self, slices, mins, maxs, scaling):
+        """Pack the next images and write their files."""
         count = len(slices)
         if np.ndim(slices) != 3 or np.shape(slices)[1:] != (self.rows, self.columns):
             raise VolumeError(f"expected slices of shape (n, {self.rows}, {self.columns}), got {np.shape(slices)}")
@@ -333,7 +263,7 @@ class SeriesWriter:
             self._projections.add_images(slices, self.written, self.slice_count)
         if self._stored is None or len(self._stored) < count:
             self._stored = np.empty((count, self.rows, self.columns), np.uint16)
-        stored = pixels.pack_slices(slices, *scaling, self._stored[:count], self.backend)
+        stored = pixels.pack_slices(slices, *scaling, self._stored[:count], self.backend, extrema=(mins, maxs))
         smallest, largest = pixels.stored_extrema(mins, maxs, *scaling)
         packed = Packed(stored, scaling.slopes, scaling.intercepts, scaling.signed, smallest, largest)
         first = self.written
@@ -341,13 +271,14 @@ class SeriesWriter:
             validate.check(self._dataset_for(first, packed, 0), self.description)
             self._validated = True
         jobs = []
+        write = self.folder.write
         for i in range(count):
             n = first + i
-            pieces = self._file_pieces(n, packed, i)
+            pieces = [self._splice.header(n, packed, i), self._pixel_header, stored[i]]
             if self._pool is None:
-                self._finish(n, self.folder.write, self.names[n], pieces)
+                self._finish(n, write, self.names[n], pieces)
             else:
-                jobs.append((n, self._pool.submit(self.folder.write, self.names[n], pieces)))
+                jobs.append((n, self._pool.submit(write, self.names[n], pieces)))
             self.written = n + 1
         for n, job in jobs:  # the packed buffer is reused by the next chunk: wait for every write
             self._finish(n, job.result)
@@ -361,12 +292,13 @@ class SeriesWriter:
             raise
 
     def _slice_values(self, n, packed, i):
+        """Every per-slice value of image n, as the generic encoder takes them (validation, tests)."""
         frame, z = divmod(n, self.slice_count)
-        values = {
-            "SOPInstanceUID": new_uid(self.seed, self.series_uid, n),
+        return {
+            "SOPInstanceUID": self._uids[n],
             "InstanceNumber": n + 1,
             "ImageIndex": n + 1,  # PET: (time slice - 1) x NumberOfSlices + slice
-            "ImagePositionPatient": self._positions[z].tolist(),
+            "ImagePositionPatient": self.plan.positions[z].tolist(),
             "SliceLocation": float(self._locations[z]),
             "PixelRepresentation": int(packed.signed[i]),
             "SmallestImagePixelValue": int(packed.smallest[i]),
@@ -375,14 +307,6 @@ class SeriesWriter:
             "RescaleIntercept": float(packed.intercepts[i]),
             **self._frame_values[frame],
         }
-        return values
-
-    def _file_pieces(self, n, packed, i):
-        values = self._slice_values(n, packed, i)
-        header = b"".join(
-            [file_meta(self.shared["SOPClassUID"], values["SOPInstanceUID"]), *self.template.render(values)]
-        )
-        return [header, self._pixel_header, packed.stored[i]]
 
     def _dataset_for(self, n, packed, i):
         """The whole dataset of one slice, for validation."""
@@ -421,6 +345,10 @@ class SeriesWriter:
         return False
 
 
+def _part(scaling, start, stop):
+    return pixels.SliceScaling(*(values[start:stop] for values in scaling))
+
+
 class Packed(NamedTuple):
     """One chunk's pixels as stored, and the per-slice values that go with them."""
 
@@ -432,123 +360,85 @@ class Packed(NamedTuple):
     largest: np.ndarray
 
 
-# -- what write_series, SeriesWriter and the multi-frame writer share ----------------
+class _SliceElements:
+    """A file's header: the meta group and the shared dataset bytes, with the per-slice elements spliced in.
 
-
-def geometry_from(spacing, origin, orientation, affine, affine_convention):
-    """The volume's Geometry from an affine, or else from spacing, origin and orientation."""
-    if affine is not None:
-        return geometry.from_affine(affine, affine_convention)
-    if spacing is not None:
-        return geometry.from_spacing(spacing, origin, orientation)
-    raise DcmforgeError("give either spacing (with origin and orientation) or an affine")
-
-
-def projections_for(shape):
-    """The accumulator of a preview's projections (imported only when a preview is asked for)."""
-    from ..preview import ProjectionAccumulator
-
-    return ProjectionAccumulator(shape)
-
-
-def draw_preview(out_dir, projections, geometry, modality):
-    """The picture of a committed series, beside its folder."""
-    from ..preview import write_preview
-
-    return write_preview(out_dir, projections, geometry.affine, modality)
-
-
-def user_metadata(metadata, modality, frame_count, study=None):
-    """(DICOM values from the metadata and the study, frame timings, half-life or None)."""
-    if metadata is None:
-        metadata = {}
-    elif isinstance(metadata, (str, os.PathLike)):
-        metadata = metadata_files.read_metadata(metadata)
-    resolved, notes = metadata_files.resolve_metadata(with_study(dict(metadata), study), modality)
-    for note in notes:
-        log.warning("%s", note)
-    frames = timing.frame_timings(frame_count, resolved.pop("frame_start", None), resolved.pop("frame_duration", None))
-    half_life = None
-    for item in resolved.get("RadiopharmaceuticalInformationSequence") or []:
-        if item.get("RadionuclideHalfLife") not in (None, ""):
-            half_life = float(item["RadionuclideHalfLife"])
-            break
-    return resolved, frames, half_life
-
-
-def settle_decay_correction(shared, user, modality, half_life):
-    """Without a half-life no DecayFactor can be computed: unless the user said
-    DecayCorrection, write NONE (and no DECY) rather than a made-up factor."""
-    if modality != "PT" or half_life is not None or "DecayCorrection" in user:
-        return
-    if str(shared.get("DecayCorrection", "NONE")).strip() != "NONE":
-        log.warning("no isotope or half-life in the metadata: DecayCorrection set to NONE")
-        shared["DecayCorrection"] = "NONE"
-        if "CorrectedImage" not in user:
-            shared["CorrectedImage"] = [c for c in values_of(shared.get("CorrectedImage")) if c != "DECY"]
-
-
-def reference_datetime(user, now):
-    """The series reference time: acquisition start, from metadata or, failing that, the clock."""
-    for date_key, time_key in (("SeriesDate", "SeriesTime"), ("StudyDate", "StudyTime")):
-        if user.get(date_key) and user.get(time_key):
-            return timing.parse_dicom_datetime(user[date_key], user[time_key])
-    log.warning("no acquisition start in the metadata: study and series times set to the write time")
-    return now.replace(microsecond=0)
-
-
-def uid_and_clock_values(description, series_name, user, seed, reference, now):
-    """The description's UIDs (the user's or new ones) and dates and times (the user's, else the clock's).
-
-    ``series_name`` tells series of one seed apart ("PT", "CT", ...).
+    Each per-slice element has a dedicated encoder (dicom/encode.py) or is
+    encoded once where it repeats: per slice position (ImagePositionPatient,
+    SliceLocation) and per time frame (the frame's times and decay factor).
+    The generic encoder (HeaderTemplate.render of _slice_values) gives the
+    same bytes: tests/test_series.py compares them.
     """
-    values = {}
-    for keyword in iods.keywords_from(description, "uid"):
-        # One seed may serve a PET and a CT of one study: they share the study and
-        # frame of reference, but each series (and so each instance) is its own.
-        names = (keyword, series_name) if keyword == "SeriesInstanceUID" else (keyword,)
-        values[keyword] = user.get(keyword) or new_uid(seed, *names)
-    # Study, series and content times default to the acquisition start; creation is now.
-    for keyword in iods.keywords_from(description, "clock"):
-        moment = now if keyword.startswith("InstanceCreation") else reference
-        default = moment.strftime("%Y%m%d") if keyword.endswith("Date") else timing.dicom_time(moment)
-        values[keyword] = user.get(keyword) or default
-    return values
+
+    def __init__(self, writer, codec):
+        self.writer = writer
+        self.sop_class = writer.shared["SOPClassUID"]
+        frame_keywords = set(writer._frame_values[0]) if writer._frame_values else set()
+        per_position = {
+            "ImagePositionPatient": [ds_element(_tag("ImagePositionPatient"), p.tolist()) for p in writer.plan.positions],
+            "SliceLocation": [ds_element(_tag("SliceLocation"), float(v)) for v in writer._locations],
+        }
+        per_frame = [
+            {k: b"" if v is ABSENT else encode_element(k, v, codec) for k, v in values.items()}
+            for values in writer._frame_values
+        ]
+        self.parts = []  # the shared bytes, and None where a per-slice element goes
+        self.slots = []  # (index into parts, keyword)
+        for piece in writer.template.plan:
+            if isinstance(piece, bytes):
+                self.parts.append(piece)
+                continue
+            keyword = piece.keyword
+            if keyword not in _ENCODED_HERE and keyword not in per_position and keyword not in frame_keywords:
+                raise DcmforgeError(f"{keyword}: a per-slice element the series writer has no encoder for")
+            self.slots.append((len(self.parts), keyword))
+            self.parts.append(None)
+        self.per_position, self.per_frame = per_position, per_frame
+
+    def header(self, n, packed, i):
+        """The bytes before PixelData of image n (packed.*[i] its pixel values)."""
+        frame, z = divmod(n, self.writer.slice_count)
+        uid = self.writer._uids[n]
+        signed = packed.signed[i]
+        parts = self.parts.copy()
+        for index, keyword in self.slots:
+            if keyword in self.per_position:
+                parts[index] = self.per_position[keyword][z]
+            elif keyword in self.per_frame[frame]:
+                parts[index] = self.per_frame[frame][keyword]
+            elif keyword == "SOPInstanceUID":
+                parts[index] = ui_element(_SOP_INSTANCE_UID, uid)
+            elif keyword in ("InstanceNumber",):
+                parts[index] = is_element(_INSTANCE_NUMBER, n + 1)
+            elif keyword == "ImageIndex":
+                parts[index] = us_element(_IMAGE_INDEX, n + 1)
+            elif keyword == "PixelRepresentation":
+                parts[index] = us_element(_PIXEL_REPRESENTATION, int(signed))
+            elif keyword == "SmallestImagePixelValue":
+                parts[index] = (ss_element if signed else us_element)(_SMALLEST, int(packed.smallest[i]))
+            elif keyword == "LargestImagePixelValue":
+                parts[index] = (ss_element if signed else us_element)(_LARGEST, int(packed.largest[i]))
+            elif keyword == "RescaleSlope":
+                parts[index] = ds_element(_RESCALE_SLOPE, float(packed.slopes[i]))
+            else:  # RescaleIntercept
+                parts[index] = ds_element(_RESCALE_INTERCEPT, float(packed.intercepts[i]))
+        parts.insert(0, file_meta(self.sop_class, uid))
+        return b"".join(parts)
 
 
-def decay_factors(frames, decay_correction, half_life):
-    """Every frame's DecayFactor, or None for each when DecayCorrection is NONE."""
-    if str(decay_correction).strip() == "NONE":
-        return [None] * len(frames)
-    if half_life is None:
-        raise MetadataError(
-            f"DecayFactor (0054,1321) is required when DecayCorrection is {decay_correction}: "
-            "give the isotope (for its half-life) or set DecayCorrection NONE"
-        )
-    return [timing.decay_factor(frame, half_life) for frame in frames]
+def _tag(keyword):
+    return lookup(keyword).tag
 
 
-def check_shape(shape, modality):
-    shape = tuple(int(n) for n in shape)
-    if len(shape) not in (3, 4) or min(shape) < 1:
-        raise VolumeError(f"a volume is [z, y, x] or [t, z, y, x] with no empty axis, got shape {shape}")
-    if len(shape) == 4 and modality != "PT":
-        raise VolumeError(f"only PET series can be dynamic ([t, z, y, x]); got shape {shape} for {modality}")
-    if max(shape[-2:]) > 0xFFFF:
-        raise VolumeError(f"rows and columns must be at most 65535, got {shape[-2:]}")
-    return shape
-
-
-def set_derived(dataset, user, derived):
-    """Put derived values into dataset; a user value that contradicts one is an error, not overwritten."""
-    for keyword, value in derived.items():
-        given = user.get(keyword)
-        if given not in (None, "") and encode_element(keyword, given) != encode_element(keyword, value):
-            raise MetadataError(f"{keyword} comes from the volume and geometry ({value!r}); the metadata says {given!r}")
-        dataset[keyword] = value
-
-
-def software_versions(given):
-    """The user's software versions (the reconstruction's) followed by dcmforge's own."""
-    given = [] if given in (None, "") else [given] if isinstance(given, str) else list(given)
-    return given if DCMFORGE_VERSION in given else [*given, DCMFORGE_VERSION]
+_SOP_INSTANCE_UID = _tag("SOPInstanceUID")
+_INSTANCE_NUMBER = _tag("InstanceNumber")
+_IMAGE_INDEX = _tag("ImageIndex")
+_PIXEL_REPRESENTATION = _tag("PixelRepresentation")
+_SMALLEST = _tag("SmallestImagePixelValue")
+_LARGEST = _tag("LargestImagePixelValue")
+_RESCALE_SLOPE = _tag("RescaleSlope")
+_RESCALE_INTERCEPT = _tag("RescaleIntercept")
+_ENCODED_HERE = frozenset({
+    "SOPInstanceUID", "InstanceNumber", "ImageIndex", "PixelRepresentation", "SmallestImagePixelValue",
+    "LargestImagePixelValue", "RescaleSlope", "RescaleIntercept",
+})  # fmt: skip

@@ -1,0 +1,306 @@
+"""A series planned once: what both writers (single-frame files, one Enhanced PET file) need before any pixel.
+
+Data flows one way: the options (``WriteOptions``, the one definition of the
+writers' keyword arguments) and the volume's shape -> ``plan_series``: the
+image description, geometry, resolved metadata, frame timing and decay, the
+reference and clock times, per-slice positions -> a sink (series.py writes
+one file per slice, multiframe.py one Enhanced PET file) that adds what is
+its own and streams the pixels. The volume is read by the helpers at the end
+(``chunks``, ``volume_extrema``, ``release_pages``), a bounded chunk at a time.
+"""
+
+import dataclasses
+import datetime
+import logging
+import mmap
+import os
+
+import numpy as np
+
+from .. import geometry, iods, metadata as metadata_files, pixels, timing
+from ..dicom.encode import encode_element
+from ..dicom.uids import new_uid
+from ..dicom.values import values_of
+from ..errors import DcmforgeError, MetadataError, VolumeError
+from ..iods.common import DCMFORGE_VERSION
+from .study import with_study
+
+log = logging.getLogger("dcmforge")
+
+# Slices read per chunk by the two-pass readers: bounds memory (about 16 Mi voxels) whatever the volume's size.
+CHUNK_VOXELS = 1 << 24
+
+
+@dataclasses.dataclass(frozen=True)
+class WriteOptions:
+    """The keyword arguments of write_series, SeriesWriter and the Enhanced PET writer.
+
+    Geometry is either ``spacing`` (dx, dy, dz in mm: columns, rows, slices)
+    with ``origin`` (LPS mm of the centre of voxel [0, 0, 0]) and
+    ``orientation`` (row then column direction cosines), or a 4x4 ``affine``
+    with ``affine_convention`` "LPS" or "RAS". ``metadata``: a mapping or a
+    metadata file (TOML or JSON). ``seed``: reproducible UIDs. ``overwrite``:
+    replace an existing series folder as a whole. ``backend``: "numpy",
+    "numba" or "auto" (pixels.select_backend). ``durable``: fsync files and
+    folders (write/commit.py). ``scaling``: Enhanced PET's rescale, "volume"
+    (default) or "frame". ``study``: from new_study, shared with other series.
+    ``preview``: draw ``<out_dir>.preview.png`` beside the committed series
+    (dcmforge.preview).
+    """
+
+    spacing: object = None
+    origin: object = (0.0, 0.0, 0.0)
+    orientation: object = (1, 0, 0, 0, 1, 0)
+    affine: object = None
+    affine_convention: object = None
+    modality: str = "PT"
+    metadata: object = None
+    seed: object = None
+    overwrite: bool = False
+    backend: str = "auto"
+    durable: bool = False
+    scaling: object = None
+    study: object = None
+    preview: bool = False
+
+
+_OPTION_NAMES = tuple(field.name for field in dataclasses.fields(WriteOptions))
+
+
+def options_from(arguments, caller):
+    """WriteOptions from a call's keyword arguments; an unknown one is named."""
+    for name in arguments:
+        if name not in _OPTION_NAMES:
+            raise DcmforgeError(f"{caller}: no argument {name!r} (it takes {', '.join(_OPTION_NAMES)})")
+    return WriteOptions(**arguments)
+
+
+@dataclasses.dataclass
+class SeriesPlan:
+    """What a series is before any pixel: the same for both kinds of output."""
+
+    options: WriteOptions
+    description: object  # iods image description
+    modality: str
+    shape: tuple  # (z, y, x) or (t, z, y, x)
+    geometry: object
+    user: dict  # the resolved metadata (and study)
+    values: dict  # the metadata over the PET or CT image defaults, decay correction settled
+    frames: list  # timing.FrameTiming per time frame
+    half_life: object  # s, or None
+    decay: list  # DecayFactor per time frame, or None each
+    reference: datetime.datetime  # the acquisition start
+    now: datetime.datetime
+    positions: np.ndarray  # ImagePositionPatient per slice, rounded to 6 decimals
+
+    @property
+    def frame_count(self):
+        return self.shape[0] if len(self.shape) == 4 else 1
+
+    @property
+    def slice_count(self):
+        return self.shape[-3]
+
+    @property
+    def image_count(self):
+        return self.frame_count * self.slice_count
+
+
+def plan_series(shape, options, multiframe=False):
+    """The SeriesPlan of a volume of ``shape`` (validated here) written with ``options``."""
+    description = iods.description_for(options.modality, multiframe=multiframe)  # refuses a modality it does not describe
+    modality = description.modality
+    shape = check_shape(shape, modality)
+    frame_count = shape[0] if len(shape) == 4 else 1
+    place = geometry_from(options.spacing, options.origin, options.orientation, options.affine, options.affine_convention)
+    user, frames, half_life = user_metadata(options.metadata, modality, frame_count, options.study)
+    # Enhanced PET reads the single-frame PET series' values, so both forms of one input say the same.
+    values = {**iods.defaults(iods.PET_IMAGE if multiframe else description), **user}
+    settle_decay_correction(values, user, modality, half_life)
+    now = datetime.datetime.now()
+    reference = reference_datetime(user, now)
+    decay = decay_factors(frames, values.get("DecayCorrection", "NONE"), half_life)
+    positions = place.image_positions(shape[-3]).round(6)
+    return SeriesPlan(
+        options, description, modality, shape, place, user, values, frames, half_life, decay, reference, now, positions
+    )
+
+
+def geometry_from(spacing, origin, orientation, affine, affine_convention):
+    """The volume's Geometry from an affine, or else from spacing, origin and orientation."""
+    if affine is not None:
+        return geometry.from_affine(affine, affine_convention)
+    if spacing is not None:
+        return geometry.from_spacing(spacing, origin, orientation)
+    raise DcmforgeError("give either spacing (with origin and orientation) or an affine")
+
+
+def user_metadata(metadata, modality, frame_count, study=None):
+    """(DICOM values from the metadata and the study, frame timings, half-life or None)."""
+    if metadata is None:
+        metadata = {}
+    elif isinstance(metadata, (str, os.PathLike)):
+        metadata = metadata_files.read_metadata(metadata)
+    resolved, notes = metadata_files.resolve_metadata(with_study(dict(metadata), study), modality)
+    for note in notes:
+        log.warning("%s", note)
+    frames = timing.frame_timings(frame_count, resolved.pop("frame_start", None), resolved.pop("frame_duration", None))
+    half_life = None
+    for item in resolved.get("RadiopharmaceuticalInformationSequence") or []:
+        if item.get("RadionuclideHalfLife") not in (None, ""):
+            half_life = float(item["RadionuclideHalfLife"])
+            break
+    return resolved, frames, half_life
+
+
+def settle_decay_correction(shared, user, modality, half_life):
+    """Without a half-life no DecayFactor can be computed: unless the user said
+    DecayCorrection, write NONE (and no DECY) rather than a made-up factor."""
+    if modality != "PT" or half_life is not None or "DecayCorrection" in user:
+        return
+    if str(shared.get("DecayCorrection", "NONE")).strip() != "NONE":
+        log.warning("no isotope or half-life in the metadata: DecayCorrection set to NONE")
+        shared["DecayCorrection"] = "NONE"
+        if "CorrectedImage" not in user:
+            shared["CorrectedImage"] = [c for c in values_of(shared.get("CorrectedImage")) if c != "DECY"]
+
+
+def reference_datetime(user, now):
+    """The series reference time: acquisition start, from metadata or, failing that, the clock."""
+    for date_key, time_key in (("SeriesDate", "SeriesTime"), ("StudyDate", "StudyTime")):
+        if user.get(date_key) and user.get(time_key):
+            return timing.parse_dicom_datetime(user[date_key], user[time_key])
+    log.warning("no acquisition start in the metadata: study and series times set to the write time")
+    return now.replace(microsecond=0)
+
+
+def uid_and_clock_values(plan, series_name):
+    """The description's UIDs (the user's or new ones) and dates and times (the user's, else the clock's).
+
+    ``series_name`` tells series of one seed apart ("PT", "CT", ...).
+    """
+    values = {}
+    user, seed = plan.user, plan.options.seed
+    for keyword in iods.keywords_from(plan.description, "uid"):
+        # One seed may serve a PET and a CT of one study: they share the study and
+        # frame of reference, but each series (and so each instance) is its own.
+        names = (keyword, series_name) if keyword == "SeriesInstanceUID" else (keyword,)
+        values[keyword] = user.get(keyword) or new_uid(seed, *names)
+    # Study, series and content times default to the acquisition start; creation is now.
+    for keyword in iods.keywords_from(plan.description, "clock"):
+        moment = plan.now if keyword.startswith("InstanceCreation") else plan.reference
+        default = moment.strftime("%Y%m%d") if keyword.endswith("Date") else timing.dicom_time(moment)
+        values[keyword] = user.get(keyword) or default
+    return values
+
+
+def decay_factors(frames, decay_correction, half_life):
+    """Every frame's DecayFactor, or None for each when DecayCorrection is NONE."""
+    if str(decay_correction).strip() == "NONE":
+        return [None] * len(frames)
+    if half_life is None:
+        raise MetadataError(
+            f"DecayFactor (0054,1321) is required when DecayCorrection is {decay_correction}: "
+            "give the isotope (for its half-life) or set DecayCorrection NONE"
+        )
+    return [timing.decay_factor(frame, half_life) for frame in frames]
+
+
+def check_shape(shape, modality):
+    shape = tuple(int(n) for n in shape)
+    if len(shape) not in (3, 4) or min(shape) < 1:
+        raise VolumeError(f"a volume is [z, y, x] or [t, z, y, x] with no empty axis, got shape {shape}")
+    if len(shape) == 4 and modality != "PT":
+        raise VolumeError(f"only PET series can be dynamic ([t, z, y, x]); got shape {shape} for {modality}")
+    if max(shape[-2:]) > 0xFFFF:
+        raise VolumeError(f"rows and columns must be at most 65535, got {shape[-2:]}")
+    return shape
+
+
+def set_derived(dataset, user, derived):
+    """Put derived values into dataset; a user value that contradicts one is an error, not overwritten."""
+    for keyword, value in derived.items():
+        given = user.get(keyword)
+        if given not in (None, "") and encode_element(keyword, given) != encode_element(keyword, value):
+            raise MetadataError(f"{keyword} comes from the volume and geometry ({value!r}); the metadata says {given!r}")
+        dataset[keyword] = value
+
+
+def software_versions(given):
+    """The user's software versions (the reconstruction's) followed by dcmforge's own."""
+    given = [] if given in (None, "") else [given] if isinstance(given, str) else list(given)
+    return given if DCMFORGE_VERSION in given else [*given, DCMFORGE_VERSION]
+
+
+# -- reading the volume, a bounded chunk at a time ---------------------------------------
+
+
+def chunks(shape, voxels=None):
+    """(the chunk's image numbers as a slice, its index into the volume): whole slices, bounded memory.
+
+    ``voxels``: the most a chunk holds (at least one slice); CHUNK_VOXELS by default.
+    """
+    slices = shape[-3]
+    step = max(1, (CHUNK_VOXELS if voxels is None else voxels) // (shape[-1] * shape[-2]))
+    frames = [()] if len(shape) == 3 else [(f,) for f in range(shape[0])]
+    for f, frame in enumerate(frames):
+        for k0 in range(0, slices, step):
+            k1 = min(k0 + step, slices)
+            yield slice(f * slices + k0, f * slices + k1), (*frame, slice(k0, k1))
+
+
+def volume_extrema(volume, backend):
+    """(mins, maxs): the smallest and largest value of every image (frame-major), a chunk at a time."""
+    parts = list(chunks(volume.shape))
+    extrema = []
+    for part, index in parts:
+        chunk = volume[index]
+        extrema.append(chunk_extrema(chunk, part, index, backend))
+        if len(parts) > 1:  # one chunk is read again at once, while its pages are still mapped
+            release_pages(chunk)
+    return tuple(np.concatenate(values) for values in zip(*extrema))
+
+
+def chunk_extrema(chunk, part, index, backend):
+    """slice_extrema of one chunk; a bad voxel of a dynamic volume is named by frame and slice."""
+    try:
+        return pixels.slice_extrema(chunk, part.start if len(index) == 1 else index[1].start, backend)
+    except VolumeError as exc:
+        raise VolumeError(f"frame {index[0]}, {exc}" if len(index) == 2 else str(exc)) from None
+
+
+def release_pages(chunk):
+    """Give a memory-mapped chunk's pages back to the kernel once it has been read.
+
+    A file mapping's pages count in the process's resident memory until they
+    are unmapped: dropping each chunk's after use keeps a conversion's memory
+    bounded however large the input file is. Only for mappings that hold no
+    private changes (modes "r" and "r+"); a copy-on-write page would lose them.
+    """
+    owner = chunk
+    while isinstance(owner, np.ndarray) and not isinstance(owner.base, mmap.mmap):
+        owner = owner.base
+    if not (isinstance(owner, np.memmap) and owner.mode in ("r", "r+") and chunk.flags.c_contiguous):
+        return
+    if not hasattr(mmap, "MADV_DONTNEED") or owner.base.closed:
+        return
+    start = chunk.ctypes.data - np.frombuffer(owner.base, np.uint8).ctypes.data
+    first = start - start % mmap.PAGESIZE
+    owner.base.madvise(mmap.MADV_DONTNEED, first, start + chunk.nbytes - first)
+
+
+# -- the preview picture, drawn from the chunks as they pass --------------------------
+
+
+def projections_for(shape):
+    """The accumulator of a preview's projections (imported only when a preview is asked for)."""
+    from ..preview import ProjectionAccumulator
+
+    return ProjectionAccumulator(shape)
+
+
+def draw_preview(out_dir, projections, geometry, modality):
+    """The picture of a committed series, beside its folder."""
+    from ..preview import write_preview
+
+    return write_preview(out_dir, projections, geometry.affine, modality)
