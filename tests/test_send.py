@@ -20,6 +20,7 @@ import ssl
 import subprocess
 import sys
 import threading
+import time
 import tracemalloc
 from pathlib import Path
 
@@ -342,7 +343,7 @@ def test_any_body_decodes_or_gives_a_send_error(body, media_type):
 
 
 class Scripted(http.server.BaseHTTPRequestHandler):
-    """Answers each POST with the next (status, content type, body or a function of the UIDs sent)."""
+    """Answers each POST with the next (status, content type, body or a function of the UIDs sent), or None: silence."""
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
@@ -350,7 +351,11 @@ class Scripted(http.server.BaseHTTPRequestHandler):
         parts = email.message_from_bytes(head + body, policy=email.policy.HTTP).iter_parts()
         uids = [dicomweb.meta_elements(p.get_payload(decode=True)[132:], "part")[0x00020003] for p in parts]
         self.server.requests.append((dict(self.headers), uids))
-        status, media_type, answer = self.server.script.pop(0)
+        step = self.server.script.pop(0)
+        if step is None:  # a server that takes the request and never answers in time
+            time.sleep(1.5)
+            return
+        status, media_type, answer = step
         data = answer(uids) if callable(answer) else answer
         self.send_response(status)
         self.send_header("Content-Type", media_type)
@@ -454,6 +459,15 @@ def test_orthanc_names_the_file_it_cannot_parse(own_orthanc, tmp_path):
     assert [o.status for o in report.outcomes] == [dicomweb.STORED, dicomweb.FAILED, dicomweb.STORED]
     assert report.outcomes[1].reason.startswith("the server refused it (400 Bad Request")
     assert len(own_orthanc.get("/instances")) == 2
+
+
+def test_a_server_that_does_not_answer_in_time(scripted, series):
+    scripted.script = [None, None]
+    done = run_cli("send", series["PT"][0], "--url", scripted.url, "--timeout", "0.3", "--retries", "1")
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1
+    assert "no answer within the timeout (tried 2 times)" in done.stderr
+    assert len(scripted.requests) == 2
 
 
 def test_a_409_or_202_is_not_success(scripted, series, tmp_path):
