@@ -211,6 +211,45 @@ def test_batch_on_a_cluster_with_a_bad_input(cluster, client, tmp_path):
     assert {lines[str(h)]["pid"] for h in headers} <= set(client.run(os.getpid).values())
 
 
+def can_hide_folders():
+    """Whether this process may start a command in a mount namespace of its own (root, unshare)."""
+    try:
+        return subprocess.run(["unshare", "--mount", "true"], capture_output=True).returncode == 0
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not can_hide_folders(), reason="needs unshare --mount (root) to hide a folder from a worker")
+def test_an_input_a_worker_cannot_see_is_named_before_anything_converts(cluster, client, tmp_path):
+    address, _ = cluster
+    seen = make_inputs(tmp_path / "in", 1)[0]
+    hidden = make_inputs(tmp_path / "hidden", 2)[1]
+    before = set(client.scheduler_info()["workers"])
+    # a third worker for which tmp_path/hidden is an empty file system: it cannot see that input
+    hide = ["unshare", "--mount", "--propagation", "private", "sh", "-c", 'mount -t tmpfs tmpfs "$0" && exec "$@"',
+            str(tmp_path / "hidden"), *dask_command(), "worker", address, "--no-nanny", "--nthreads", "1",
+            "--host", "127.0.0.1", "--no-dashboard", "--dashboard-address", "127.0.0.1:0"]  # fmt: skip
+    with open(tmp_path / "worker.log", "w") as log:
+        worker = subprocess.Popen(hide, stdout=log, stderr=subprocess.STDOUT, env=environment(), start_new_session=True)
+    try:
+        client.wait_for_workers(3, timeout=120)
+        (third,) = set(client.scheduler_info()["workers"]) - before
+        done = run_command("convert", seen, hidden, "--out", tmp_path / "out", "--dask", address)
+        assert done.returncode == 2
+        assert done.stderr.splitlines() == [
+            f"{hidden}: the Dask worker {third} cannot see it; inputs and --out must be on a file system "
+            "the workers share, at the same path"
+        ]
+        assert series_folders(tmp_path / "out") == []  # nothing ran
+    finally:
+        with_children(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=60)
+    deadline = time.monotonic() + 60
+    while len(client.scheduler_info()["workers"]) > 2:
+        assert time.monotonic() < deadline, "the third worker did not leave"
+        time.sleep(0.2)
+
+
 def test_resume_after_an_interrupted_batch_converts_only_the_rest(cluster, client, tmp_path):
     address, _ = cluster
     headers = make_inputs(tmp_path / "in", 10)
