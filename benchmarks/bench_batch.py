@@ -90,18 +90,19 @@ def main():
                 seconds[name].append([line["seconds"] for line in lines])
         print(f"{args.count} inputs of {SHAPE[2]}x{SHAPE[1]}x{SHAPE[0]} float32, {os.cpu_count()} cores, "
               f"median of {args.repeats} run(s) per way, output on {TMP_ROOT or 'the temporary folder'}")  # fmt: skip
-        print(f"{'way':<16} {'wall s':>8} {'series/s':>9} {'convert_one s':>14} {'overhead/input ms':>18}")
-        overheads = {}
+        print(f"{'way':<16} {'wall s':>8} {'series/s':>9} {'convert_one s':>14} {'overhead/input ms':>18}  all walls")
+        overheads, costs = {}, {}
         for name, (_, workers) in WAYS.items():
             run = min(range(args.repeats), key=lambda r: abs(walls[name][r] - statistics.median(walls[name])))
             wall, per_input = walls[name][run], seconds[name][run]
             overheads[name] = (wall * workers - sum(per_input)) / args.count
-            print(f"{name:<16} {wall:8.1f} {args.count / wall:9.2f} {statistics.median(per_input):14.3f} "
-                  f"{overheads[name] * 1000:18.0f}")  # fmt: skip
-        cost = statistics.median(seconds["--dask local:2"][0])
-        per_hour = 3600 / (cost + overheads["--dask local:2"])
-        print(f"median convert_one: {cost * 1000:.0f} ms per input; one single-threaded Dask worker sustains about "
-              f"{per_hour:,.0f} series per hour of this size (convert_one + the Dask overhead per input)")  # fmt: skip
+            costs[name] = statistics.median(per_input)
+            print(f"{name:<16} {wall:8.1f} {args.count / wall:9.2f} {costs[name]:14.3f} "
+                  f"{overheads[name] * 1000:18.0f}  {' '.join(f'{w:.1f}' for w in walls[name])}")  # fmt: skip
+        dask = "--dask local:2"
+        per_hour = 3600 / (costs[dask] + overheads[dask])
+        print(f"on a Dask worker: {costs[dask] * 1000:.0f} ms per input + {overheads[dask] * 1000:.0f} ms overhead: "
+              f"one single-threaded worker sustains about {per_hour:,.0f} series of this size per hour")  # fmt: skip
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
