@@ -5,6 +5,8 @@ letters are drawn as capitals, except "m" (for "mm"); a character the font
 lacks is drawn as "?".
 """
 
+import functools
+
 import numpy as np
 
 GLYPH_WIDTH, GLYPH_HEIGHT = 5, 7
@@ -79,13 +81,17 @@ def text_size(text, scale=1):
     return (max(len(text) * ADVANCE - 1, 0) * scale, GLYPH_HEIGHT * scale)
 
 
+@functools.lru_cache(maxsize=256)
+def _scaled(char, scale):
+    return glyph(char).repeat(scale, axis=0).repeat(scale, axis=1)
+
+
 def text_mask(text, scale=1):
     """The ink of a line of text as a boolean [rows, columns] mask."""
     width, height = text_size(text, scale)
     mask = np.zeros((height, width), bool)
     for n, char in enumerate(text):
-        ink = np.kron(glyph(char), np.ones((scale, scale), bool))
-        mask[:, n * ADVANCE * scale : n * ADVANCE * scale + GLYPH_WIDTH * scale] = ink
+        mask[:, n * ADVANCE * scale : n * ADVANCE * scale + GLYPH_WIDTH * scale] = _scaled(char, scale)
     return mask
 
 

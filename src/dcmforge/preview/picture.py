@@ -103,7 +103,9 @@ def window(images, modality):
         low, high = CT_WINDOW
         return low, high, f"WINDOW W{high - low:g} L{(high + low) / 2:g} HU"
     values = np.concatenate([image.ravel() for image in images])
-    high = float(np.percentile(values, PET_PERCENTILE))
+    # The nearest rank, by partition: np.percentile would import numpy.ma (40 ms, once per process).
+    rank = int(round(PET_PERCENTILE / 100 * (values.size - 1)))
+    high = float(np.partition(values, rank)[rank])
     if high <= 0:
         high = max(float(values.max()), 1.0)
     return 0.0, high, f"WINDOW 0 TO {high:.4g} ({PET_PERCENTILE:g}TH PERCENTILE)"
