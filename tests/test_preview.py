@@ -63,7 +63,7 @@ def decode_png(data):
         offset += 12 + length
     columns, rows, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", chunks[b"IHDR"])
     assert depth == 8 and interlace == 0 and b"IEND" in chunks
-    channels = {0: 1, 2: 3}[colour]
+    channels = {0: 1, 2: 3, 3: 1}[colour]
     raw = np.frombuffer(zlib.decompress(chunks[b"IDAT"]), np.uint8).reshape(rows, 1 + columns * channels)
     out = np.zeros((rows, columns * channels), np.int32)
     for r in range(rows):
@@ -87,6 +87,8 @@ def decode_png(data):
                     predicted = left if pa <= pb and pa <= pc else up[c] if pb <= pc else upper_left
                 out[r, c] = (line[c] + predicted) % 256
     pixels = out.astype(np.uint8).reshape(rows, columns, channels)
+    if colour == 3:  # indexed: the palette's colours
+        return np.frombuffer(chunks[b"PLTE"], np.uint8).reshape(-1, 3)[pixels[..., 0]]
     return pixels[..., 0] if channels == 1 else pixels
 
 
@@ -101,7 +103,7 @@ def read_picture(path):
 
 def find_letters(pixels, scale=2):
     """[(letter, row, column)] of every direction letter drawn, found by matching its glyph exactly."""
-    ink = np.all(pixels == picture.LETTER, axis=-1)
+    ink = np.all(pixels == picture.PALETTE[picture.LETTER], axis=-1)
     found = []
     for letter in "RLAPHF":
         glyph = text_mask(letter, scale)
@@ -315,6 +317,23 @@ def test_png_round_trips_through_zlib_and_a_standard_decoder(pixels):
 
     with Image.open(io.BytesIO(data)) as standard:
         assert np.array_equal(np.asarray(standard), pixels)
+
+
+@given(hnp.arrays(np.uint8, st.tuples(st.integers(1, 9), st.integers(1, 9)), elements=st.integers(0, 5)),
+       st.lists(st.tuples(*[st.integers(0, 255)] * 3), min_size=6, max_size=256))  # fmt: skip
+def test_indexed_png_round_trips_through_zlib_and_a_standard_decoder(indices, palette):
+    import io
+
+    data = png_bytes(indices, palette)
+    expected = np.array(palette, np.uint8)[indices]
+    assert np.array_equal(decode_png(data), expected)
+    with Image.open(io.BytesIO(data)) as standard:
+        assert np.array_equal(np.asarray(standard.convert("RGB")), expected)
+
+
+def test_png_refuses_a_palette_that_does_not_name_every_index():
+    with pytest.raises(dcmforge.DcmforgeError, match="palette"):
+        png_bytes(np.full((2, 2), 3, np.uint8), [(0, 0, 0)] * 3)
 
 
 @pytest.mark.parametrize("bad", [np.zeros((2, 2), np.uint16), np.zeros((2, 2, 4), np.uint8), np.zeros((0, 3), np.uint8)])

@@ -124,6 +124,7 @@ def cmd_demo(args):
 
 def cmd_preview(args):
     from .preview import write_png
+    from .preview.picture import PALETTE
     from .preview.sheet import SHEET_NAME, contact_sheet
 
     root = Path(args.dir)
@@ -133,7 +134,7 @@ def cmd_preview(args):
     picture, problems = contact_sheet(root)
     for folder, problem in problems:
         print(problem if problem.startswith(str(folder)) else f"{folder}: {problem}", file=sys.stderr)
-    path = write_png(Path(args.output) if args.output else root / SHEET_NAME, picture)
+    path = write_png(Path(args.output) if args.output else root / SHEET_NAME, picture, PALETTE)
     if not args.quiet:
         print(f"{path}: contact sheet of the series under {root}")
     return EXIT_BAD_INPUT if problems else 0

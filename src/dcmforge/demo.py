@@ -2,7 +2,8 @@
 
 ``dcmforge demo DIR`` shows the whole job on a fresh machine: it writes
 DIR/phantom.hv + .v (STIR-style Interfile with isotope, dose and timing keys)
-and converts it to DIR/dicom/phantom/.
+and converts it to DIR/dicom/phantom/, with its preview picture
+DIR/dicom/phantom.preview.png (the README shows it: docs/demo-preview.png).
 """
 
 from pathlib import Path
@@ -59,6 +60,7 @@ def run_demo(folder):
     folder.mkdir(parents=True, exist_ok=True)
     header = write_interfile(folder / "phantom.hv", phantom(), spacing=SPACING, metadata=METADATA)
     print(f"wrote the Interfile phantom {header}")
-    result = convert_one(header, folder / "dicom" / "phantom", {"overwrite": True, "seed": "dcmforge-demo"})
+    options = {"overwrite": True, "seed": "dcmforge-demo", "preview": True}
+    result = convert_one(header, folder / "dicom" / "phantom", options)
     print(result.message)
     return result.exit_status

@@ -28,9 +28,9 @@ def preview_path(series_dir):
 
 def write_preview(series_dir, accumulator, affine, modality):
     """Draw the accumulated projections of the series in series_dir; returns the picture's path."""
-    from .picture import preview_picture
+    from .picture import PALETTE, preview_picture
 
     picture = preview_picture(
         accumulator.projections(), affine, modality, Path(series_dir).name, accumulator.frame_count
     )
-    return write_png(preview_path(series_dir), picture)
+    return write_png(preview_path(series_dir), picture, PALETTE)

@@ -96,7 +96,7 @@ def text_mask(text, scale=1):
 
 
 def draw_text(canvas, text, top, left, colour, scale=1):
-    """Draw text into an RGB canvas with its top-left corner at (top, left); ink outside is clipped."""
+    """Draw text in colour (a pixel value) on a canvas, its top-left corner at (top, left); ink outside is clipped."""
     mask = text_mask(text, scale)
     rows = slice(max(top, 0), min(top + mask.shape[0], canvas.shape[0]))
     columns = slice(max(left, 0), min(left + mask.shape[1], canvas.shape[1]))

@@ -15,6 +15,9 @@ and flipped into the views from that match, and each edge's letter is read
 off the affine's direction for that edge (for an oblique volume, its dominant
 component: the picture then says "oblique"). All views share one millimetre
 scale, shown by the scale bar.
+
+The picture is indexed colour: GREYS levels of grey, then the few colours of
+the letters (PALETTE), a third of the bytes of RGB to draw and compress.
 """
 
 import itertools
@@ -38,11 +41,10 @@ PET_PERCENTILE = 99.5
 # An axis further than this from its patient axis (cosine below) makes the volume oblique on the picture.
 OBLIQUE_COSINE = 0.9999
 
-BACKGROUND = (0, 0, 0)
-TEXT = (255, 255, 255)
-CAPTION = (170, 170, 170)
-LETTER = (255, 210, 0)
-FRAME = (70, 70, 70)
+GREYS = 248  # palette indices 0 .. GREYS - 1: black to white
+PALETTE = [(round(i * 255 / (GREYS - 1)),) * 3 for i in range(GREYS)] + [(255, 210, 0), (255, 90, 90)]
+TEXT, CAPTION, FRAME = GREYS - 1, round(170 / 255 * (GREYS - 1)), round(70 / 255 * (GREYS - 1))
+LETTER, ERROR = GREYS, GREYS + 1
 LINE = GLYPH_HEIGHT + 3  # a line of scale-1 text with its spacing
 GAP = 8
 
@@ -112,14 +114,14 @@ def window(images, modality):
 
 
 def grey(image, pixel_mm, mm_per_pixel, low, high):
-    """The image resampled (nearest voxel) to square pixels of mm_per_pixel, windowed to 0..255."""
+    """The image resampled (nearest voxel) to square pixels of mm_per_pixel, windowed to grey indices."""
     picks = []
     for size, step in zip(image.shape, pixel_mm):
         count = max(1, int(round(size * step / mm_per_pixel)))
         picks.append(np.minimum(((np.arange(count) + 0.5) * mm_per_pixel / step).astype(np.intp), size - 1))
     sampled = image[np.ix_(*picks)]
-    scaled = (sampled.astype(np.float32) - low) * (255.0 / max(high - low, 1e-30))
-    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+    scaled = (sampled.astype(np.float32) - low) * ((GREYS - 1) / max(high - low, 1e-30))
+    return np.clip(np.rint(scaled), 0, GREYS - 1).astype(np.uint8)
 
 
 def panel(view, pixels, letter_scale, caption=True):
@@ -127,12 +129,12 @@ def panel(view, pixels, letter_scale, caption=True):
     rows, columns = pixels.shape
     margin = GLYPH_HEIGHT * letter_scale + 4
     top = LINE if caption else 0
-    block = np.zeros((top + rows + 2 * margin, columns + 2 * margin, 3), np.uint8)
+    block = np.zeros((top + rows + 2 * margin, columns + 2 * margin), np.uint8)
     if caption:
         draw_text(block, view.name, 0, margin, CAPTION)
     image_top, image_left = top + margin, margin
     block[image_top - 1 : image_top + rows + 1, image_left - 1 : image_left + columns + 1] = FRAME
-    block[image_top : image_top + rows, image_left : image_left + columns] = pixels[..., None]
+    block[image_top : image_top + rows, image_left : image_left + columns] = pixels
     width, height = text_size("L", letter_scale)
     middle_row, middle_column = image_top + (rows - height) // 2, image_left + (columns - width) // 2
     inset = (margin - width) // 2
@@ -149,7 +151,7 @@ def stack(blocks, axis, gap=GAP):
     size = max(block.shape[across] for block in blocks)
     parts = []
     for n, block in enumerate(blocks):
-        pad = [(0, 0), (0, 0), (0, 0)]
+        pad = [(0, 0), (0, 0)]
         pad[across] = (0, size - block.shape[across])
         parts.append(np.pad(block, pad))
         if n < len(blocks) - 1:
@@ -161,7 +163,7 @@ def stack(blocks, axis, gap=GAP):
 
 def text_block(lines, colour=TEXT, scale=1):
     width = max(text_size(line, scale)[0] for line in lines)
-    block = np.zeros((len(lines) * LINE * scale, max(width, 1), 3), np.uint8)
+    block = np.zeros((len(lines) * LINE * scale, max(width, 1)), np.uint8)
     for n, line in enumerate(lines):
         draw_text(block, line, n * LINE * scale, 0, colour, scale)
     return block
@@ -174,7 +176,7 @@ def scale_bar(mm_per_pixel, longest_mm):
     pixels = max(1, int(round(length / mm_per_pixel)))
     label = f"{length:g} mm"
     width = text_size(label)[0]
-    block = np.zeros((GLYPH_HEIGHT, pixels + 6 + width, 3), np.uint8)
+    block = np.zeros((GLYPH_HEIGHT, pixels + 6 + width), np.uint8)
     block[2:5, :pixels] = TEXT
     draw_text(block, label, 0, pixels + 6, TEXT)
     return block
@@ -189,7 +191,7 @@ def views_row(all_views, low, high, size_px, letter_scale, caption=True):
 
 
 def preview_picture(projections, affine, modality, title, frame_count=1):
-    """The preview of one series: a title, the window, three labelled views, a scale bar (RGB uint8)."""
+    """The preview of one series: a title, the window, three labelled views, a scale bar (PALETTE indices)."""
     all_views = views(projections, affine)
     low, high, window_text = window([v.image for v in all_views], modality)
     row, mm_per_pixel, longest = views_row(all_views, low, high, 256, 2)
@@ -199,4 +201,4 @@ def preview_picture(projections, affine, modality, title, frame_count=1):
     if is_oblique(affine):
         what += ", OBLIQUE: NEAREST DIRECTIONS"
     picture = stack([text_block([title.upper(), what, window_text]), row, scale_bar(mm_per_pixel, longest)], axis=0)
-    return np.pad(picture, ((GAP, GAP), (GAP, GAP), (0, 0)))
+    return np.pad(picture, GAP)

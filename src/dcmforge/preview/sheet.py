@@ -7,17 +7,16 @@ row with the reason instead of its views.
 
 import numpy as np
 
-from .picture import GAP, is_oblique, stack, text_block, views, views_row, window
+from .picture import ERROR, GAP, is_oblique, stack, text_block, views, views_row, window
 from .readback import read_series, series_folders
 
 SHEET_NAME = "contact-sheet.png"
 VIEW_SIZE = 120  # pixels along the longest extent of a series
 NAME_CHARACTERS = 28
-ERROR = (255, 90, 90)
 
 
 def contact_sheet(root):
-    """(the RGB picture, [(folder, problem)]) of every series folder under root."""
+    """(the picture in picture.PALETTE's colours, [(folder, problem)]) of every series folder under root."""
     folders = series_folders(root)
     problems = []
     rows = [text_block([f"{len(folders)} SERIES UNDER {root}".upper()[:100],
@@ -29,7 +28,7 @@ def contact_sheet(root):
         except ValueError as exc:  # PreviewError, or numbers a picture cannot be made of
             problems.append((folder, str(exc)))
             rows.append(stack([_label([name.upper()]), text_block([_short(str(exc).upper(), 90)], ERROR)], axis=1))
-    return np.pad(stack(rows, axis=0), ((GAP, GAP), (GAP, GAP), (0, 0))), problems
+    return np.pad(stack(rows, axis=0), GAP), problems
 
 
 def _row(name, series):
@@ -47,7 +46,7 @@ def _row(name, series):
 def _label(lines):
     block = text_block([_short(line, NAME_CHARACTERS) for line in lines])
     width = NAME_CHARACTERS * 6
-    return np.pad(block, ((0, 0), (0, max(0, width - block.shape[1])), (0, 0)))
+    return np.pad(block, ((0, 0), (0, max(0, width - block.shape[1]))))
 
 
 def _short(text, characters):
