@@ -825,6 +825,7 @@ def test_demo_writes_a_valid_phantom_series(tmp_path):
     assert f"wrote the Interfile phantom {tmp_path / 'demo' / 'phantom.hv'}" in done.stdout
     folder = tmp_path / "demo" / "dicom" / "phantom"
     assert f"-> {folder}: 40 PT files, 64x64x40 voxels of 2.5x2.5x3 mm" in done.stdout
+    assert f"preview: {folder}.preview.png" in done.stdout and Path(f"{folder}.preview.png").is_file()
     files = series_files(folder)
     assert len(files) == SHAPE[0]
     for path in (files[0], files[-1]):

@@ -126,7 +126,7 @@ def _convert(header, out_dir, options):
     if options.get("preview"):
         from .preview import preview_path
 
-        written += f" + {preview_path(out_dir).name}"
+        notes = f"\n  preview: {preview_path(out_dir)}{notes}"
     message = f"{header} -> {out_dir}: {written}, {shape} voxels of {spacing} mm; {image.convention}{notes}"
     return _fields(header, out_dir, CONVERTED, message, files=len(paths), nbytes=nbytes, series_uid=series_uid,
                    warnings=tuple(image.warnings))  # fmt: skip
