@@ -343,7 +343,8 @@ def test_any_body_decodes_or_gives_a_send_error(body, media_type):
 
 
 class Scripted(http.server.BaseHTTPRequestHandler):
-    """Answers each POST with the next (status, content type, body or a function of the UIDs sent), or None: silence."""
+    """Answers each POST with the next (status, content type, body or a function of the UIDs sent[, headers]),
+    or None: silence."""
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
@@ -355,10 +356,12 @@ class Scripted(http.server.BaseHTTPRequestHandler):
         if step is None:  # a server that takes the request and never answers in time
             time.sleep(1.5)
             return
-        status, media_type, answer = step
+        status, media_type, answer, *headers = step
         data = answer(uids) if callable(answer) else answer
         self.send_response(status)
         self.send_header("Content-Type", media_type)
+        for name, value in (headers[0] if headers else {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
@@ -548,3 +551,16 @@ def test_a_convert_rerun_with_resume_sends_what_a_failed_send_left(orthanc, tmp_
     assert done.returncode == 0, done.stderr
     assert "already converted" in done.stdout and "5 stored" in done.stdout
     check_stored(orthanc, sorted((out / "resumed").glob("*.dcm")))
+
+
+def test_a_redirection_says_where_to(scripted, series):
+    scripted.script = [(301, "text/html", b"<html>moved</html>", {"Location": "https://pacs.example/dicom-web/studies"})]
+    done = run_cli("send", series["PT"][0], "--url", scripted.url)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1
+    assert "answered 301 Moved Permanently (to https://pacs.example/dicom-web/studies: give the URL it points to)" in done.stderr
+
+
+def test_credentials_in_the_url_are_refused_and_not_echoed(series):
+    done = run_cli("send", series["PT"][0], "--url", "http://bob:hunter2@127.0.0.1:9/dicom-web")
+    assert done.returncode == 1
+    assert "hunter2" not in done.stderr and "the URL holds credentials" in done.stderr

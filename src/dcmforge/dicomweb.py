@@ -22,6 +22,7 @@ import time
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from .errors import NotDicomError, SendError
 
@@ -368,6 +369,8 @@ class Target:
 def target_of(url, cafile=None):
     """The Target for a DICOMweb base URL (``{base}/studies`` when it does not end with /studies)."""
     parts = urllib.parse.urlsplit(url)
+    if parts.username is not None or parts.password is not None:  # never echo them
+        raise SendError("the URL holds credentials (user:password@): give --user with --password-file or --password-env")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise SendError(f"{url}: a DICOMweb URL starts with http:// or https:// and names a host")
     try:
@@ -402,8 +405,18 @@ class _Retryable(Exception):
     """A failure that another try may cure: no connection, a broken one, or a 5xx answer."""
 
 
+class Answer(NamedTuple):
+    """What the server answered one request."""
+
+    status: int
+    reason: str
+    media_type: str  # the Content-Type, lower case ("" when none)
+    location: str  # where a redirection points ("" when none)
+    body: bytes
+
+
 def post_batch(target, batch, headers, timeout, sent=None):
-    """POST one batch; returns (status, reason, media type, body). Connection failures raise _Retryable.
+    """POST one batch; returns its Answer. Connection failures raise _Retryable.
 
     ``sent(instance)`` is called as each instance's bytes are out.
     """
@@ -441,7 +454,7 @@ def post_batch(target, batch, headers, timeout, sent=None):
         except (OSError, http.client.HTTPException) as exc:
             raise _Retryable(_connection_words(sending_error or exc)) from None
         media_type = (response.getheader("Content-Type") or "").lower()
-        return response.status, response.reason, media_type, body
+        return Answer(response.status, response.reason, media_type, response.getheader("Location") or "", body)
     finally:
         connection.close()
 
@@ -505,15 +518,15 @@ def send(
     def store(batch):
         """The outcomes of one batch; a batch refused whole is sent again one file at a time to find the culprit."""
         before = dict(done)
-        status, reason, media_type, body = _post_with_retries(target, batch, headers, timeout, retries, backoff, sent, report)
+        answer = _post_with_retries(target, batch, headers, timeout, retries, backoff, sent, report)
         report.bytes_sent += sum(instance.size for instance in batch)
-        if status in _REFUSED_WHOLE:
+        if answer.status in _REFUSED_WHOLE:
             if len(batch) > 1:
                 done.update(before)  # its instances go again, each alone: they count once
                 return [outcome for instance in batch for outcome in store([instance])]
-            words = f"the server refused it ({status} {reason}: {_body_words(body)})"
+            words = f"the server refused it ({answer.status} {answer.reason}: {_body_words(answer.body)})"
             return [Outcome(batch[0].path, batch[0].sop_instance_uid, FAILED, words)]
-        return _outcomes(target, status, reason, media_type, body, batch, report)
+        return _outcomes(target, answer, batch, report)
 
     position = 0
     for batch in plan_batches(instances, batch_instances, batch_bytes):
@@ -548,11 +561,11 @@ def _post_with_retries(target, batch, headers, timeout, retries, backoff, sent, 
     attempt = 0
     while True:
         try:
-            status, reason, media_type, body = post_batch(target, batch, headers, timeout, sent_once)
+            answer = post_batch(target, batch, headers, timeout, sent_once)
             report.requests += 1
-            if status < 500:
-                return status, reason, media_type, body
-            raise _Retryable(f"the server answered {status} {reason}: {_body_words(body)}")
+            if answer.status < 500:
+                return answer
+            raise _Retryable(f"the server answered {answer.status} {answer.reason}: {_body_words(answer.body)}")
         except _Retryable:
             if attempt == retries:
                 raise
@@ -560,17 +573,20 @@ def _post_with_retries(target, batch, headers, timeout, retries, backoff, sent, 
             attempt += 1
 
 
-def _outcomes(target, status, reason, media_type, body, batch, report):
-    """The batch's outcomes from a final (not retried) answer; other answers are a SendError."""
+def _outcomes(target, answer, batch, report):
+    """The batch's outcomes from a final (not retried) Answer; other answers are a SendError."""
+    status, reason = answer.status, answer.reason
     if status in (401, 403):
         words = "missing or wrong credentials" if status == 401 else "these credentials are not allowed to store"
         raise SendError(f"{target.url}: the server refused the request ({status} {reason}): {words}", report)
     if status not in (200, 202, 409):
-        text = _body_words(body)
+        text = _body_words(answer.body)
         hint = " (is the URL the DICOMweb base?)" if status in (404, 405) else ""
+        if 300 <= status < 400:
+            hint = f" (to {answer.location or 'nowhere said'}: give the URL it points to)"
         raise SendError(f"{target.url}: the server answered {status} {reason}{hint}: {text}", report)
     try:
-        answer = decode_answer(status, reason, media_type, body)
-        return outcomes_from_answer(status, answer, batch)
+        dataset = decode_answer(status, reason, answer.media_type, answer.body)
+        return outcomes_from_answer(status, dataset, batch)
     except SendError as exc:
         raise SendError(f"{target.url}: {exc}", report) from None
