@@ -564,3 +564,13 @@ def test_credentials_in_the_url_are_refused_and_not_echoed(series):
     done = run_cli("send", series["PT"][0], "--url", "http://bob:hunter2@127.0.0.1:9/dicom-web")
     assert done.returncode == 1
     assert "hunter2" not in done.stderr and "the URL holds credentials" in done.stderr
+
+
+@pytest.mark.parametrize(("code", "words"), [
+    (0xC122, "transfer syntax not supported (0xC122)"), (0xC005, "cannot understand (0xC005)"),
+    (0xA7FF, "out of resources (0xA7FF)"), (0x0122, "SOP class not supported (0x0122)"),
+    (0x1234, "unknown reason (0x1234)"),
+])  # fmt: skip
+def test_a_failure_reason_in_words(code, words):
+    answer = {"00081198": {"vr": "SQ", "Value": [_item("1.2.3.0", "00081197", code)]}}
+    assert dicomweb.outcomes_from_answer(409, answer, BATCH[:1])[0].reason == words

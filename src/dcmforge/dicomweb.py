@@ -57,11 +57,8 @@ _FAILURE_REASON = "00081197"
 _WARNING_REASON = "00081196"
 # Answers to a whole batch that a smaller one may not get: it is sent again one file at a time.
 _REFUSED_WHOLE = (400, 413)
-# What a reason code's class means (PS3.4 C-STORE statuses, which STOW-RS reuses).
+# What a reason code means (PS3.4 C-STORE statuses, which STOW-RS reuses): exact codes first, then classes.
 _REASONS = (
-    (0xFF00, 0xA700, "out of resources"),
-    (0xFF00, 0xA900, "data set does not match SOP class"),
-    (0xF000, 0xC000, "cannot understand"),
     (0xFFFF, 0xC122, "transfer syntax not supported"),
     (0xFFFF, 0x0110, "processing failure"),
     (0xFFFF, 0x0122, "SOP class not supported"),
@@ -69,6 +66,9 @@ _REASONS = (
     (0xFFFF, 0xB000, "coercion of data elements"),
     (0xFFFF, 0xB006, "elements discarded"),
     (0xFFFF, 0xB007, "data set does not match SOP class"),
+    (0xFF00, 0xA700, "out of resources"),
+    (0xFF00, 0xA900, "data set does not match SOP class"),
+    (0xF000, 0xC000, "cannot understand"),
 )
 
 
