@@ -61,16 +61,6 @@ def reference_time(timing, half_life=None):
     return timing.start + math.log(x / -math.expm1(-x)) / decay_constant
 
 
-def dicom_time(moment):
-    """TM text of a datetime: HHMMSS, with .FFFFFF only when there are microseconds."""
-    return moment.strftime("%H%M%S") + (f".{moment.microsecond:06d}" if moment.microsecond else "")
-
-
-def dicom_datetime(moment):
-    """DT text of a datetime, as local time (an offset from UTC goes to TimezoneOffsetFromUTC)."""
-    return moment.strftime("%Y%m%d") + dicom_time(moment)
-
-
 def parse_dicom_datetime(date, time):
     """A datetime from DA and TM text (TM may be HH, HHMM, HHMMSS or HHMMSS.FFFFFF)."""
     try:

@@ -1,4 +1,5 @@
-"""Reading a dataset's values the same way everywhere: one value or many, empty or not, as text or number."""
+"""Reading a dataset's values the same way everywhere: one value or many, empty or not, as text or number;
+and writing dates and times as DICOM text (DA, TM, DT) one way."""
 
 import math
 
@@ -42,3 +43,18 @@ def number_value(dataset, keyword, position=1):
     except (TypeError, ValueError, OverflowError):
         return None
     return number if math.isfinite(number) else None
+
+
+def dicom_date(moment):
+    """DA text of a date or datetime: YYYYMMDD."""
+    return moment.strftime("%Y%m%d")
+
+
+def dicom_time(moment):
+    """TM text of a time or datetime: HHMMSS, with .FFFFFF only when there are microseconds."""
+    return moment.strftime("%H%M%S") + (f".{moment.microsecond:06d}" if moment.microsecond else "")
+
+
+def dicom_datetime(moment):
+    """DT text of a datetime, as local time (without its offset from UTC)."""
+    return dicom_date(moment) + dicom_time(moment)

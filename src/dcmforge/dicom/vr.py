@@ -19,6 +19,7 @@ import numpy as np
 
 from ..errors import EncodingError
 from .uids import is_valid_uid
+from .values import dicom_date, dicom_datetime, dicom_time
 
 
 class VRRule(NamedTuple):
@@ -206,7 +207,7 @@ def _da_text(value, vr):
     if isinstance(value, datetime.datetime):
         value = value.date()
     if isinstance(value, datetime.date):
-        return value.strftime("%Y%m%d")
+        return dicom_date(value)
     if not isinstance(value, str):
         _fail("DA needs YYYYMMDD text or a datetime.date", vr, value)
     match = _DA_RE.fullmatch(value)
@@ -218,11 +219,8 @@ def _da_text(value, vr):
 
 
 def _tm_text(value, vr):
-    if isinstance(value, datetime.datetime):
-        value = value.time()
-    if isinstance(value, datetime.time):
-        text = value.strftime("%H%M%S")
-        return text + (f".{value.microsecond:06d}" if value.microsecond else "")
+    if isinstance(value, (datetime.datetime, datetime.time)):
+        return dicom_time(value)
     if not isinstance(value, str) or not _TM_RE.fullmatch(value):
         _fail("not a valid time HHMMSS.FFFFFF", vr, value)
     return value
@@ -230,12 +228,7 @@ def _tm_text(value, vr):
 
 def _dt_text(value, vr):
     if isinstance(value, datetime.datetime):
-        text = value.strftime("%Y%m%d%H%M%S")
-        if value.microsecond:
-            text += f".{value.microsecond:06d}"
-        if value.utcoffset() is not None:
-            text += value.strftime("%z")
-        return text
+        return dicom_datetime(value) + (value.strftime("%z") if value.utcoffset() is not None else "")
     if not isinstance(value, str) or not _DT_RE.fullmatch(value):
         _fail("not a valid date-time YYYYMMDDHHMMSS.FFFFFF&ZZXX", vr, value)
     return value

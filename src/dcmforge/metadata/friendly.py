@@ -10,7 +10,7 @@ import difflib
 import math
 
 from ..dicom import tags
-from ..dicom.values import text_value, values_of
+from ..dicom.values import dicom_date, dicom_datetime, dicom_time, text_value, values_of
 from ..dicom.vr import vrs_of_kind
 from ..errors import EncodingError, MetadataError
 from ..iods import MODALITY_SPELLINGS, attribute, description_for
@@ -24,7 +24,6 @@ from ..iods.codes import (
     radiopharmaceutical_code,
 )
 from ..iods.validate import element_problems, problem
-from ..timing import dicom_datetime, dicom_time
 from .files import flatten_sections
 
 # Friendly key -> what it fills (shown in the template and in "did you mean" hints).
@@ -367,7 +366,7 @@ def _apply_times(friendly, resolved, problems):
         if injection is not None:
             injection = injection.astimezone(given[0].tzinfo)
     if acquisition is not None:
-        resolved["SeriesDate"], resolved["SeriesTime"] = acquisition.strftime("%Y%m%d"), dicom_time(acquisition)
+        resolved["SeriesDate"], resolved["SeriesTime"] = dicom_date(acquisition), dicom_time(acquisition)
         resolved.setdefault("StudyDate", resolved["SeriesDate"])
         resolved.setdefault("StudyTime", resolved["SeriesTime"])
     if injection is not None:

@@ -26,7 +26,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import iods, pixels, timing
-from ..dicom.values import values_of
+from ..dicom.values import dicom_datetime, values_of
 from ..iods import validate
 from ..iods.codes import PET_UNITS, Code, position_of_sequences, radiopharmaceutical_code
 from .commit import SeriesFolder, refuse_existing
@@ -257,7 +257,7 @@ def enhanced_metadata(user, pet, reference):
     radiopharmaceuticals = [_radiopharmaceutical(n, item, pet.get("SeriesDate")) for n, item in enumerate(items, 1)]
     values["RadiopharmaceuticalInformationSequence"] = radiopharmaceuticals
     if decay_correction == "START":
-        values["DecayCorrectionDateTime"] = timing.dicom_datetime(reference)
+        values["DecayCorrectionDateTime"] = dicom_datetime(reference)
     elif decay_correction == "ADMIN":
         values["DecayCorrectionDateTime"] = radiopharmaceuticals[0].get("RadiopharmaceuticalStartDateTime", "")
     position = position_of_sequences(pet)
@@ -324,7 +324,7 @@ def frame_clock(reference, timings, half_life, decay_factors):
     """The FrameClock of frames timed from the series reference time (timing.frame_timings)."""
 
     def moment(seconds):
-        return timing.dicom_datetime(reference + datetime.timedelta(seconds=seconds))
+        return dicom_datetime(reference + datetime.timedelta(seconds=seconds))
 
     ends = [t.start + t.duration for t in timings if t.duration is not None]
     return FrameClock(

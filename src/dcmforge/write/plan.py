@@ -20,7 +20,7 @@ import numpy as np
 from .. import geometry, iods, metadata as metadata_files, pixels, timing
 from ..dicom.encode import encode_element
 from ..dicom.uids import new_uid
-from ..dicom.values import values_of
+from ..dicom.values import dicom_date, dicom_time, values_of
 from ..errors import DcmforgeError, MetadataError, VolumeError
 from ..iods.common import DCMFORGE_VERSION
 from .study import with_study
@@ -189,7 +189,7 @@ def uid_and_clock_values(plan, series_name):
     # Study, series and content times default to the acquisition start; creation is now.
     for keyword in iods.keywords_from(plan.description, "clock"):
         moment = plan.now if keyword.startswith("InstanceCreation") else plan.reference
-        default = moment.strftime("%Y%m%d") if keyword.endswith("Date") else timing.dicom_time(moment)
+        default = dicom_date(moment) if keyword.endswith("Date") else dicom_time(moment)
         values[keyword] = user.get(keyword) or default
     return values
 

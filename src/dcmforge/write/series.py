@@ -32,6 +32,7 @@ from ..dicom.encode import (
 from ..dicom.part10 import file_meta
 from ..dicom.tags import lookup
 from ..dicom.uids import new_uids
+from ..dicom.values import dicom_date, dicom_time
 from ..errors import DcmforgeError, VolumeError
 from ..iods import validate
 from .commit import SeriesFolder, refuse_existing
@@ -170,8 +171,8 @@ class SeriesWriter:
         frame_timing, decay_factor = plan.frames[frame], plan.decay[frame]
         start = plan.reference + datetime.timedelta(seconds=frame_timing.start)
         return {
-            "AcquisitionDate": start.strftime("%Y%m%d"),
-            "AcquisitionTime": timing.dicom_time(start),
+            "AcquisitionDate": dicom_date(start),
+            "AcquisitionTime": dicom_time(start),
             "FrameReferenceTime": round(1000 * timing.reference_time(frame_timing, plan.half_life), 3),
             "ActualFrameDuration": "" if frame_timing.duration is None else round(1000 * frame_timing.duration),
             "DecayFactor": ABSENT if decay_factor is None else decay_factor,

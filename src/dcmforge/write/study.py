@@ -12,8 +12,8 @@ study and fusion viewers register the two.
 
 import datetime
 
-from .. import timing
 from ..dicom.uids import new_uid
+from ..dicom.values import dicom_date, dicom_time
 from ..errors import MetadataError
 
 # The keys a study dict may hold.
@@ -35,8 +35,8 @@ def new_study(seed=None, when=None, study_id="1", accession_number=""):
             raise MetadataError(f"study time {when!r}: give a datetime or ISO 8601 text") from None
     return {
         "StudyInstanceUID": new_uid(seed, "StudyInstanceUID"),
-        "StudyDate": when.strftime("%Y%m%d"),
-        "StudyTime": timing.dicom_time(when),
+        "StudyDate": dicom_date(when),
+        "StudyTime": dicom_time(when),
         "StudyID": study_id,
         "AccessionNumber": accession_number,
         "FrameOfReferenceUID": new_uid(seed, "FrameOfReferenceUID"),
