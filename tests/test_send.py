@@ -219,6 +219,24 @@ def test_a_file_without_dicm_is_refused_before_anything_is_sent(series, tmp_path
     assert done.stderr == f"dcmforge send: {bad}: not a DICOM Part 10 file (no 'DICM' at byte 128)\n"
 
 
+def test_in_a_folder_files_without_dicm_are_skipped_with_a_warning(scripted, series, tmp_path):
+    folder = tmp_path / "out"
+    (folder / "pt").mkdir(parents=True)
+    for path in series["PT"][:2]:
+        (folder / "pt" / path.name).write_bytes(path.read_bytes())
+    (folder / "pt.preview.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(200))
+    (folder / ".dcmforge-manifest.jsonl").write_text("{}\n")
+    scripted.script = [(200, "application/dicom+json", all_stored)]
+    done = run_cli("send", folder, "--url", scripted.url)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == f"dcmforge: {folder / 'pt.preview.png'}: skipped, not a DICOM file (no 'DICM' at byte 128)\n"
+    assert "2 instances" in done.stdout and "2 stored" in done.stdout
+    (folder / "pt" / "PT_0001.dcm").unlink()
+    (folder / "pt" / "PT_0002.dcm").unlink()
+    with pytest.raises(NotDicomError, match=r"out: no DICOM files in this folder \(1 other files\)"):
+        dcmforge.send(folder, scripted.url)
+
+
 def test_the_meta_group_names_the_instance_pydicom_reads(series):
     for path in [*series["PT"][:2], *series["MF"]]:
         instance = dicomweb.read_instance(path)

@@ -15,6 +15,7 @@ a time, so that the report names the file the server cannot take.
 import base64
 import http.client
 import json
+import logging
 import os
 import secrets
 import ssl
@@ -25,6 +26,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .errors import NotDicomError, SendError
+
+log = logging.getLogger("dcmforge")
 
 STORED = "stored"
 WARNING = "stored with a warning"
@@ -127,9 +130,11 @@ class SendReport:
 def find_instances(paths):
     """The Part 10 files among ``paths`` (files, or folders searched recursively), in order.
 
-    Every file is checked before anything is sent: one without "DICM" at byte
-    128 or without a SOP Instance UID in its meta group is a NotDicomError.
-    Hidden files (an unfinished write's temporary name) are skipped in folders.
+    Every file is checked before anything is sent: a file named in ``paths``
+    without "DICM" at byte 128, or any file without a SOP Instance UID in its
+    meta group, is a NotDicomError. In folders, hidden files (an unfinished
+    write's temporary name) are skipped, and so are files without "DICM" (a
+    preview image beside a series), each with a warning.
     """
     files, seen = [], set()
     for given in paths:
@@ -138,8 +143,12 @@ def find_instances(paths):
             found = sorted(
                 f for f in path.rglob("*") if f.is_file() and not any(p.startswith(".") for p in f.relative_to(path).parts)
             )
+            others = [f for f in found if not _has_dicm(f)]
+            for other in others:
+                log.warning("%s: skipped, not a DICOM file (no 'DICM' at byte 128)", other)
+            found = [f for f in found if f not in others]
             if not found:
-                raise NotDicomError(f"{path}: no files in this folder")
+                raise NotDicomError(f"{path}: no DICOM files in this folder" + (f" ({len(others)} other files)" if others else ""))
         elif path.is_file():
             found = [path]
         else:
@@ -149,6 +158,16 @@ def find_instances(paths):
                 seen.add(file.resolve())
                 files.append(read_instance(file))
     return files
+
+
+def _has_dicm(path):
+    """Whether the file has "DICM" at byte 128; an unreadable file counts as having it, for read_instance to name."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(_MAGIC_OFFSET)
+            return f.read(len(_MAGIC)) == _MAGIC
+    except OSError:
+        return True
 
 
 def read_instance(path):
