@@ -11,32 +11,15 @@ This module chooses a description and answers questions about it.
 import copy
 
 from ..errors import DcmforgeError
-from .ct import CT_IMAGE, CT_IMAGE_STORAGE
-from .enhanced_pet import ENHANCED_PET_IMAGE, ENHANCED_PET_IMAGE_STORAGE
-from .functional_groups import (
-    FUNCTIONAL_GROUPS,
-    FunctionalGroup,
-    functional_group_items,
-)
-from .model import (
-    SOURCES,
-    TYPES,
-    Attribute,
-    Condition,
-    Description,
-    Rule,
-    Values,
-    defined,
-    enumerated,
-)
-from .pet import PET_IMAGE, PET_IMAGE_STORAGE
+from .ct import CT_IMAGE
+from .enhanced_pet import ENHANCED_PET_IMAGE
+from .functional_groups import FUNCTIONAL_GROUPS
+from .model import SOURCES, TYPES
+from .pet import PET_IMAGE
 
 __all__ = [
-    "CT_IMAGE", "CT_IMAGE_STORAGE", "DESCRIPTIONS", "ENHANCED_PET_IMAGE", "ENHANCED_PET_IMAGE_STORAGE",
-    "FUNCTIONAL_GROUPS", "MODALITY_SPELLINGS", "PET_IMAGE", "PET_IMAGE_STORAGE", "SOURCES", "TYPES",
-    "Attribute", "Condition", "Description", "FunctionalGroup", "Rule", "Values",
-    "attribute", "defaults", "defaults_of", "defined", "description_for", "enumerated",
-    "functional_group_items", "keywords_from",
+    "CT_IMAGE", "DESCRIPTIONS", "ENHANCED_PET_IMAGE", "FUNCTIONAL_GROUPS", "MODALITY_SPELLINGS", "PET_IMAGE",
+    "SOURCES", "TYPES", "attribute", "defaults", "defaults_of", "description_for", "keywords_from",
 ]  # fmt: skip
 
 # -- choosing a description ----------------------------------------------------------
