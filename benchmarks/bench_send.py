@@ -57,8 +57,7 @@ def curl_bodies(paths, root):
         boundary = dicomweb.new_boundary()
         body = root / f"body-{number}.bin"
         with open(body, "wb") as f:
-            for piece in dicomweb.body_pieces(batch, boundary):
-                f.write(piece)
+            f.writelines(dicomweb.body_pieces(batch, boundary))
         bodies.append((body, boundary))
     return bodies
 
@@ -92,14 +91,13 @@ def main():
                 paths = write_workload(name, shape, root)
                 (root / f"{name}-bodies").mkdir()
                 bodies = curl_bodies(paths, root / f"{name}-bodies")
-                tools = {"curl": lambda: send_with_curl(bodies, server.dicomweb),
-                         "dcmforge": lambda: send_with_dcmforge(paths[0].parent, server.dicomweb)}  # fmt: skip
+                tools = {"curl": (send_with_curl, bodies), "dcmforge": (send_with_dcmforge, paths[0].parent)}
                 times = {tool: [] for tool in tools}
                 for _ in range(args.repeats):
-                    for tool, run in tools.items():
+                    for tool, (run, what) in tools.items():
                         server.delete_everything()
                         start = time.perf_counter()
-                        run()
+                        run(what, server.dicomweb)
                         times[tool].append(time.perf_counter() - start)
                         if len(server.get("/instances")) != len(paths):
                             raise SystemExit(f"{tool} did not store all {len(paths)} instances")
