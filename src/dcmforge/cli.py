@@ -1,4 +1,4 @@
-"""The ``dcmforge`` command: convert, send, demo, template, check.
+"""The ``dcmforge`` command: convert, send, demo, preview, template, check.
 
 Exit status: 0 when every input converted, 2 when an input was bad (a
 header, a metadata file, a value: our own errors), 1 for anything else (a

@@ -59,7 +59,10 @@ class View(NamedTuple):
 
 
 def patient_axes(affine):
-    """For the index axes x, y, z: the (LPS axis, sign) each runs nearest to, one LPS axis each."""
+    """({index axis "x", "y", "z": (the LPS axis it runs nearest to, sign)}, the unit steps as columns).
+
+    Each index axis gets its own LPS axis: the assignment with the largest sum of |cosines|.
+    """
     steps = np.asarray(affine, np.float64)[:3, :3]
     cosines = steps / np.linalg.norm(steps, axis=0)
     match = max(itertools.permutations(range(3)), key=lambda p: sum(abs(cosines[p[i], i]) for i in range(3)))
@@ -67,6 +70,7 @@ def patient_axes(affine):
 
 
 def is_oblique(affine):
+    """True when some index axis is not along a patient axis (within OBLIQUE_COSINE)."""
     _, cosines = patient_axes(affine)
     return bool(np.abs(cosines).max(axis=0).min() < OBLIQUE_COSINE)
 

@@ -10,6 +10,7 @@ other file is refused with a PreviewError naming it and the byte at fault.
 import os
 import struct
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -129,11 +130,12 @@ def _grouped(item, shared, sequence, tag, path):
     raise PreviewError(f"{path}: no ({tag >> 16:04X},{tag & 0xFFFF:04X}) in its functional groups")
 
 
-class SeriesProjections:
-    """What a contact sheet row needs of one series: its projections, affine, modality, frame count."""
+class SeriesProjections(NamedTuple):
+    """What a contact sheet row needs of one series."""
 
-    def __init__(self, accumulator, affine, modality):
-        self.accumulator, self.affine, self.modality = accumulator, affine, modality
+    accumulator: ProjectionAccumulator  # its projections (of the last time frame) and frame count
+    affine: np.ndarray  # index (x, y, z) -> LPS, from its files
+    modality: str
 
 
 def read_series(folder):
