@@ -24,7 +24,7 @@ from PIL import Image
 import dcmforge
 from dcmforge import cli
 from dcmforge.demo import METADATA
-from dcmforge.preview import picture, preview_path
+from dcmforge.preview import ProjectionAccumulator, picture, preview_path
 from dcmforge.preview.font import text_mask
 from dcmforge.preview.png import png_bytes
 from dcmforge.preview.readback import read_series
@@ -303,6 +303,29 @@ def test_marker_in_every_interfile_dialect_and_position(tmp_path, dialect, posit
     assert status == 0
     (series,) = [p for p in (tmp_path / "out").iterdir() if p.is_dir()]
     assert_marker_next_to_l_a_h(preview_path(series))
+
+
+# -- the projections ------------------------------------------------------------------------------------
+
+
+@given(hnp.arrays(np.float32, st.tuples(st.integers(1, 3), st.integers(1, 6), st.integers(1, 4), st.integers(1, 5)),
+                  elements=st.floats(-1e6, 1e6, width=32)),
+       st.lists(st.integers(1, 7), min_size=1, max_size=20))  # fmt: skip
+def test_projections_from_any_chunking_are_the_last_frames_maxima(volume, sizes):
+    """Images fed in chunks of any sizes (crossing frames) give the maxima of the last frame."""
+    accumulator = ProjectionAccumulator(volume.shape)
+    images = volume.reshape(-1, *volume.shape[2:])
+    n = 0
+    for size in sizes * len(images):
+        if n >= len(images):
+            break
+        accumulator.add_images(images[n : n + size], n, volume.shape[1])
+        n += size
+    last = volume[-1]
+    expected = {"x": last.max(axis=2), "y": last.max(axis=1), "z": last.max(axis=0)}
+    for axis, image in accumulator.projections().items():
+        assert np.array_equal(image, expected[axis]), axis
+    assert accumulator.frame_count == volume.shape[0]
 
 
 # -- the PNG writer ------------------------------------------------------------------------------------
