@@ -10,11 +10,13 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import DcmforgeError, MetadataError
+from .errors import DcmforgeError, InterfileError, MetadataError
+from .paths import path_argument
 
 CONVERTED = "converted"
 SKIPPED = "skipped"  # already converted whole by an earlier run (batch.convert_many with resume)
@@ -92,8 +94,9 @@ def _convert(header, out_dir, options):
     from .write.series import write_series
     from .write.study import STUDY_KEYWORDS
 
-    study = options.get("study")
     try:
+        _check_arguments(header, out_dir, options)
+        study = options.get("study")
         image, meta, modality = _read(header, options)
         if study is not None:  # one study for every input: the inputs' own study values yield to it
             meta = {key: value for key, value in meta.items() if key not in STUDY_KEYWORDS}
@@ -130,6 +133,14 @@ def _convert(header, out_dir, options):
     message = f"{header} -> {out_dir}: {written}, {shape} voxels of {spacing} mm; {image.convention}{notes}"
     return _fields(header, out_dir, CONVERTED, message, files=len(paths), nbytes=nbytes, series_uid=series_uid,
                    warnings=tuple(image.warnings))  # fmt: skip
+
+
+def _check_arguments(header, out_dir, options):
+    """A DcmforgeError naming the argument of the wrong type (a bad input, not a crash)."""
+    path_argument(header, "header", InterfileError)
+    path_argument(out_dir, "out_dir", DcmforgeError)
+    if not isinstance(options, Mapping):
+        raise DcmforgeError(f"options must be a mapping (a dict of option -> value), not {type(options).__name__}")
 
 
 def _fields(header, out_dir, status, message, **more):

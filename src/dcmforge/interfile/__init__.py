@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import GeometryError, InterfileError
+from ..paths import path_argument
 from .geometry import POSITIONS, geometry_from_header, patient_position_from_header
 from .grammar import normalise_key, parse_header, parse_list, read_header_file
 from .layout import data_file_size, find_data_file, gate_count, layout_from_header, map_data, resolve_name
@@ -84,7 +85,7 @@ def read_interfile(path, *, dialect=None, patient_position=None, first_voxel=Non
     including projection data.
     """
     overrides = _checked_overrides(dialect, patient_position, first_voxel, flip)
-    header_path = Path(path)
+    header_path = path_argument(path, "read_interfile's path", InterfileError)
     header = read_header_file(header_path)
     if header.indexed("%data set") and not header.has("name of data file"):
         return _read_metaheader(header_path, header, overrides)

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..errors import InterfileError
+from ..paths import read_regular_file
 from .numbers import entry_count, entry_number
 
 # A header bigger than this with no END line is not a header (it may be the
@@ -145,8 +146,7 @@ def decode_header_bytes(data):
 def read_header_file(path):
     """Parse the header file at path (only its first MAX_HEADER_BYTES are read)."""
     try:
-        with open(path, "rb") as stream:
-            data = stream.read(MAX_HEADER_BYTES + 1)
+        data = read_regular_file(path, MAX_HEADER_BYTES + 1)
     except (OSError, ValueError) as exc:
         raise InterfileError(f"cannot read the Interfile header {path}: {exc}") from None
     header = parse_header(data[:MAX_HEADER_BYTES], source=str(path))

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InterfileError
+from ..paths import not_a_file
 from .grammar import normalise_key
 from .numbers import entry_count, loose_number
 
@@ -202,7 +203,9 @@ def find_data_file(header_path, header, warnings):
     written = header_path.parent / _portable_name(entry.value)
     path = resolve_name(header_path.parent, entry.value)
     if not _is_file(path):
-        raise header.fail(entry, f"data file not found (looked for {written})")
+        kind = not_a_file(path)
+        found = f"{path} is {kind}, not a data file" if kind else f"data file not found (looked for {written})"
+        raise header.fail(entry, found)
     if path != written:
         warnings.append(f"{header_path}: data file {written} not found: used {path}")
     return path
@@ -231,6 +234,9 @@ def _is_file(path):
 
 def data_file_size(data_path, header_path):
     """Size of the data file in bytes."""
+    kind = not_a_file(data_path)
+    if kind:
+        raise InterfileError(f"{header_path}: the data file {data_path} is {kind}, not a file")
     try:
         return os.stat(data_path).st_size
     except (OSError, ValueError) as exc:

@@ -8,8 +8,8 @@ file (J-PET converter sections flattened); ``friendly`` resolves it into DICOM
 """
 
 from .check import check_metadata
-from .files import read_metadata
+from .files import metadata_mapping, read_metadata
 from .friendly import FRIENDLY_KEYS, resolve_metadata
 from .template import template_text
 
-__all__ = ["FRIENDLY_KEYS", "check_metadata", "read_metadata", "resolve_metadata", "template_text"]
+__all__ = ["FRIENDLY_KEYS", "check_metadata", "metadata_mapping", "read_metadata", "resolve_metadata", "template_text"]

@@ -6,27 +6,74 @@ are flattened into the top level.
 """
 
 import json
-from pathlib import Path
+import os
+from collections.abc import Mapping
 
 from ..errors import MetadataError
+from ..paths import path_argument, read_regular_file
 
 JPET_SECTIONS = ("patient", "petSeries", "petIsotope", "petPatientOrientation")
+# Tables and lists, the top-level table counting as one: 15 levels of sequence (a list of tables each).
+# Real DICOM sequences nest a handful of levels.
+MAX_DEPTH = 32
 
 
 def read_metadata(path):
     """The metadata of a TOML or JSON file as a dict (J-PET converter sections flattened)."""
-    path = Path(path)
+    path = path_argument(path, "read_metadata's path", MetadataError)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
+        text = read_regular_file(path).decode("utf-8")
+    except (OSError, ValueError) as error:  # ValueError: a NUL in the name, or not UTF-8
         raise MetadataError(f"{path}: cannot read metadata: {error}") from None
-    if path.suffix.lower() == ".json" or (path.suffix.lower() != ".toml" and text.lstrip().startswith("{")):
-        data = _parse_json(text, path)
-    else:
-        data = _parse_toml(text, path)
+    try:
+        if path.suffix.lower() == ".json" or (path.suffix.lower() != ".toml" and text.lstrip().startswith("{")):
+            data = _parse_json(text, path)
+        else:
+            data = _parse_toml(text, path)
+    except RecursionError:  # the parsers recurse per level
+        raise MetadataError(f"{path}: nested too deeply to parse (dcmforge reads at most {MAX_DEPTH} levels)") from None
     if not isinstance(data, dict):
         raise MetadataError(f"{path}: metadata must be a table of keyword = value, not {type(data).__name__}")
+    check_nesting(data, path)
     return flatten_sections(data, path)
+
+
+def metadata_mapping(metadata):
+    """The writers' ``metadata`` argument as a dict: a mapping, a metadata file's path, or None."""
+    if metadata is None:
+        return {}
+    if isinstance(metadata, (str, os.PathLike)):
+        return read_metadata(metadata)
+    if isinstance(metadata, Mapping):
+        return dict(metadata)
+    raise MetadataError(
+        f"metadata must be a mapping of keyword -> value or the path of a metadata file, not {type(metadata).__name__}"
+    )
+
+
+def check_nesting(data, source="metadata"):
+    """MetadataError naming ``source``, the depth and the key path when ``data`` nests deeper than MAX_DEPTH.
+
+    The resolver, the validator and the encoder walk sequences recursively:
+    this bound, checked first and by a loop, turns what would be a
+    RecursionError (or a table that holds itself) into one line.
+    """
+    stack = [(data, 1, "")]
+    while stack:
+        value, depth, where = stack.pop()
+        if isinstance(value, Mapping):
+            children = [(item, f"{where}.{key}" if where else str(key)) for key, item in value.items()]
+        elif isinstance(value, (list, tuple)):
+            children = [(item, f"{where}[{number}]") for number, item in enumerate(value, 1)]
+        else:
+            continue
+        if depth > MAX_DEPTH:
+            shown = where if len(where) <= 100 else where[:60] + "..." + where[-37:]
+            raise MetadataError(
+                f"{source}: tables and lists nest more than {MAX_DEPTH} levels deep (level {depth} at {shown}); "
+                f"dcmforge reads at most {MAX_DEPTH}"
+            )
+        stack.extend((item, depth + 1, path) for item, path in children)
 
 
 def _parse_json(text, path):

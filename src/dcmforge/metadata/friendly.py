@@ -24,7 +24,7 @@ from ..iods.codes import (
     radiopharmaceutical_code,
 )
 from ..iods.validate import element_problems, problem
-from .files import flatten_sections
+from .files import check_nesting, flatten_sections
 
 # Friendly key -> what it fills (shown in the template and in "did you mean" hints).
 FRIENDLY_KEYS = {
@@ -88,6 +88,7 @@ def resolve(meta, description):
     """(resolved, problems); resolved holds what could be resolved even when there are errors."""
     if not isinstance(meta, dict):
         raise MetadataError(f"metadata must be a table of keyword = value, not {type(meta).__name__}")
+    check_nesting(meta)
     meta = flatten_sections(meta)
     problems = []
     resolved = {}

@@ -13,7 +13,7 @@ import dataclasses
 import datetime
 import logging
 import mmap
-import os
+import operator
 
 import numpy as np
 
@@ -137,11 +137,8 @@ def geometry_from(spacing, origin, orientation, affine, affine_convention):
 
 def user_metadata(metadata, modality, frame_count, study=None):
     """(DICOM values from the metadata and the study, frame timings, half-life or None)."""
-    if metadata is None:
-        metadata = {}
-    elif isinstance(metadata, (str, os.PathLike)):
-        metadata = metadata_files.read_metadata(metadata)
-    resolved, notes = metadata_files.resolve_metadata(with_study(dict(metadata), study), modality)
+    metadata = metadata_files.metadata_mapping(metadata)  # a DcmforgeError for what is neither mapping nor path
+    resolved, notes = metadata_files.resolve_metadata(with_study(metadata, study), modality)
     for note in notes:
         log.warning("%s", note)
     frames = timing.frame_timings(frame_count, resolved.pop("frame_start", None), resolved.pop("frame_duration", None))
@@ -207,13 +204,16 @@ def decay_factors(frames, decay_correction, half_life):
 
 
 def check_shape(shape, modality):
-    shape = tuple(int(n) for n in shape)
+    try:
+        shape = tuple(operator.index(n) for n in shape)  # 2.5 is not a size; numpy integers are
+    except TypeError:
+        raise VolumeError(f"shape must be a tuple of integers ([z, y, x] or [t, z, y, x]), not {shape!r:.60}") from None
     if len(shape) not in (3, 4) or min(shape) < 1:
         raise VolumeError(f"a volume is [z, y, x] or [t, z, y, x] with no empty axis, got shape {shape}")
     if len(shape) == 4 and modality != "PT":
         raise VolumeError(f"only PET series can be dynamic ([t, z, y, x]); got shape {shape} for {modality}")
     if max(shape[-2:]) > 0xFFFF:
-        raise VolumeError(f"rows and columns must be at most 65535, got {shape[-2:]}")
+        raise VolumeError(f"rows and columns (the shape's last two axes) must be at most 65535, got {shape[-2:]}")
     return shape
 
 

@@ -35,6 +35,7 @@ from ..dicom.uids import new_uids
 from ..dicom.values import dicom_date, dicom_time
 from ..errors import DcmforgeError, VolumeError
 from ..iods import validate
+from ..paths import path_argument
 from .commit import SeriesFolder, refuse_existing
 from .multiframe import write_multiframe
 from .plan import (
@@ -73,6 +74,7 @@ def write_series(volume, out_dir, *, multiframe=False, **options):
     its rescale is the volume's one, or each frame's own with ``scaling="frame"``.
     A series of single-frame files always has each file's own.
     """
+    out_dir = path_argument(out_dir, "out_dir", DcmforgeError)
     if not isinstance(volume, np.ndarray):  # lists and other array-likes; arrays and memmaps are not copied
         volume = np.asarray(volume)
     if multiframe:
@@ -101,6 +103,7 @@ class SeriesWriter:
 
     def __init__(self, out_dir, shape, *, workers=1, **options):
         options = options_from(options, "SeriesWriter")
+        out_dir = path_argument(out_dir, "out_dir", DcmforgeError)
         refuse_existing(out_dir, options.overwrite)  # before anything else is done
         plan = plan_series(shape, options)
         self.plan = plan

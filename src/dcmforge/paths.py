@@ -1,0 +1,61 @@
+"""Path arguments that must be paths, and input files that must be regular files.
+
+A directory, FIFO or device given where a file belongs is named as such
+rather than reported "not found", and a FIFO is never waited on: it is
+opened without blocking and refused before a byte is read.
+"""
+
+import os
+import stat
+from pathlib import Path
+
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+class NotAFileError(OSError):
+    """A path that names something other than a regular file."""
+
+
+def _kind(mode):
+    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+
+
+def not_a_file(path):
+    """What ``path`` is ("a directory", "a FIFO (named pipe)", ...) when it exists and is no regular file, else None."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None
+    return None if stat.S_ISREG(mode) else _kind(mode)
+
+
+def read_regular_file(path, limit=-1):
+    """The bytes of the regular file at ``path`` (its first ``limit`` bytes when limit >= 0).
+
+    Raises NotAFileError (an OSError) for a directory, FIFO, socket or device;
+    other OSErrors as ``open`` does.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO opens at once instead of waiting for a writer
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotAFileError(f"it is {_kind(mode)}, not a file")
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    with open(fd, "rb") as stream:
+        return stream.read(limit)
+
+
+def path_argument(value, name, error):
+    """``value`` as a Path; ``error`` (a DcmforgeError class) naming the argument when it is no path."""
+    if isinstance(value, (str, os.PathLike)) and os.fspath(value) not in ("", b""):
+        return Path(value)
+    raise error(f"{name} must be a path (a str or os.PathLike), not {value!r:.60} ({type(value).__name__})")
