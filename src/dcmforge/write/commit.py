@@ -43,6 +43,7 @@ import logging
 import os
 import re
 import shutil
+import stat
 
 from ..dicom.part10 import write_all
 from ..errors import DcmforgeError, OutputExistsError
@@ -198,12 +199,21 @@ def remove_stale(parent_fd, parent):
         match = _PARTIAL.fullmatch(name)
         if match is None or match["host"] != host or _alive(int(match["pid"])):
             continue
+        if not _is_folder(parent_fd, name):
+            continue  # a link or file planted at such a name is not a folder we made: left alone, never followed
         log.warning(
             "%s: a partial series left by process %s, which no longer runs; removed",
             os.path.join(parent, name),
             match["pid"],
         )
         _remove_tree(parent_fd, name)
+
+
+def _is_folder(parent_fd, name):
+    try:
+        return stat.S_ISDIR(os.stat(name, dir_fd=parent_fd, follow_symlinks=False).st_mode)
+    except FileNotFoundError:  # another run removed it meanwhile
+        return False
 
 
 def _alive(pid):
