@@ -24,6 +24,7 @@ import multiprocessing
 import os
 import signal
 import time
+import unicodedata
 import uuid
 from concurrent.futures import BrokenExecutor, as_completed
 from dataclasses import asdict, dataclass, replace
@@ -56,7 +57,7 @@ def output_dirs(inputs, out_root):
     taken = set()
     dirs = []
     for header in inputs:
-        stem = Path(header).stem
+        stem = folder_name(header)
         name, number = stem, 1
         while name in taken:
             number += 1
@@ -64,6 +65,21 @@ def output_dirs(inputs, out_root):
         taken.add(name)
         dirs.append(Path(out_root) / name)
     return dirs
+
+
+def folder_name(path):
+    """The series folder's name from the input file's: always one plain name inside the output folder.
+
+    Separators and control characters become "_" and leading dots and spaces
+    go (a header named "...hv" would otherwise name "..", the parent of --out,
+    and a leading dot would hide the series among temporary folders); an
+    empty name becomes "series". Cut to 200 bytes, within any file system's limit.
+    """
+    stem = "".join("_" if c in "/\\" or unicodedata.category(c) == "Cc" else c for c in Path(path).stem)
+    return os.fsdecode(os.fsencode(stem.lstrip(". "))[:_NAME_BYTES]) or "series"
+
+
+_NAME_BYTES = 200
 
 
 def convert_many(inputs, out_dir, *, executor=None, resume=False, report=None, **options):

@@ -2,14 +2,19 @@
 
 Exit status: 0 when every input converted, 2 when an input was bad (a
 header, a metadata file, a value: our own errors), 1 for anything else (a
-disk full, a bug). One bad input does not stop the others.
+disk full, a bug). One bad input does not stop the others. Interrupted
+(SIGINT, Ctrl-C): one line "interrupted", exit status 130, and no partial
+series: the running conversions remove their temporary folders.
 """
 
 import argparse
 import contextlib
 import logging
-import sys
 import multiprocessing
+import os
+import signal
+import sys
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -20,6 +25,7 @@ from .send_cli import add_connection_options, add_send_command, positive_int
 log = logging.getLogger("dcmforge")
 
 EXIT_BAD_INPUT = EXIT_STATUS[BAD_INPUT]
+EXIT_INTERRUPTED = 128 + signal.SIGINT  # what a shell reports for a command that SIGINT ended
 
 
 def cmd_convert(args):
@@ -86,9 +92,60 @@ def _executor(args):
 
         return dask_client(args.dask)
     if args.jobs > 1 and len(args.headers) > 1:
-        context = multiprocessing.get_context("spawn")
-        return ProcessPoolExecutor(max_workers=args.jobs, mp_context=context)
+        return InterruptiblePool(args.jobs)
     return contextlib.nullcontext()
+
+
+class InterruptiblePool(ProcessPoolExecutor):
+    """Spawned worker processes that stop on an interrupt: pending inputs cancelled, running ones interrupted.
+
+    Workers ignore SIGINT but while they run a task: Ctrl-C on a terminal
+    reaches every process of the group, and an idle worker must not die of it
+    with a traceback. An interrupted conversion removes its temporary folder,
+    as in one process. Leaving the block with KeyboardInterrupt (the command
+    alone was signalled, or a worker passed its interrupt up) interrupts the
+    workers until they have exited.
+    """
+
+    def __init__(self, workers):
+        context = multiprocessing.get_context("spawn")
+        super().__init__(max_workers=workers, mp_context=context, initializer=_ignore_interrupts)
+
+    def submit(self, fn, /, *args, **kwargs):
+        return super().submit(_interruptible, fn, *args, **kwargs)
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+            processes = list((self._processes or {}).values())
+            self.shutdown(wait=False, cancel_futures=True)
+            while any(process.is_alive() for process in processes):
+                for process in processes:  # again and again: a worker may start a queued input after the first
+                    if process.is_alive():
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(process.pid, signal.SIGINT)
+                for process in processes:
+                    process.join(0.1)
+        self.shutdown(wait=True, cancel_futures=exc_type is not None)
+        return False
+
+
+def _ignore_interrupts():
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _interruptible(fn, *args, **kwargs):
+    """fn in a worker, interruptible while it runs (the parent gets the KeyboardInterrupt)."""
+    signal.signal(signal.SIGINT, _interrupt_once)
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _interrupt_once(signum, frame):
+    """SIGINT: KeyboardInterrupt, then ignore further ones, so that the cleanup it starts is not cut short."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
 
 
 def _report(results, total, quiet):
@@ -238,7 +295,16 @@ def _version():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.ERROR if args.quiet else logging.WARNING, format="dcmforge: %(message)s")
-    return args.run(args)
+    in_main_thread = threading.current_thread() is threading.main_thread()  # signal handlers live there only
+    previous = signal.signal(signal.SIGINT, _interrupt_once) if in_main_thread else None
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGINT, previous)
 
 
 if __name__ == "__main__":
