@@ -33,24 +33,12 @@ from dcmforge.batch import (  # noqa: E402
     run_task,
 )
 from dcmforge.convert import OPTIONS  # noqa: E402
+from worker_killer import worker_killer  # noqa: E402
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 SHAPE = (4, 8, 8)  # [z, y, x]: four files per series
 # The scheduler gives a task up after its worker died this many times more than once (KilledWorker).
 ALLOWED_FAILURES = 1
-
-WORKER_KILLER = """\
-# Test fault injection: a worker reading a header named *die-worker* is killed, as by the OOM killer.
-import os, signal
-import dcmforge.interfile as _interfile
-_read = _interfile.read_interfile
-def _read_or_die(path, **options):
-    if "die-worker" in str(path):
-        os.kill(os.getpid(), signal.SIGKILL)
-    return _read(path, **options)
-_interfile.read_interfile = _read_or_die
-"""
-
 
 def environment(hooks=None):
     """This process's environment with the worktree's dcmforge (and the hooks) first on the path."""
@@ -69,9 +57,7 @@ def dask_command():
 def cluster(tmp_path_factory):
     """(scheduler address, Client, worker processes): one scheduler and two workers, stopped by pid."""
     root = tmp_path_factory.mktemp("dask")
-    hooks = root / "hooks"
-    hooks.mkdir()
-    (hooks / "sitecustomize.py").write_text(WORKER_KILLER)
+    hooks = worker_killer(root / "hooks")
     scheduler_file = root / "scheduler.json"
     logs = []
     processes = []
@@ -353,9 +339,7 @@ def test_import_dcmforge_and_jobs_never_import_dask(tmp_path):
 
 
 def test_a_dead_pool_process_fails_only_its_input_with_how_it_ended(tmp_path):
-    hooks = tmp_path / "hooks"
-    hooks.mkdir()
-    (hooks / "sitecustomize.py").write_text(WORKER_KILLER)
+    hooks = worker_killer(tmp_path / "hooks")
     headers = make_inputs(tmp_path / "in", 2)
     doomed = dcmforge.write_interfile(tmp_path / "in" / "die-worker.hv", np.ones(SHAPE, np.float32), spacing=(1, 1, 1))
     report = tmp_path / "report.jsonl"
@@ -403,15 +387,18 @@ def test_convert_many_refuses_an_unknown_option(tmp_path):
 
 
 def test_a_task_run_again_after_its_worker_died_past_the_commit_reports_the_series(tmp_path):
-    """Dask runs a task again when its worker died, even if the worker had committed the series already."""
+    """Dask runs a task again when its worker died, even if the worker had committed the series already
+    (and maybe not recorded it)."""
     header = make_inputs(tmp_path / "in", 1)[0]
     out = tmp_path / "out"
     task = ConversionTask(str(header), str(out / "in00"), {**OPTIONS, "seed": "again"}, str(out / MANIFEST_NAME),
                           batch="b1", existed=False)  # fmt: skip
     first = run_task(task)
+    (out / MANIFEST_NAME).unlink()  # as if the worker died between the commit and the record
     again = run_task(task)  # as on the next worker: the folder is there, committed by this batch
     assert (first.status, again.status) == ("converted", "converted")
     assert again.message == f"{header} -> {out / 'in00'}: 4 files, committed by an earlier try whose worker died"
     assert (again.series_uid, again.files, again.nbytes) == (first.series_uid, first.files, first.nbytes)
-    other_batch = run_task(replace(task, batch="b2"))  # another batch's series is not this one's
-    assert other_batch.status == "bad input" and "exists" in other_batch.message
+    assert read_manifest(out / MANIFEST_NAME)[str(header)]["files"] == 4
+    earlier = run_task(replace(task, existed=True))  # a folder there before the batch is not this task's
+    assert earlier.status == "bad input" and "exists" in earlier.message

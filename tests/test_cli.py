@@ -30,6 +30,7 @@ from dcmforge.cli import main
 from dcmforge.interfile import write_interfile
 
 import dicom_tools
+from worker_killer import worker_killer
 from testdata import get_testdata_file
 from interfile_data import (
     IMAGE_SAMPLES,
@@ -641,23 +642,8 @@ def summaries(stdout):
     return sorted(re.split(r"\n(?=\S)", stdout.strip()))
 
 
-WORKER_KILLER = """\
-# Test fault injection: a conversion worker reading a header named *die-worker* is killed (as by the OOM killer).
-import os, signal
-import dcmforge.interfile as _interfile
-_read = _interfile.read_interfile
-def _read_or_die(path, **options):
-    if "die-worker" in str(path):
-        os.kill(os.getpid(), signal.SIGKILL)
-    return _read(path, **options)
-_interfile.read_interfile = _read_or_die
-"""
-
-
 def test_a_dead_worker_fails_only_its_input(tmp_path):
-    hooks = tmp_path / "hooks"
-    hooks.mkdir()
-    (hooks / "sitecustomize.py").write_text(WORKER_KILLER)  # runs in the command and in every worker
+    hooks = worker_killer(tmp_path / "hooks")  # in the command and in every worker
     good, _ = good_input(tmp_path)
     doomed = write_image(tmp_path, "die-worker.hv", stir_header((3, 4, 5), data="die.v"), np.ones((3, 4, 5)))
     env = command_env()

@@ -23,6 +23,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import socket
 import time
 import unicodedata
 import uuid
@@ -31,7 +32,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from . import __version__
-from .convert import BAD_INPUT, CONVERTED, FAILED, OPTIONS, SKIPPED, ConversionResult, convert_one
+from .convert import BAD_INPUT, CONVERTED, FAILED, OPTIONS, SKIPPED, ConversionResult, convert_one, series_uid
 from .errors import DcmforgeError
 
 MANIFEST_NAME = ".dcmforge-manifest.jsonl"
@@ -48,7 +49,7 @@ class ConversionTask:
     out_dir: str
     options: dict  # the keys of convert.OPTIONS
     manifest: str  # where a committed series is recorded
-    batch: str  # this batch's id: a task run again after its worker died finds its own record
+    batch: str  # this batch's id, in the records it appends
     existed: bool  # out_dir was there before the batch started
 
 
@@ -140,13 +141,7 @@ def run_task(task):
     """convert_one for one task, then the committed series recorded in the manifest."""
     result = convert_one(task.input, task.out_dir, task.options)
     if result.status == BAD_INPUT and not task.existed and os.path.isdir(task.out_dir):
-        # The folder appeared during this batch: an earlier run of this very task committed it, on a
-        # worker that died before its result got out, and Dask ran the task again.
-        earlier = skipped(task, read_manifest(task.manifest).get(identity_key(task.input)), task.batch)
-        if earlier is None:
-            return result
-        words = f"{earlier.files} files, committed by an earlier try whose worker died"
-        return replace(earlier, status=CONVERTED, message=f"{task.input} -> {task.out_dir}: {words}")
+        result = _committed_before(task)
     if result.status != CONVERTED:
         return result
     record = {**identity(task), "out_dir": os.path.abspath(task.out_dir), "files": result.files, "nbytes": result.nbytes,
@@ -156,6 +151,18 @@ def run_task(task):
     except OSError as exc:  # the series is whole; only a later resume will not know it
         return replace(result, warnings=(*result.warnings, f"not recorded in {task.manifest}: {exc}"))
     return result
+
+
+def _committed_before(task):
+    """The series of a task that Dask runs again: its folder appeared during this batch, and only this
+    task writes it, so an earlier try committed it (whole: the commit renames a finished folder) on a
+    worker that died before the result got out. Counted from the disk, and recorded again."""
+    names = sorted(name for name in os.listdir(task.out_dir) if not name.startswith("."))
+    files, nbytes = _folder_contents(task.out_dir)
+    uid = series_uid(os.path.join(task.out_dir, names[0])) if names else ""
+    message = f"{task.input} -> {task.out_dir}: {files} files, committed by an earlier try whose worker died"
+    return ConversionResult(task.input, task.out_dir, CONVERTED, message, files, nbytes, uid,
+                            host=socket.gethostname(), pid=os.getpid())  # fmt: skip
 
 
 def identity_key(path):
@@ -180,9 +187,9 @@ def _file_facts(path, prefix):
     return {f"{prefix}size": status.st_size, f"{prefix}mtime_ns": status.st_mtime_ns}
 
 
-def skipped(task, record, batch=None):
-    """A SKIPPED result when record matches the task (of the given batch, if any) and its folder is whole."""
-    if record is None or (batch is not None and record.get("batch") != batch):
+def skipped(task, record):
+    """A SKIPPED result when record matches the task and its folder still holds what it recorded."""
+    if record is None:
         return None
     if record.get("out_dir") != os.path.abspath(task.out_dir) or _without_run(record) != identity(task):
         return None

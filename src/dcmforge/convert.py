@@ -90,7 +90,6 @@ def convert_one(header, out_dir, options):
 
 def _convert(header, out_dir, options):
     """convert_one's work: the result's fields but for the time and place."""
-    from .dicom.part10 import read_text_element
     from .write.series import write_series
     from .write.study import STUDY_KEYWORDS
 
@@ -116,7 +115,7 @@ def _convert(header, out_dir, options):
             study=study,
             preview=options.get("preview", False),
         )
-        series_uid = read_text_element(paths[0], _SERIES_INSTANCE_UID) or ""
+        uid = series_uid(paths[0])
         nbytes = sum(os.stat(path).st_size for path in paths)
     except DcmforgeError as exc:
         return _fields(header, out_dir, BAD_INPUT, _naming(header, exc))
@@ -131,7 +130,7 @@ def _convert(header, out_dir, options):
 
         notes = f"\n  preview: {preview_path(out_dir)}{notes}"
     message = f"{header} -> {out_dir}: {written}, {shape} voxels of {spacing} mm; {image.convention}{notes}"
-    return _fields(header, out_dir, CONVERTED, message, files=len(paths), nbytes=nbytes, series_uid=series_uid,
+    return _fields(header, out_dir, CONVERTED, message, files=len(paths), nbytes=nbytes, series_uid=uid,
                    warnings=tuple(image.warnings))  # fmt: skip
 
 
@@ -141,6 +140,13 @@ def _check_arguments(header, out_dir, options):
     path_argument(out_dir, "out_dir", DcmforgeError)
     if not isinstance(options, Mapping):
         raise DcmforgeError(f"options must be a mapping (a dict of option -> value), not {type(options).__name__}")
+
+
+def series_uid(path):
+    """The SeriesInstanceUID of a file dcmforge wrote ("" if it has none)."""
+    from .dicom.part10 import read_text_element
+
+    return read_text_element(path, _SERIES_INSTANCE_UID) or ""
 
 
 def _fields(header, out_dir, status, message, **more):
