@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from . import __version__
-from .convert import BAD_INPUT, CONVERTED, FAILED, OPTIONS, SKIPPED, ConversionResult, convert_one, series_uid
+from .convert import BAD_INPUT, CONVERTED, FAILED, OPTIONS, SKIPPED, ConversionResult, convert_one
 from .errors import DcmforgeError
 
 MANIFEST_NAME = ".dcmforge-manifest.jsonl"
@@ -49,7 +49,7 @@ class ConversionTask:
     out_dir: str
     options: dict  # the keys of convert.OPTIONS
     manifest: str  # where a committed series is recorded
-    batch: str  # this batch's id, in the records it appends
+    batch: str  # this batch's id: a task run again after its worker died finds its own record
     existed: bool  # out_dir was there before the batch started
 
 
@@ -141,7 +141,7 @@ def run_task(task):
     """convert_one for one task, then the committed series recorded in the manifest."""
     result = convert_one(task.input, task.out_dir, task.options)
     if result.status == BAD_INPUT and not task.existed and os.path.isdir(task.out_dir):
-        result = _committed_before(task)
+        return _committed_before(task, result)
     if result.status != CONVERTED:
         return result
     record = {**identity(task), "out_dir": os.path.abspath(task.out_dir), "files": result.files, "nbytes": result.nbytes,
@@ -153,16 +153,16 @@ def run_task(task):
     return result
 
 
-def _committed_before(task):
-    """The series of a task that Dask runs again: its folder appeared during this batch, and only this
-    task writes it, so an earlier try committed it (whole: the commit renames a finished folder) on a
-    worker that died before the result got out. Counted from the disk, and recorded again."""
-    names = sorted(name for name in os.listdir(task.out_dir) if not name.startswith("."))
-    files, nbytes = _folder_contents(task.out_dir)
-    uid = series_uid(os.path.join(task.out_dir, names[0])) if names else ""
-    message = f"{task.input} -> {task.out_dir}: {files} files, committed by an earlier try whose worker died"
-    return ConversionResult(task.input, task.out_dir, CONVERTED, message, files, nbytes, uid,
-                            host=socket.gethostname(), pid=os.getpid())  # fmt: skip
+def _committed_before(task, result):
+    """The series of a task that Dask runs again after its worker died past the commit: the folder
+    appeared during this batch and the manifest holds this batch's record of it. Anything else
+    there (another command's series: two commands raced for one folder) stays the result it was."""
+    record = read_manifest(task.manifest).get(identity_key(task.input))
+    earlier = skipped(task, record) if record is not None and record.get("batch") == task.batch else None
+    if earlier is None:
+        return result
+    message = f"{task.input} -> {task.out_dir}: {earlier.files} files, committed by an earlier try whose worker died"
+    return replace(earlier, status=CONVERTED, message=message, host=socket.gethostname(), pid=os.getpid())
 
 
 def identity_key(path):
