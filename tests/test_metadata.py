@@ -245,7 +245,7 @@ def test_ct_friendly_keys_and_pet_only_ones():
 @pytest.mark.parametrize(
     "meta, message",
     [
-        ({"isotope": "Tc-99m"}, "isotope: isotope 'Tc-99m' is not known; dcmforge knows F-18, Ga-68, C-11"),
+        ({"isotope": "Tc-99"}, "isotope: isotope 'Tc-99' is not known; dcmforge knows F-18, Ga-68, C-11"),
         ({"injected_activity": -5}, "injected_activity: needs a positive number, not -5"),
         ({"injected_activity": True}, "injected_activity: needs a positive number"),
         ({"injection_datetime": "2025-01-31"}, "injection_datetime: needs an ISO 8601 date and time"),
