@@ -1,0 +1,88 @@
+"""Is the header's byte order the data's? A wrong 'imagedata byte order' gives an image of garbage.
+
+Read the other way round, float data turns into denormals, NaN and values beyond
+1e30 (a PET image of slopes like 3.4e-43); integer data into values whose low byte
+is always 0, or into noise far rougher than the image. A few blocks of the data
+are decoded both ways: when the header's order looks implausible and the other
+order does not, the float case is refused and the integer case warned about, both
+naming the key and the value to write.
+"""
+
+import numpy as np
+
+from ..errors import InterfileError
+
+KEY = "imagedata byte order"
+ORDER_NAMES = {"<": "LITTLEENDIAN", ">": "BIGENDIAN"}
+_BLOCKS, _BLOCK_VALUES = 16, 4096  # evenly spaced contiguous blocks: a few pages of a large file
+_TOO_SMALL, _TOO_LARGE = 1e-30, 1e30
+_BAD_SHARE = 0.05  # of the nonzero values: more than this is not an image
+_ROUGHER = 8.0  # integer data this much rougher than the other reading is suspect
+
+
+def check_byte_order(header, frames, warnings):
+    """Refuse (float) or warn about (integers) data that only the other byte order makes plausible."""
+    dtype = frames[0].dtype
+    if dtype.itemsize == 1:
+        return
+    stated = _sample(frames)
+    swapped = stated.byteswap().view(stated.dtype.newbyteorder())
+    order = dtype.byteorder if dtype.byteorder in "<>" else ("<" if np.little_endian else ">")
+    other = ORDER_NAMES[">" if order == "<" else "<"]
+    fix = f"change '{KEY}' to {other}"
+    if dtype.kind == "f":
+        bad, bad_swapped = _implausible_floats(stated), _implausible_floats(swapped)
+        if bad > _BAD_SHARE and bad_swapped == 0:
+            raise InterfileError(
+                f"{header.source}: read as '{KEY} := {ORDER_NAMES[order]}' the values are not an image "
+                f"({bad:.0%} of them NaN, infinite, below {_TOO_SMALL:g} or above {_TOO_LARGE:g}) but read as "
+                f"{other} they are: {fix}"
+            )
+        return
+    reason = _integer_suspicion(stated, swapped)
+    if reason:
+        warnings.append(f"{header.source}: the values look byte-swapped ({reason}): if the image is noise, {fix}")
+
+
+def _sample(frames):
+    """Up to _BLOCKS blocks of _BLOCK_VALUES consecutive values, spread over the frames."""
+    flat = [frame.reshape(-1) for frame in frames]
+    total = sum(len(f) for f in flat)
+    starts = np.linspace(0, max(total - _BLOCK_VALUES, 0), _BLOCKS).astype(np.int64)
+    blocks, base = [], 0
+    for values in flat:
+        for start in starts[(starts >= base) & (starts < base + len(values))]:
+            blocks.append(np.array(values[start - base : start - base + _BLOCK_VALUES]))
+        base += len(values)
+    return np.concatenate(blocks)
+
+
+def _implausible_floats(values):
+    """Share of the nonzero values that no image holds."""
+    nonzero = values[values != 0]
+    if nonzero.size == 0:
+        return 0.0
+    with np.errstate(invalid="ignore", over="ignore"):
+        magnitude = np.abs(nonzero.astype(np.float64))
+    bad = ~np.isfinite(magnitude) | (magnitude < _TOO_SMALL) | (magnitude > _TOO_LARGE)
+    return float(np.mean(bad))
+
+
+def _integer_suspicion(stated, swapped):
+    """Why the integers look swapped, or ""."""
+    low_byte = 0xFF
+    nonzero = stated[stated != 0].astype(np.int64)
+    swapped_nonzero = swapped[swapped != 0].astype(np.int64)
+    if nonzero.size >= 16 and np.all(nonzero & low_byte == 0) and np.any(swapped_nonzero & low_byte != 0):
+        return "every nonzero value is a multiple of 256"
+    rough, rough_swapped = _roughness(stated), _roughness(swapped)
+    if rough > _ROUGHER * rough_swapped > 0:
+        return f"neighbouring values differ {rough / rough_swapped:.0f} times more than read the other way"
+    return ""
+
+
+def _roughness(values):
+    """Mean step between neighbours, relative to the spread of the values."""
+    numbers = values.astype(np.float64)
+    spread = float(np.ptp(numbers))
+    return float(np.mean(np.abs(np.diff(numbers)))) / spread if spread else 0.0
