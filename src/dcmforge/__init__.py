@@ -12,7 +12,11 @@ _EXPORTS = {
     "write_series": "write.series",
     "SeriesWriter": "write.series",
     "new_study": "write.study",
+    "Image": "image",
+    "read_image": "inputs",
     "read_interfile": "interfile",
+    "read_nifti": "nifti",
+    "read_metaimage": "metaimage",
     "write_interfile": "interfile",
     "read_metadata": "metadata",
     "convert_one": "convert",
@@ -31,10 +35,13 @@ _EXPORTS = {
     "MetadataError": "errors",
     "GeometryError": "errors",
     "VolumeError": "errors",
+    "InputError": "errors",
     "InterfileError": "errors",
     "OutputExistsError": "errors",
     "NotDicomError": "errors",
     "SendError": "errors",
+    "NiftiError": "errors",
+    "MetaImageError": "errors",
 }
 
 __all__ = ["__version__", *_EXPORTS]

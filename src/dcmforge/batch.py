@@ -76,7 +76,8 @@ def folder_name(path):
     and a leading dot would hide the series among temporary folders); an
     empty name becomes "series". Cut to 200 bytes, within any file system's limit.
     """
-    stem = "".join("_" if c in "/\\" or unicodedata.category(c) == "Cc" else c for c in Path(path).stem)
+    name = Path(path).stem.removesuffix(".nii")  # scan.nii.gz -> scan
+    stem = "".join("_" if c in "/\\" or unicodedata.category(c) == "Cc" else c for c in name)
     return os.fsdecode(os.fsencode(stem.lstrip(". "))[:_NAME_BYTES]) or "series"
 
 

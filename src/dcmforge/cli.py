@@ -37,6 +37,7 @@ def cmd_convert(args):
         "dialect": args.dialect,
         "patient_position": args.patient_position,
         "first_voxel": args.first_voxel,
+        "spacing": args.spacing,
         "flip": tuple(args.flip or ""),
         "seed": args.seed,
         "overwrite": args.overwrite,
@@ -226,8 +227,10 @@ def build_parser():
     parser.add_argument("-q", "--quiet", action="store_true", help="print errors only")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    convert = commands.add_parser("convert", help="convert Interfile images to DICOM series")
-    convert.add_argument("headers", nargs="+", metavar="HEADER", help="Interfile headers (.hv, .hdr, .h33, ...)")
+    convert = commands.add_parser("convert", help="convert images (Interfile, NIfTI, MetaImage) to DICOM series")
+    convert.add_argument(
+        "headers", nargs="+", metavar="INPUT", help="images: Interfile headers (.hv, .hdr, .h33, ...), NIfTI, MetaImage"
+    )
     convert.add_argument("--out", required=True, help="folder for the series (one sub-folder per input)")
     convert.add_argument("--meta", help="metadata file (TOML or JSON, also the old J-PET JSON)")
     convert.add_argument("--modality", choices=("PT", "CT"), help="default: from the header, else PT")
@@ -242,6 +245,9 @@ def build_parser():
     convert.add_argument("--dialect", choices=("stir", "castor", "gate", "siemens", "interfile33"))
     convert.add_argument("--patient-position", choices=("HFS", "HFP", "FFS", "FFP"))
     convert.add_argument("--first-voxel", type=float, nargs=3, metavar=("X", "Y", "Z"), help="LPS mm of voxel [0,0,0]")
+    convert.add_argument(
+        "--spacing", type=float, nargs=3, metavar=("DX", "DY", "DZ"), help="mm, for a NIfTI file without geometry"
+    )
     convert.add_argument("--flip", help="index axes to reverse, any of x, y, z (e.g. --flip yz)")
     convert.add_argument("--seed", help="make UIDs reproducible from this seed")
     convert.add_argument("--overwrite", action="store_true", help="replace files of an earlier run")

@@ -33,6 +33,7 @@ OPTIONS = {
     "dialect": None,
     "patient_position": None,
     "first_voxel": None,
+    "spacing": None,
     "flip": (),
     "seed": None,
     "overwrite": False,
@@ -44,6 +45,7 @@ OPTIONS = {
 
 # Metadata keys that say when the acquisition happened.
 _TIME_KEYS = ("StudyDate", "StudyTime", "SeriesDate", "SeriesTime", "acquisition_datetime")
+_FRAME_KEYS = ("frame_start", "frame_duration")
 
 _SERIES_INSTANCE_UID = 0x0020000E
 
@@ -74,7 +76,7 @@ class ConversionResult:
 
 
 def convert_one(header, out_dir, options):
-    """Convert one Interfile header into a series in out_dir.
+    """Convert one input image (Interfile header, NIfTI, MetaImage) into a series in out_dir.
 
     ``options`` is a plain dict of the keys of OPTIONS. Our own errors are a
     bad input; anything else a failure; neither is raised. The result says
@@ -129,7 +131,8 @@ def _convert(header, out_dir, options):
         from .preview import preview_path
 
         notes = f"\n  preview: {preview_path(out_dir)}{notes}"
-    message = f"{header} -> {out_dir}: {written}, {shape} voxels of {spacing} mm; {image.convention}{notes}"
+    read = _data_file_named(image)
+    message = f"{header}{read} -> {out_dir}: {written}, {shape} voxels of {spacing} mm; {image.convention}{notes}"
     return _fields(header, out_dir, CONVERTED, message, files=len(paths), nbytes=nbytes, series_uid=uid,
                    warnings=tuple(image.warnings))  # fmt: skip
 
@@ -147,6 +150,14 @@ def series_uid(path):
     from .dicom.part10 import read_text_element
 
     return read_text_element(path, _SERIES_INSTANCE_UID) or ""
+
+
+def _data_file_named(image):
+    """" (data file PATH)" when the voxels came from a file outside the header's folder, else ""."""
+    header_folder = Path(image.header_path).resolve().parent
+    if Path(image.data_path).resolve().parent == header_folder:
+        return ""
+    return f" (data file {image.data_path})"
 
 
 def _fields(header, out_dir, status, message, **more):
@@ -174,16 +185,18 @@ def _logged_warnings():
 
 
 def _read(header, options):
-    """(the Interfile image, its metadata with the metadata file's over it, the modality)."""
-    from . import interfile, metadata as metadata_files
+    """(the input image, its metadata with the metadata file's over it, the modality)."""
+    from . import metadata as metadata_files
+    from .inputs import read_image
 
     meta_path = options.get("meta")
-    image = interfile.read_interfile(
+    image = read_image(
         header,
         dialect=options.get("dialect"),
         patient_position=options.get("patient_position"),
         first_voxel=options.get("first_voxel"),
-        flip=options.get("flip") or (),
+        spacing=options.get("spacing"),
+        flip=tuple(options.get("flip") or ()),
     )
     meta = dict(image.metadata)
     modality = options.get("modality") or _modality(meta.get("modality"))
@@ -195,6 +208,10 @@ def _read(header, options):
             # The file's times replace the header's as a whole: a study date the reader
             # took from the data file's modification time must not outlive them.
             for key in ("StudyDate", "StudyTime", "TimezoneOffsetFromUTC"):
+                meta.pop(key, None)
+        if any(key in user for key in _FRAME_KEYS):
+            # Frame times the reader derived (NIfTI's pixdim[4]) give way to the file's as a whole.
+            for key in _FRAME_KEYS:
                 meta.pop(key, None)
         meta.update(user)
     meta.pop("modality", None)

@@ -65,8 +65,20 @@ class VolumeError(DcmforgeError):
     """Voxel data that cannot be stored (NaN or infinite values, bad shape or type)."""
 
 
-class InterfileError(DcmforgeError):
+class InputError(DcmforgeError):
+    """An input file that is not an image dcmforge can read, or an option its format cannot use."""
+
+
+class InterfileError(InputError):
     """An Interfile header or its data file cannot be read as an image."""
+
+
+class NiftiError(InputError):
+    """A NIfTI-1/NIfTI-2 file that cannot be read as an image slice stack."""
+
+
+class MetaImageError(InputError):
+    """A MetaImage header (.mhd, .mha) or its data that cannot be read as an image."""
 
 
 class PreviewError(DcmforgeError):

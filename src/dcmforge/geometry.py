@@ -84,9 +84,9 @@ def from_spacing(spacing, origin=(0.0, 0.0, 0.0), orientation=(1, 0, 0, 0, 1, 0)
 
     Slices advance along row x column (for the default orientation: +z, towards the head).
     """
-    spacing = _vector(spacing, 3, "spacing")
-    origin = _vector(origin, 3, "origin")
-    cosines = _vector(orientation, 6, "orientation")
+    spacing = finite_vector(spacing, 3, "spacing")
+    origin = finite_vector(origin, 3, "origin")
+    cosines = finite_vector(orientation, 6, "orientation")
     if np.any(spacing <= 0):
         raise GeometryError(f"spacing must be positive in mm along x, y and z, got {spacing.tolist()}")
     row, column = cosines[:3], cosines[3:]
@@ -130,7 +130,8 @@ def from_affine(affine, convention):
     return Geometry(matrix)
 
 
-def _vector(values, length, name):
+def finite_vector(values, length, name):
+    """values as a float64 vector of length finite numbers; otherwise a GeometryError naming name."""
     try:
         vector = np.asarray(values, dtype=np.float64).reshape(-1)
     except (TypeError, ValueError):

@@ -4,12 +4,14 @@ an index -> LPS affine and metadata; write a small STIR-style pair for tests and
 
 This module is the entry point, following docs/interfile.md: it reads
 the header, refuses projection data, recognises the dialect, follows CASToR
-metaheaders, and puts the parts read by its sibling modules into an InterfileImage:
+metaheaders, and puts the parts read by its sibling modules into an :class:`dcmforge.image.Image`:
 
 * :mod:`dcmforge.interfile.grammar`: header text -> keys and values.
 * :mod:`dcmforge.interfile.layout`: where the voxels are in the data file, and
   numpy.memmap views of it, [z, y, x] per frame (Interfile axis 1 varies
   fastest, so it is the last numpy axis).
+* :mod:`dcmforge.interfile.byteorder`: refuses or warns about data that only the
+  other byte order makes plausible.
 * :mod:`dcmforge.interfile.scaling`: the values' factors and intercepts, and
   :class:`LazyVolume`, which scales one indexed part at a time.
 * :mod:`dcmforge.interfile.geometry`: patient position, voxel sizes and origin
@@ -21,13 +23,18 @@ Every default assumed along the way is reported in ``warnings``.
 """
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import GeometryError, InterfileError
+<<<<<<< HEAD
 from ..paths import path_argument
+=======
+from ..geometry import finite_vector
+from ..image import INTERFILE, Image
+from .byteorder import check_byte_order
+>>>>>>> 41e50cf (Inputs: one Image model for every reader (image.py), read_image choosing Interfile, NIfTI or MetaImage by suffix and content (inputs.py); NIfTI-1/2 through nibabel as the optional extra dcmforge[nifti]; MetaImage parsed by dcmforge; convert_one and 'dcmforge convert INPUT' take any of them)
 from .geometry import POSITIONS, geometry_from_header, patient_position_from_header
 from .grammar import normalise_key, parse_header, parse_list, read_header_file
 from .layout import data_file_size, find_data_file, gate_count, layout_from_header, map_data, resolve_name
@@ -35,7 +42,7 @@ from .metadata import metadata_from_header
 from .scaling import LazyVolume, scaling_from_header
 from .writer import write_interfile
 
-__all__ = ["InterfileImage", "LazyVolume", "parse_header", "read_interfile", "write_interfile"]
+__all__ = ["LazyVolume", "parse_header", "read_interfile", "write_interfile"]
 
 DIALECTS = ("stir", "castor", "gate", "siemens", "interfile33")
 
@@ -51,28 +58,6 @@ SINOGRAM_KEYS = (
     "maximum ring difference per segment", "number of views", "axial compression",
     "maximum ring difference", "number of scan data types", "number of projections",
 )  # fmt: skip
-
-
-@dataclass
-class InterfileImage:
-    """An Interfile image as dcmforge uses it.
-
-    volume: [z, y, x] or [t, z, y, x]; a numpy.memmap, or a LazyVolume when the
-    header scales the values or the frames are not one block of the file.
-    affine: 4x4, index (i = column = last numpy axis, j = row, k = slice, 1) ->
-    LPS mm of voxel centres. spacing: (dx, dy, dz), positive mm.
-    """
-
-    header_path: Path
-    data_path: Path
-    dialect: str
-    volume: object
-    affine: np.ndarray
-    spacing: tuple
-    convention: str
-    metadata: dict
-    warnings: list
-    keys: dict
 
 
 def read_interfile(path, *, dialect=None, patient_position=None, first_voxel=None, flip=()):
@@ -102,9 +87,7 @@ def _checked_overrides(dialect, patient_position, first_voxel, flip):
         if patient_position not in POSITIONS:
             raise GeometryError(f"unknown patient position {patient_position!r}: expected one of {POSITIONS}")
     if first_voxel is not None:
-        first_voxel = np.asarray(first_voxel, dtype=np.float64)
-        if first_voxel.shape != (3,) or not np.all(np.isfinite(first_voxel)):
-            raise GeometryError(f"first_voxel must be three finite LPS coordinates in mm, not {first_voxel!r}")
+        first_voxel = finite_vector(first_voxel, 3, "first_voxel (LPS mm)")
     flip = tuple(flip)
     if any(axis not in ("x", "y", "z") for axis in flip) or len(set(flip)) != len(flip):
         raise GeometryError(f"flip must be a subset of 'x', 'y', 'z', not {flip!r}")
@@ -121,6 +104,7 @@ def _read_image(header_path, header, overrides):
     data_size = data_file_size(data_path, header_path)
     layout = layout_from_header(header, dialect, data_size, warnings)
     whole, frames = map_data(data_path, data_size, layout, header_path, warnings)
+    check_byte_order(header, frames, warnings)
     lazy = LazyVolume(frames, *scaling_from_header(header, len(frames), layout.shape[0], warnings))
     if whole is None or lazy.scaled:
         volume = lazy
@@ -137,9 +121,10 @@ def _read_image(header_path, header, overrides):
         metadata["patient_position"] = position
     if dialect == "stir" and metadata.get("modality") == "NM":
         warnings.append(f"{header_path}: STIR documents its LPS orientation of SPECT images as incorrect: check it")
-    return InterfileImage(
-        header_path, data_path, dialect, volume, affine, spacing, convention, metadata, warnings, header.keys_dict()
-    )
+    return Image(
+        header_path, data_path, INTERFILE, dialect, volume, affine, spacing, convention, metadata, warnings,
+        header.keys_dict(),
+    )  # fmt: skip
 
 
 def _read_metaheader(header_path, header, overrides):
@@ -193,8 +178,8 @@ def _read_metaheader(header_path, header, overrides):
         metadata.pop(key, None)
         if all(v is not None and len(v) == 1 for v in values):
             metadata[key] = [v[0] for v in values]
-    return InterfileImage(
-        header_path, first.data_path, first.dialect, LazyVolume(frames, factors, intercepts), first.affine,
+    return Image(
+        header_path, first.data_path, INTERFILE, first.dialect, LazyVolume(frames, factors, intercepts), first.affine,
         first.spacing, first.convention, metadata, warnings, header.keys_dict(),
     )  # fmt: skip
 

@@ -17,7 +17,7 @@ from .numbers import list_number
 DIALECT_NAMES = {
     "stir": "STIR", "castor": "CASToR", "gate": "GATE", "siemens": "Siemens", "interfile33": "Interfile 3.3"
 }  # fmt: skip
-# How each dialect's voxel frame is described in InterfileImage.convention.
+# How each dialect's voxel frame is described in Image.convention.
 DIALECT_FRAMES = {
     "stir": "STIR",
     "castor": "CASToR (x right, y up, z front -> back of the gantry)",
