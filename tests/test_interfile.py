@@ -751,3 +751,84 @@ def test_mutated_sample_headers_read_or_raise_interfile_error(sample_folder, nam
     first = np.asarray(image.volume[0])
     assert first.shape == image.volume.shape[1:]
     json.dumps(image.metadata)  # plain data only
+
+
+# -- headers from the wild (issue 14) ------------------------------------------------------------
+
+
+def _stir_with(tmp_path, extra, *, array=None, dtype="<f4", byte_order="LITTLEENDIAN"):
+    values = np.linspace(0.5, 900.0, 3 * 4 * 5, dtype=np.float64).reshape(3, 4, 5) if array is None else array
+    text = stir_header(values.shape, byte_order=byte_order, extra=extra)
+    return write_image(tmp_path, "wild.hv", text, values, dtype=dtype), values
+
+
+def test_stir_technetium_name_converts_with_its_code(tmp_path):
+    from dcmforge.convert import CONVERTED, convert_one
+
+    header, _ = _stir_with(tmp_path, ["radionuclide name := ^99m^Technetium", "study date := 2025:01:31",
+                                      "study time := 10:00:00"])  # fmt: skip
+    assert read_interfile(header).metadata["isotope"] == "^99m^Technetium"
+    result = convert_one(header, tmp_path / "out", {})
+    assert result.status == CONVERTED, result.message
+    import pydicom
+
+    dataset = pydicom.dcmread(next((tmp_path / "out").glob("*.dcm")), stop_before_pixels=True)
+    item = dataset.RadiopharmaceuticalInformationSequence[0]
+    assert item.RadionuclideCodeSequence[0].CodeValue == "72454006" and float(item.RadionuclideHalfLife) == 21654.0
+
+
+def test_an_isotope_unknown_to_dcmforge_is_a_warning_from_a_header(tmp_path):
+    from dcmforge.convert import CONVERTED, convert_one
+
+    header, _ = _stir_with(tmp_path, ["radionuclide name := ^227^Thorium", "study date := 2025:01:31",
+                                      "study time := 10:00:00"])  # fmt: skip
+    image = read_interfile(header)
+    assert "isotope" not in image.metadata
+    assert any("isotope '^227^Thorium' is not one dcmforge knows" in w for w in image.warnings)
+    result = convert_one(header, tmp_path / "out", {})
+    assert result.status == CONVERTED and "^227^Thorium" in result.message, result.message
+    import pydicom
+
+    dataset = pydicom.dcmread(next((tmp_path / "out").glob("*.dcm")), stop_before_pixels=True)
+    assert dataset.DecayCorrection == "NONE"
+    assert not any(item.get("RadionuclideCodeSequence") for item in dataset.RadiopharmaceuticalInformationSequence)
+    # The same name typed in a metadata file stays an error.
+    meta = tmp_path / "meta.json"
+    meta.write_text(json.dumps({"isotope": "^227^Thorium"}))
+    refused = convert_one(header, tmp_path / "again", {"meta": str(meta)})
+    assert refused.status == "bad input" and "isotope '^227^Thorium' is not known" in refused.message
+
+
+def test_float_data_in_the_other_byte_order_is_refused_naming_the_key(tmp_path):
+    header, values = _stir_with(tmp_path, [], dtype=">f4")  # the header says LITTLEENDIAN
+    with pytest.raises(InterfileError, match=r"LITTLEENDIAN' the values are not an image.*change 'imagedata byte order' to BIGENDIAN"):
+        read_interfile(header)
+    header.write_text(header.read_text().replace("LITTLEENDIAN", "BIGENDIAN"))
+    np.testing.assert_allclose(np.asarray(read_interfile(header).volume), values, rtol=1e-6)
+
+
+def test_integer_data_in_the_other_byte_order_is_a_warning_naming_the_key(tmp_path):
+    z, y, x = np.meshgrid(np.arange(6), np.arange(4), np.arange(5), indexing="ij")
+    array = (300 + 50 * z + 40 * y + 30 * x).astype(np.int16)  # a smooth ramp: swapped, it is noise
+    header, _ = _stir_with(tmp_path, [], array=array, dtype=">i2")
+    text = header.read_text().replace("!number format := float", "!number format := signed integer")
+    header.write_text(text.replace("!number of bytes per pixel := 4", "!number of bytes per pixel := 2"))
+    image = read_interfile(header)
+    assert any("change 'imagedata byte order' to BIGENDIAN" in w for w in image.warnings), image.warnings
+    header.write_text(header.read_text().replace("LITTLEENDIAN", "BIGENDIAN"))
+    image = read_interfile(header)
+    assert not [w for w in image.warnings if "byte order" in w] and np.array_equal(image.volume, array)
+
+
+def test_the_summary_names_a_data_file_outside_the_header_folder(tmp_path):
+    from dcmforge.convert import convert_one
+
+    (tmp_path / "data").mkdir()
+    values = np.linspace(1.0, 5.0, 60, dtype=np.float32).reshape(3, 4, 5)
+    (tmp_path / "data" / "img.v").write_bytes(values.astype("<f4").tobytes())
+    header = tmp_path / "img.hv"
+    header.write_text(stir_header(values.shape, data="data/img.v"))
+    result = convert_one(header, tmp_path / "out", {})
+    assert f"{header} (data file {tmp_path / 'data' / 'img.v'}) ->" in result.message, result.message
+    beside = write_image(tmp_path, "beside.hv", stir_header(values.shape, data="beside.v"), values)
+    assert "(data file" not in convert_one(beside, tmp_path / "out2", {}).message

@@ -1,8 +1,8 @@
 """Is the header's byte order the data's? A wrong 'imagedata byte order' gives an image of garbage.
 
 Read the other way round, float data turns into denormals, NaN and values beyond
-1e30 (a PET image of slopes like 3.4e-43); integer data into values whose low byte
-is always 0, or into noise far rougher than the image. A few blocks of the data
+1e30 (a PET image of slopes like 3.4e-43); integer data into values whose most
+significant byte varies more than the least significant one. A few blocks of the data
 are decoded both ways: when the header's order looks implausible and the other
 order does not, the float case is refused and the integer case warned about, both
 naming the key and the value to write.
@@ -17,7 +17,7 @@ ORDER_NAMES = {"<": "LITTLEENDIAN", ">": "BIGENDIAN"}
 _BLOCKS, _BLOCK_VALUES = 16, 4096  # evenly spaced contiguous blocks: a few pages of a large file
 _TOO_SMALL, _TOO_LARGE = 1e-30, 1e30
 _BAD_SHARE = 0.05  # of the nonzero values: more than this is not an image
-_ROUGHER = 8.0  # integer data this much rougher than the other reading is suspect
+_MORE_VARIED = 4  # integers whose high byte takes this many times the low byte's values are suspect
 
 
 def check_byte_order(header, frames, warnings):
@@ -26,11 +26,11 @@ def check_byte_order(header, frames, warnings):
     if dtype.itemsize == 1:
         return
     stated = _sample(frames)
-    swapped = stated.byteswap().view(stated.dtype.newbyteorder())
-    order = dtype.byteorder if dtype.byteorder in "<>" else ("<" if np.little_endian else ">")
+    order = _order(dtype)
     other = ORDER_NAMES[">" if order == "<" else "<"]
     fix = f"change '{KEY}' to {other}"
     if dtype.kind == "f":
+        swapped = stated.view(stated.dtype.newbyteorder())  # the same bytes, read the other way
         bad, bad_swapped = _implausible_floats(stated), _implausible_floats(swapped)
         if bad > _BAD_SHARE and bad_swapped == 0:
             raise InterfileError(
@@ -39,7 +39,7 @@ def check_byte_order(header, frames, warnings):
                 f"{other} they are: {fix}"
             )
         return
-    reason = _integer_suspicion(stated, swapped)
+    reason = _integer_suspicion(stated)
     if reason:
         warnings.append(f"{header.source}: the values look byte-swapped ({reason}): if the image is noise, {fix}")
 
@@ -68,21 +68,22 @@ def _implausible_floats(values):
     return float(np.mean(bad))
 
 
-def _integer_suspicion(stated, swapped):
-    """Why the integers look swapped, or ""."""
-    low_byte = 0xFF
-    nonzero = stated[stated != 0].astype(np.int64)
-    swapped_nonzero = swapped[swapped != 0].astype(np.int64)
-    if nonzero.size >= 16 and np.all(nonzero & low_byte == 0) and np.any(swapped_nonzero & low_byte != 0):
-        return "every nonzero value is a multiple of 256"
-    rough, rough_swapped = _roughness(stated), _roughness(swapped)
-    if rough > _ROUGHER * rough_swapped > 0:
-        return f"neighbouring values differ {rough / rough_swapped:.0f} times more than read the other way"
+def _integer_suspicion(stated):
+    """Why the integers look swapped, or "".
+
+    In an image the most significant byte changes slowly (few distinct values) and the
+    least significant one fast; read the other way round, it is the reverse.
+    """
+    nonzero = stated[stated != 0]
+    if nonzero.size < 64:
+        return ""
+    columns = nonzero.view(np.uint8).reshape(-1, nonzero.dtype.itemsize)
+    most, least = (0, -1) if _order(nonzero.dtype) == ">" else (-1, 0)
+    high, low = len(np.unique(columns[:, most])), len(np.unique(columns[:, least]))
+    if high >= _MORE_VARIED * low:
+        return f"the most significant byte takes {high} values, the least significant {low}"
     return ""
 
 
-def _roughness(values):
-    """Mean step between neighbours, relative to the spread of the values."""
-    numbers = values.astype(np.float64)
-    spread = float(np.ptp(numbers))
-    return float(np.mean(np.abs(np.diff(numbers)))) / spread if spread else 0.0
+def _order(dtype):
+    return dtype.byteorder if dtype.byteorder in "<>" else ("<" if np.little_endian else ">")
