@@ -17,6 +17,7 @@ when a NIfTI file is read. What dcmforge decides itself, as nibabel and dcm2niix
 """
 
 import math
+import os
 import zlib
 from pathlib import Path
 
@@ -58,6 +59,8 @@ def read_nifti(path, *, first_voxel=None, spacing=None):
     warnings = []
     try:
         shape = _shape(path, header)
+        data_path = Path(image.file_map["image"].filename)
+        _check_data_size(path, data_path, header, shape)
         raw = _raw_voxels(path, image, nibabel)
         slope, intercept = _scaling(path, image, nibabel)
         affine, convention = _geometry(path, header, first_voxel, spacing, warnings)
@@ -69,7 +72,6 @@ def read_nifti(path, *, first_voxel=None, spacing=None):
     volume = _volume(raw, shape, slope, intercept)
     geometry = from_affine(affine, "LPS")
     version = "NIfTI-2" if isinstance(header, nibabel.Nifti2Header) else "NIfTI-1"
-    data_path = Path(image.file_map["image"].filename)
     keys = {name: _plain(header[name]) for name in header.keys()}
     return Image(
         path, data_path, NIFTI, version, volume, geometry.affine, geometry.spacing, convention, metadata, warnings, keys
@@ -104,6 +106,40 @@ def _shape(path, header):
         raise NiftiError(f"{path}: dim = {dims}: dimensions beyond time (5 to 7) are not supported")
     nx, ny, nz, nt = sizes[:4]
     return nt, nz, ny, nx
+
+
+def _check_data_size(path, data_path, header, shape):
+    """Refuse a header whose dimensions need more bytes than the data file has, before nibabel allocates them.
+
+    A gzip file's last four bytes hold its uncompressed size modulo 2**32, a check for
+    anything smaller than that; beyond it, a compressed file (read whole into memory)
+    must fit in memory.
+    """
+    needed = int(header.get_data_offset()) + math.prod(shape) * header.get_data_dtype().itemsize
+    with open(data_path, "rb") as file:
+        if data_path.name.lower().endswith(".gz"):
+            if needed >= 1 << 32:
+                if needed > _memory():
+                    raise NiftiError(f"{path}: {needed} bytes compressed cannot be read into memory: gunzip it, "
+                                     "and the uncompressed file is memory-mapped")  # fmt: skip
+                return
+            file.seek(0, 2)
+            if file.tell() < 4:
+                return
+            file.seek(-4, 2)
+            size = int.from_bytes(file.read(4), "little")
+        else:
+            size = os.fstat(file.fileno()).st_size
+    if needed > size:
+        raise NiftiError(f"{path}: dim and datatype need {needed} bytes but {data_path} holds {size}")
+
+
+def _memory():
+    """This machine's memory in bytes (unbounded where the system does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return math.inf
 
 
 def _raw_voxels(path, image, nibabel):
