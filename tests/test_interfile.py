@@ -782,7 +782,10 @@ def test_an_isotope_unknown_to_dcmforge_is_a_warning_from_a_header(tmp_path):
 
     header, _ = _stir_with(tmp_path, ["radionuclide name := ^227^Thorium", "study date := 2025:01:31",
                                       "study time := 10:00:00"])  # fmt: skip
-    image = read_interfile(header)
+    from dcmforge.inputs import read_image
+
+    assert read_interfile(header).metadata["isotope"] == "^227^Thorium"  # the header's words, as read
+    image = read_image(header)
     assert "isotope" not in image.metadata
     assert any("isotope '^227^Thorium' is not one dcmforge knows" in w for w in image.warnings)
     result = convert_one(header, tmp_path / "out", {})

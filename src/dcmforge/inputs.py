@@ -11,8 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, MetadataError
 from .image import INTERFILE, METAIMAGE, NIFTI
+from .iods.codes import radionuclide
 
 # Suffixes that name one format alone; ".hdr" (Interfile or a NIfTI/Analyze pair) is decided by content.
 _BY_SUFFIX = {
@@ -87,4 +88,22 @@ def read_image(path, **options):
     if unused:
         names = ", ".join("--" + key.replace("_", "-") for key in unused)
         raise InputError(f"{path}: {names} cannot be used with a {kind} input")
-    return reader(path, **given)
+    image = reader(path, **given)
+    _drop_unknown_isotope(image)
+    return image
+
+
+def _drop_unknown_isotope(image):
+    """An isotope name a file from the wild gives that dcmforge does not know is a warning, not a refusal:
+    the image is good without its code (a name typed in a metadata file stays an error)."""
+    name = image.metadata.get("isotope")
+    if name is None:
+        return
+    try:
+        radionuclide(name)
+    except MetadataError:
+        del image.metadata["isotope"]
+        image.warnings.append(
+            f"{image.header_path}: isotope {name!r} is not one dcmforge knows: written without "
+            "RadionuclideCodeSequence, and without a half-life unless the header gives one"
+        )

@@ -12,8 +12,7 @@ import datetime as dt
 import os
 import re
 
-from ..errors import InterfileError, MetadataError
-from ..iods.codes import radionuclide
+from ..errors import InterfileError
 from .grammar import normalise_key, parse_date, parse_time
 from .numbers import entry_number, loose_number
 
@@ -92,14 +91,7 @@ def _patient(header, dialect, header_path, data_path, frames, meta, warnings):
 def _tracer(header, dialect, header_path, data_path, frames, meta, warnings):
     isotope = header.text("radionuclide name", 1) or header.text("radionuclide name") or header.text("isotope name")
     if isotope and isotope.strip():
-        try:
-            radionuclide(isotope.strip())
-            meta["isotope"] = isotope.strip()
-        except MetadataError:  # a header from the wild: the image is still good without the code
-            warnings.append(
-                f"{header.source}: isotope {isotope.strip()!r} is not one dcmforge knows: written without "
-                "RadionuclideCodeSequence, and without a half-life unless the header gives one"
-            )
+        meta["isotope"] = isotope.strip()
     drug = header.text("radiopharmaceutical", default="").strip()
     if drug:
         meta["radiopharmaceutical"] = drug
