@@ -145,7 +145,7 @@ DCMFORGE_VERSION = f"dcmforge {__version__}"
 
 LATERALITY = enumerated("R", "L")
 IMAGE_LATERALITY = enumerated("R", "L", "U", "B")  # ImageLaterality, FrameLaterality
-LOSSY_IMAGE_COMPRESSION = enumerated("00", "01")
+LOSSY = enumerated("00", "01")  # LossyImageCompression: 00 never lossy compressed, 01 lossy compressed
 YES_NO = enumerated("YES", "NO")
 PATIENT_POSITIONS = defined(
     "HFP", "HFS", "HFDR", "HFDL", "FFDR", "FFDL", "FFP", "FFS",
@@ -246,7 +246,7 @@ GENERAL_IMAGE = module("General Image",  # PS3.3 C.7.6.1
     row("ContentDate",           "2C", "clock",   condition=is_temporally_related),
     row("ContentTime",           "2C", "clock",   condition=is_temporally_related),
     row("ImageLaterality",       "3",  "default", default="U", enum=IMAGE_LATERALITY),
-    row("LossyImageCompression", "3",  "default", default="00", enum=LOSSY_IMAGE_COMPRESSION),
+    row("LossyImageCompression", "3",  "default", default="00", enum=LOSSY),
 )
 # fmt: on
 

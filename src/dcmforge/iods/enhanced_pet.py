@@ -9,7 +9,7 @@ from .common import (
     GENERAL_STUDY,
     IMAGE_PIXEL,
     LATERALITY,
-    LOSSY_IMAGE_COMPRESSION,
+    LOSSY,
     MONOCHROME_16_BIT,
     PATIENT,
     PATIENT_POSITIONS,
@@ -98,23 +98,24 @@ _ENHANCED_GENERAL_EQUIPMENT = module("Enhanced General Equipment",
 is_not_legacy_converted = Condition("the image is not converted from legacy single-frame images", lambda dataset: True)
 
 IMAGE_TYPES = (enumerated("ORIGINAL", "DERIVED", "MIXED", position=1), enumerated("PRIMARY", position=2))
+PIXEL_PRESENTATIONS = enumerated("MONOCHROME", "MIXED")
+VOLUMETRIC_PROPERTIES = enumerated("VOLUME", "SAMPLED", "DISTORTED", "MIXED")
+CONTENT_QUALIFICATIONS = enumerated("PRODUCT", "RESEARCH", "SERVICE")
+_IMAGE_TYPE = ["DERIVED", "PRIMARY", "VOLUME", "NONE"]
 
+# AcquisitionDateTime is the first time frame's start; AcquisitionDuration (s) runs from it to the last one's end.
 # fmt: off
 _ENHANCED_PET_IMAGE_MODULE = module("Enhanced PET Image",
-    row("ImageType",                       "1",  "default", default=["DERIVED", "PRIMARY", "VOLUME", "NONE"], vm="4",
-        enum=IMAGE_TYPES),
-    row("PixelPresentation",               "1",  "default", default="MONOCHROME", enum=enumerated("MONOCHROME", "MIXED")),
-    row("VolumetricProperties",            "1",  "default", default="VOLUME",
-        enum=enumerated("VOLUME", "SAMPLED", "DISTORTED", "MIXED")),
+    row("ImageType",                       "1",  "default", default=_IMAGE_TYPE, vm="4", enum=IMAGE_TYPES),
+    row("PixelPresentation",               "1",  "default", default="MONOCHROME", enum=PIXEL_PRESENTATIONS),
+    row("VolumetricProperties",            "1",  "default", default="VOLUME", enum=VOLUMETRIC_PROPERTIES),
     row("VolumeBasedCalculationTechnique", "1",  "default", default="NONE"),
-    row("AcquisitionDateTime",             "1C", "series",  condition=is_original),  # the first frame's start
-    row("AcquisitionDuration",             "1C", "series",  condition=is_original),  # s, first start to last end
+    row("AcquisitionDateTime",             "1C", "series",  condition=is_original),
+    row("AcquisitionDuration",             "1C", "series",  condition=is_original),
     *MONOCHROME_16_BIT,
-    row("ContentQualification",            "1",  "user",    default="RESEARCH",
-        enum=enumerated("PRODUCT", "RESEARCH", "SERVICE")),
-    row("BurnedInAnnotation",              "1C", "default", default="NO", condition=is_not_legacy_converted, enum=YES_NO),
-    row("LossyImageCompression",           "1C", "default", default="00", condition=is_not_legacy_converted,
-        enum=LOSSY_IMAGE_COMPRESSION),
+    row("ContentQualification",            "1",  "user",    default="RESEARCH", enum=CONTENT_QUALIFICATIONS),
+    row("BurnedInAnnotation",              "1C", "default", default="NO", enum=YES_NO, condition=is_not_legacy_converted),
+    row("LossyImageCompression",           "1C", "default", default="00", enum=LOSSY, condition=is_not_legacy_converted),
     row("PresentationLUTShape",            "1",  "default", default="IDENTITY", enum=enumerated("IDENTITY")),
 )
 # fmt: on

@@ -7,7 +7,7 @@ from .codes import ORIENTATION_CODES, PET_UNITS, current_code, orientation_seque
 from .common import (
     COMMON_MODULES,
     COMMON_RULES,
-    LOSSY_IMAGE_COMPRESSION,
+    LOSSY,
     MONOCHROME_16_BIT,
     identity,
     total_dose_in,
@@ -129,13 +129,12 @@ _ORIENTATION_ITEM = _ORIENTATION_CODE + module("NM/PET Patient Orientation",
 # fmt: on
 
 _HFS = orientation_sequences("HFS")
+_HFS_ORIENTATION, _HFS_GANTRY = _HFS["PatientOrientationCodeSequence"], _HFS["PatientGantryRelationshipCodeSequence"]
 
 # fmt: off
 _NM_PET_ORIENTATION = module("NM/PET Patient Orientation",
-    row("PatientOrientationCodeSequence",        "2", "user", default=_HFS["PatientOrientationCodeSequence"],
-        items=_ORIENTATION_ITEM, max_items=1),
-    row("PatientGantryRelationshipCodeSequence", "2", "user", default=_HFS["PatientGantryRelationshipCodeSequence"],
-        items=_ORIENTATION_CODE, max_items=1),
+    row("PatientOrientationCodeSequence",        "2", "user", default=_HFS_ORIENTATION, items=_ORIENTATION_ITEM, max_items=1),
+    row("PatientGantryRelationshipCodeSequence", "2", "user", default=_HFS_GANTRY, items=_ORIENTATION_CODE, max_items=1),
 )
 # fmt: on
 
@@ -165,8 +164,7 @@ _PET_IMAGE = module("PET Image",
     row("FrameTime",             "1C", "user",    condition=is_gated),
     row("LowRRValue",            "1C", "user",    condition=is_gated_with_beat_rejection),
     row("HighRRValue",           "1C", "user",    condition=is_gated_with_beat_rejection),
-    row("LossyImageCompression", "1C", "default", default="00", enum=LOSSY_IMAGE_COMPRESSION,
-        condition=was_lossy_compressed),
+    row("LossyImageCompression", "1C", "default", default="00", enum=LOSSY, condition=was_lossy_compressed),
     row("ImageIndex",            "1",  "slice"),
     row("AcquisitionDate",       "2",  "slice"),
     row("AcquisitionTime",       "2",  "slice"),  # frame start
