@@ -28,13 +28,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import GeometryError, InterfileError
-<<<<<<< HEAD
-from ..paths import path_argument
-=======
 from ..geometry import finite_vector
 from ..image import INTERFILE, Image
+from ..paths import path_argument
 from .byteorder import check_byte_order
->>>>>>> 41e50cf (Inputs: one Image model for every reader (image.py), read_image choosing Interfile, NIfTI or MetaImage by suffix and content (inputs.py); NIfTI-1/2 through nibabel as the optional extra dcmforge[nifti]; MetaImage parsed by dcmforge; convert_one and 'dcmforge convert INPUT' take any of them)
 from .geometry import POSITIONS, geometry_from_header, patient_position_from_header
 from .grammar import normalise_key, parse_header, parse_list, read_header_file
 from .layout import data_file_size, find_data_file, gate_count, layout_from_header, map_data, resolve_name
