@@ -378,6 +378,24 @@ def test_a_symlinked_out_is_followed_but_a_symlinked_series_folder_is_not(place)
     assert listing(real_out) == ["vol", "vol-link"] and leftovers(real_out) == []
 
 
+@pytest.mark.parametrize("multiframe", [False, True])
+def test_the_library_never_writes_through_a_link_at_out_dir(place, multiframe):
+    """write_series given an out_dir that is a symbolic link (to a folder outside): refused, with or without
+    overwrite, for both writers; the folder it points to keeps what it had."""
+    inputs, out, outside, freeze = place
+    out.mkdir()
+    (out / "series").symlink_to(outside / "folder")
+    meta = {"isotope": "F-18", "radiopharmaceutical": "Fluorodeoxyglucose", "injected_activity": 3.7e8,
+            "injection_datetime": "2024-01-02T09:00:00",
+            "acquisition_datetime": "2024-01-02T10:00:00"}  # fmt: skip
+    freeze()
+    for overwrite in (False, True):
+        with pytest.raises(DcmforgeError, match=re.escape(str(out / "series"))):
+            write_series(VOLUME, out / "series", spacing=(1, 1, 1), metadata=meta, overwrite=overwrite,
+                         multiframe=multiframe)  # fmt: skip
+    assert listing(out) == ["series"] and os.readlink(out / "series") == str(outside / "folder")
+
+
 # -- planted symbolic links at temporary names -----------------------------------------------------
 
 
