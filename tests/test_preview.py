@@ -293,13 +293,25 @@ def dialect_header(dialect, shape):
 @pytest.mark.parametrize("position", STIR_POSITION_SIGNS)
 @pytest.mark.parametrize("dialect", DIALECT_HFS_SIGNS)
 def test_marker_in_every_interfile_dialect_and_position(tmp_path, dialect, position):
-    # The dialect's HFS signs give its axes in STIR's frame; the position's STIR signs give LPS.
+    assert_converted_marker(tmp_path, dialect, position, "")
+
+
+@pytest.mark.parametrize("dialect, position, flip", [
+    ("stir", "HFS", "x"), ("stir", "FFP", "yz"), ("castor", "HFP", "xyz")
+])
+def test_marker_when_convert_flips_axes(tmp_path, dialect, position, flip):
+    assert_converted_marker(tmp_path, dialect, position, flip)
+
+
+def assert_converted_marker(tmp_path, dialect, position, flip):
+    # The dialect's HFS signs give its axes in STIR's frame; the position's STIR signs give LPS;
+    # --flip reverses the axes it names.
     stir_frame = np.multiply(DIALECT_HFS_SIGNS[dialect], STIR_POSITION_SIGNS["HFS"])
-    signs = stir_frame * STIR_POSITION_SIGNS[position]
+    signs = stir_frame * STIR_POSITION_SIGNS[position] * np.array([-1 if a in flip else 1 for a in "xyz"])
     name, text = dialect_header(dialect, SHAPE)
     header = write_image(tmp_path, name, text, marked_volume(np.diag(signs * np.array(SPACING))))
     status = cli.main(["-q", "convert", str(header), "--out", str(tmp_path / "out"), "--dialect", dialect,
-                       "--patient-position", position, "--preview"])  # fmt: skip
+                       "--patient-position", position, "--preview", *(["--flip", flip] if flip else [])])  # fmt: skip
     assert status == 0
     (series,) = [p for p in (tmp_path / "out").iterdir() if p.is_dir()]
     assert_marker_next_to_l_a_h(preview_path(series))
