@@ -27,9 +27,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-import dcmforge  # noqa: E402
-from bench_series import METADATA, SPACING, WORKLOADS, make_volume  # noqa: E402
-from dcmforge.preview import ProjectionAccumulator, preview_path, write_preview  # noqa: E402
+from bench_series import METADATA, SPACING, WORKLOADS, make_volume
+
+import dcmforge
+from dcmforge.preview import ProjectionAccumulator, preview_path, write_preview
 
 TMP_ROOT = "/dev/shm" if os.path.isdir("/dev/shm") else None
 MULTIFRAME_METADATA = {**METADATA, "radiopharmaceutical": "Fluorodeoxyglucose"}

@@ -110,7 +110,7 @@ def window(images, modality):
         return low, high, f"WINDOW W{high - low:g} L{(high + low) / 2:g} HU"
     values = np.concatenate([image.ravel() for image in images])
     # The nearest rank, by partition: np.percentile would import numpy.ma (40 ms, once per process).
-    rank = int(round(PET_PERCENTILE / 100 * (values.size - 1)))
+    rank = round(PET_PERCENTILE / 100 * (values.size - 1))
     high = float(np.partition(values, rank)[rank])
     if high <= 0:
         high = max(float(values.max()), 1.0)
@@ -121,7 +121,7 @@ def grey(image, pixel_mm, mm_per_pixel, low, high):
     """The image resampled (nearest voxel) to square pixels of mm_per_pixel, windowed to grey indices."""
     picks = []
     for size, step in zip(image.shape, pixel_mm):
-        count = max(1, int(round(size * step / mm_per_pixel)))
+        count = max(1, round(size * step / mm_per_pixel))
         picks.append(np.minimum(((np.arange(count) + 0.5) * mm_per_pixel / step).astype(np.intp), size - 1))
     sampled = image[np.ix_(*picks)]
     scaled = (sampled.astype(np.float32) - low) * ((GREYS - 1) / max(high - low, 1e-30))
@@ -177,7 +177,7 @@ def scale_bar(mm_per_pixel, longest_mm):
     """A bar of a round length in mm, at most a third of the longest view, with its length written."""
     lengths = [m * 10**e for e in range(-1, 4) for m in (1, 2, 5)]
     length = max([v for v in lengths if v <= longest_mm / 3] or [lengths[0]])
-    pixels = max(1, int(round(length / mm_per_pixel)))
+    pixels = max(1, round(length / mm_per_pixel))
     label = f"{length:g} mm"
     width = text_size(label)[0]
     block = np.zeros((GLYPH_HEIGHT, pixels + 6 + width), np.uint8)
