@@ -258,7 +258,8 @@ def test_a_directory_as_header_or_data_file_is_named_as_such(tmp_path):
 
 
 def test_fifos_are_refused_without_waiting_for_a_writer(place):
-    """A FIFO given as a header, a data file or a metadata file: exit 2 naming it, at once (no writer ever comes)."""
+    """A FIFO given as a header, a data file, a metadata file, a NIfTI or a MetaImage input: exit 2 naming it,
+    at once (no writer ever comes); a directory named .nii likewise."""
     inputs, out, outside, freeze = place
     os.mkfifo(inputs / "fifo.hv")
     os.mkfifo(inputs / "meta.json")
@@ -266,6 +267,9 @@ def test_fifos_are_refused_without_waiting_for_a_writer(place):
     data_fifo = make_input(inputs, "piped")
     (inputs / "piped.v").unlink()
     os.mkfifo(inputs / "piped.v")
+    os.mkfifo(inputs / "fifo.nii")
+    os.mkfifo(inputs / "fifo.mha")
+    (inputs / "folder.nii").mkdir()
     freeze()
     status, _, err = finish(start("convert", inputs / "fifo.hv", data_fifo, "--out", out))
     assert status == 2
@@ -275,6 +279,11 @@ def test_fifos_are_refused_without_waiting_for_a_writer(place):
     assert status == 2 and "meta.json: cannot read metadata: it is a FIFO (named pipe)" in err
     status, _, err = finish(start("check", inputs / "meta.json"))
     assert status == 2 and "FIFO" in err
+    status, _, err = finish(start("convert", *(inputs / n for n in ("fifo.nii", "fifo.mha", "folder.nii")), "--out", out))
+    assert status == 2
+    for name, kind in (("fifo.nii", "a FIFO (named pipe)"), ("fifo.mha", "a FIFO (named pipe)"),
+                       ("folder.nii", "a directory")):  # fmt: skip
+        assert f"{inputs / name}: it is {kind}, not a file" in err
     assert not out.exists()
 
 

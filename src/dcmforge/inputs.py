@@ -14,6 +14,7 @@ import numpy as np
 from .errors import InputError, MetadataError
 from .image import INTERFILE, METAIMAGE, NIFTI
 from .iods.codes import radionuclide
+from .paths import not_a_file, path_argument
 
 # Suffixes that name one format alone; ".hdr" (Interfile or a NIfTI/Analyze pair) is decided by content.
 _BY_SUFFIX = {
@@ -71,6 +72,10 @@ def read_image(path, **options):
     has no geometry). An option the format cannot use is an error, not silently dropped.
     """
     given = {key: value for key, value in options.items() if value is not None and value != ()}
+    path = path_argument(path, "read_image's path", InputError)
+    what = not_a_file(path)
+    if what:  # named as such, and a FIFO never waited on by a reader
+        raise InputError(f"{path}: it is {what}, not a file")
     kind = image_format(path)
     if kind == INTERFILE:
         from .interfile import read_interfile as reader

@@ -21,6 +21,7 @@ import numpy as np
 from .errors import MetaImageError
 from .geometry import finite_vector, from_affine
 from .image import METAIMAGE, Image
+from .paths import read_regular_file
 
 ELEMENT_TYPES = {
     "MET_CHAR": "i1", "MET_UCHAR": "u1", "MET_SHORT": "i2", "MET_USHORT": "u2", "MET_INT": "i4",
@@ -76,8 +77,7 @@ def read_metaimage(path, *, first_voxel=None):
 def _read_header(path):
     """(keys, offset of the byte after the ElementDataFile line, file names listed after it)."""
     try:
-        with open(path, "rb") as file:
-            text = file.read(_HEADER_LIMIT)
+        text = read_regular_file(path, _HEADER_LIMIT)  # a FIFO is refused, not waited on
     except FileNotFoundError:
         raise MetaImageError(f"{path}: no such file") from None
     except OSError as exc:
