@@ -456,6 +456,19 @@ def test_links_planted_at_the_temporary_folder_names_are_not_followed(place):
     assert whole_or_none(out / "vol", 5) is not None
 
 
+def test_a_link_planted_at_the_manifest_name_is_not_followed(place):
+    """The batch manifest has a predictable name in --out: a link there is not written through."""
+    inputs, out, outside, freeze = place
+    header = make_input(inputs, "vol")
+    out.mkdir()
+    (out / MANIFEST_NAME).symlink_to(outside / "sentinel.dcm")
+    freeze()
+    status, stdout, err = finish(start("convert", header, "--out", out))
+    assert status == 0, err
+    assert "vol.hv -> " in stdout  # converted; only a later --resume will not know it
+    assert whole_or_none(out / "vol", 3) is not None and leftovers(out) == []
+
+
 # -- two writers of one series -----------------------------------------------------------------------
 
 

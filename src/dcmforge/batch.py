@@ -221,7 +221,8 @@ def _folder_contents(folder):
 def append_record(manifest, record):
     """Append one JSON line with a single O_APPEND write: concurrent writers on one machine never interleave."""
     line = (json.dumps(record, sort_keys=True) + "\n").encode("utf-8")
-    fd = os.open(manifest, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    # O_NOFOLLOW: a link planted at this predictable name must not carry records outside the folder
+    fd = os.open(manifest, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     try:
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":  # a torn line before: it must not swallow this one
