@@ -7,7 +7,14 @@ The floor is numpy doing the unavoidable work: read the volume from its raw
 file, scale each slice to uint16 in one pass, and write the same number of
 files with the same byte sizes. pydicom writes the same series from a reused
 template dataset. Output goes to a memory file system (/dev/shm), every run
-into a new folder, the tools alternated; the table shows medians and ratios.
+into a new folder. Each round runs every tool once, in an order that rotates
+from round to round; a tool's figure is the median of its per-round ratios to
+the floor (and the median of its seconds), which holds up on a shared machine
+better than a ratio of medians.
+
+durable=True (fsync of every file and of the folders) is measured on the
+disk that holds the system's temporary folder, against the same write
+without it: on a memory file system an fsync costs nothing.
 
 The multi-frame row writes the same volume as one Enhanced PET file
 (write_series(..., multiframe=True)); its ratio is to the same floor.
@@ -125,6 +132,20 @@ def timed(function, *args):
     return time.perf_counter() - start
 
 
+def rounds(tools, repeats, reference):
+    """Run every tool once per round, the order rotating; {tool: (median seconds, median ratio to reference)}."""
+    names = list(tools)
+    seconds = {tool: [] for tool in names}
+    ratios = {tool: [] for tool in names}
+    for rep in range(repeats):
+        order = names[rep % len(names) :] + names[: rep % len(names)]
+        this_round = {tool: tools[tool](rep) for tool in order}
+        for tool in names:
+            seconds[tool].append(this_round[tool])
+            ratios[tool].append(this_round[tool] / this_round[reference])
+    return {tool: (statistics.median(seconds[tool]), statistics.median(ratios[tool])) for tool in names}
+
+
 def bench_in_process(name, shape, work, repeats, with_pydicom=True):
     raw = work / f"{name}.raw"
     make_volume(shape, raw)
@@ -140,15 +161,44 @@ def bench_in_process(name, shape, work, repeats, with_pydicom=True):
     }
     if with_pydicom:
         tools["pydicom"] = lambda out: pydicom_writer(template)(raw, shape, out)
-    times = {tool: [] for tool in tools}
-    for rep in range(repeats):
-        for tool, run in tools.items():  # alternated, every run into a new folder
+
+    def once(tool, run):
+        def measured(rep):  # every run into a new folder
             out = work / f"{name}-{tool.split()[0]}-{rep}"
-            times[tool].append(timed(run, out))
+            seconds = timed(run, out)
             shutil.rmtree(out)
+            return seconds
+
+        return measured
+
+    result = rounds({tool: once(tool, run) for tool, run in tools.items()}, repeats, "floor")
     shutil.rmtree(first)
     raw.unlink()
-    return {tool: statistics.median(values) for tool, values in times.items()}
+    return result
+
+
+def bench_durable(shape, repeats):
+    """write_series with and without durable=True, on the disk of the system's temporary folder."""
+    disk = Path(tempfile.mkdtemp(prefix="dcmforge-durable-"))
+    try:
+        raw = disk / "volume.raw"
+        make_volume(shape, raw)
+        volume = np.memmap(raw, np.float32, "r", shape=shape)
+
+        def write(durable):
+            def measured(rep):
+                out = disk / f"{'durable' if durable else 'plain'}-{rep}"
+                start = time.perf_counter()
+                dcmforge.write_series(volume, out, spacing=SPACING, metadata=METADATA, backend="numpy", durable=durable)
+                seconds = time.perf_counter() - start
+                shutil.rmtree(out)
+                return seconds
+
+            return measured
+
+        return rounds({"plain": write(False), "durable=True": write(True)}, repeats, "plain")
+    finally:
+        shutil.rmtree(disk, ignore_errors=True)
 
 
 FLOOR_SCRIPT = """
@@ -182,16 +232,21 @@ def bench_command_line(shape, work, repeats):
     subprocess.run(commands["dcmforge convert"](warm), env=env, check=True)  # writes bytecode caches
     written = next(warm.rglob("*.dcm"))
     header_size = written.stat().st_size - shape[1] * shape[2] * 2
-    times = {tool: [] for tool in commands}
-    for rep in range(repeats):
-        for tool, command in commands.items():
+
+    def once(tool, command):
+        def measured(rep):
             out = work / f"cli-{rep}-{tool.split()[0]}"
             start = time.perf_counter()
             subprocess.run(command(out), env=env, check=True, stdout=subprocess.DEVNULL)
-            times[tool].append(time.perf_counter() - start)
+            seconds = time.perf_counter() - start
             shutil.rmtree(out)
+            return seconds
+
+        return measured
+
+    result = rounds({tool: once(tool, command) for tool, command in commands.items()}, repeats, "floor (process)")
     shutil.rmtree(warm)
-    return {tool: statistics.median(values) for tool, values in times.items()}
+    return result
 
 
 MEMORY_SCRIPT = """
@@ -229,21 +284,27 @@ def main():
 
     logging.disable(logging.WARNING)
     pixels.select_backend(0, "numba")
+    one, five, fifteen = os.getloadavg()
+    print(f"load average at the start (1, 5, 15 min): {one:.1f} {five:.1f} {fifteen:.1f} on {os.cpu_count()} cores")
     work = Path(tempfile.mkdtemp(prefix="dcmforge-bench-", dir=TMP_ROOT))
     try:
         rows = []
-        plan = [("W1", 7, True), ("W3", 7, True)] + ([] if args.quick else [("W2", 3, True)])
+        plan = [("W1", 11, True), ("W3", 11, True)] + ([] if args.quick else [("W2", 5, True)])
         for name, repeats, with_pydicom in plan:
             rows.append((name, bench_in_process(name, WORKLOADS[name], work, repeats, with_pydicom)))
-        cli = bench_command_line(WORKLOADS["W1"], work, 3 if args.quick else 5)
-        print(f"\nIn-process, output on {TMP_ROOT or 'the temporary folder'}; medians in seconds, ratio to the floor")
+        cli = bench_command_line(WORKLOADS["W1"], work, 5 if args.quick else 9)
+        durable = bench_durable(WORKLOADS["W1"], 3 if args.quick else 5)
+        print(f"\nIn-process, output on {TMP_ROOT or 'the temporary folder'}; medians of seconds and of per-round ratios")
         print(f"{'workload':9} {'tool':18} {'seconds':>9} {'x floor':>8}")
         for name, result in rows:
-            for tool, seconds in result.items():
-                print(f"{name:9} {tool:18} {seconds:9.4f} {seconds / result['floor']:8.2f}")
+            for tool, (seconds, ratio) in result.items():
+                print(f"{name:9} {tool:18} {seconds:9.4f} {ratio:8.2f}")
         print("\nWhole process, W1 from an Interfile header (bytecode cached, as installed)")
-        for tool, seconds in cli.items():
-            print(f"{'W1':9} {tool:18} {seconds:9.4f} {seconds / cli['floor (process)']:8.2f}")
+        for tool, (seconds, ratio) in cli.items():
+            print(f"{'W1':9} {tool:18} {seconds:9.4f} {ratio:8.2f}")
+        print(f"\nW1 on the disk of {tempfile.gettempdir()}, numpy, ratio to the same write without durable")
+        for tool, (seconds, ratio) in durable.items():
+            print(f"{'W1':9} {tool:18} {seconds:9.4f} {ratio:8.2f}")
         if not args.quick:
             volume_bytes = int(np.prod(WORKLOADS["W2"])) * 4
             for backend in ("numpy", "numba"):
@@ -253,6 +314,7 @@ def main():
                     f"{memory['allocated'] / 2**20:.0f} MiB (tracemalloc), peak RSS {memory['peak_rss'] / 2**20:.0f} MiB "
                     "(RSS includes the memmap's file pages, which the kernel can drop)"
                 )
+        print("\nload average at the end: {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

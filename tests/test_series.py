@@ -723,7 +723,7 @@ def test_unknown_backend_is_refused(tmp_path):
 
 @pytest.fixture
 def two_slice_chunks(monkeypatch):
-    """write_series takes two 3x4 slices at a time, in both passes (the real window is 256 Ki voxels,
+    """write_series takes two 3x4 slices at a time, in both passes (the real window is 512 Ki voxels,
     the real chunk 16 Mi)."""
     monkeypatch.setattr(plan_module, "CHUNK_VOXELS", 2 * 3 * 4)
     monkeypatch.setattr(series_module, "WINDOW_VOXELS", 2 * 3 * 4)
@@ -875,19 +875,25 @@ def test_releasing_a_memory_mapped_chunk_keeps_its_values(tmp_path, mode):
     ids=["PET", "signed, oblique", "dynamic, UTF-8", "CT", "no decay factor", "integer counts"],
 )
 def test_spliced_headers_equal_the_generic_encoding(tmp_path, monkeypatch, volume, kwargs):
-    spliced = series_module._SliceElements.header
-    checked = []
+    elements = series_module._SliceElements
+    spliced, made = elements.header, elements.__init__
+    writers, checked = [], []
+
+    def recorded(self, writer, codec):
+        writers.append(writer)
+        made(self, writer, codec)
 
     def compared(self, n, packed, i):
         header = spliced(self, n, packed, i)
-        writer = self.writer
+        (writer,) = writers
         values = writer._slice_values(n, packed, i)
         generic = [file_meta(writer.shared["SOPClassUID"], values["SOPInstanceUID"]), *writer.template.render(values)]
         assert header == b"".join(generic), n
         checked.append(n)
         return header
 
-    monkeypatch.setattr(series_module._SliceElements, "header", compared)
+    monkeypatch.setattr(elements, "__init__", recorded)
+    monkeypatch.setattr(elements, "header", compared)
     kwargs = {"metadata": PET_METADATA, **kwargs}
     write_series(volume, tmp_path / "series", **kwargs)
     assert checked == list(range(int(np.prod(volume.shape[:-2]))))

@@ -13,26 +13,50 @@ import numba as nb
 import numpy as np
 
 
+@nb.njit(nogil=True, cache=True)
+def _plane_extrema(plane):  # pragma: no cover (compiled)
+    """(min, max) of one plane as float64; min is NaN if the plane holds NaN or inf."""
+    # Per-column running extrema: the loop over a row is then element-wise,
+    # which LLVM vectorizes; a single running min would be a float reduction,
+    # which it may not reorder without fastmath.
+    low = plane[0].copy()
+    high = plane[0].copy()
+    poison = np.zeros(plane.shape[1])  # x * 0.0 is NaN only for NaN and inf
+    for i in range(plane.shape[0]):
+        row = plane[i]
+        for j in range(row.shape[0]):
+            value = row[j]
+            low[j] = min(low[j], value)
+            high[j] = max(high[j], value)
+            poison[j] += value * 0.0
+    return (np.nan if np.isnan(poison.sum()) else np.float64(low.min())), np.float64(high.max())
+
+
+@nb.njit(nogil=True, cache=True)
+def _pack_plane(plane, dest, intercept, inv_slope, low, high):  # pragma: no cover (compiled)
+    for i in range(plane.shape[0]):
+        for j in range(plane.shape[1]):
+            value = np.rint((np.float64(plane[i, j]) - intercept) * inv_slope)
+            value = min(max(value, low), high)
+            dest[i, j] = np.int64(value) & 0xFFFF  # two's complement pattern of a signed value
+
+
+# Each kernel twice: over the slices in parallel (large chunks), and one slice after
+# another, for the few slices a series writer holds in the cache at a time, where
+# starting the threads would cost more than they save.
+
+
 @nb.njit(parallel=True, nogil=True, cache=True)
 def slice_extrema(src, mins, maxs):  # pragma: no cover (compiled)
     """mins[k], maxs[k] = min, max of src[k] as float64; mins[k] = NaN if src[k] holds NaN or inf."""
     for k in nb.prange(src.shape[0]):
-        plane = src[k]
-        # Per-column running extrema: the loop over a row is then element-wise,
-        # which LLVM vectorizes; a single running min would be a float reduction,
-        # which it may not reorder without fastmath.
-        low = plane[0].copy()
-        high = plane[0].copy()
-        poison = np.zeros(plane.shape[1])  # x * 0.0 is NaN only for NaN and inf
-        for i in range(plane.shape[0]):
-            row = plane[i]
-            for j in range(row.shape[0]):
-                value = row[j]
-                low[j] = min(low[j], value)
-                high[j] = max(high[j], value)
-                poison[j] += value * 0.0
-        mins[k] = np.nan if np.isnan(poison.sum()) else np.float64(low.min())
-        maxs[k] = np.float64(high.max())
+        mins[k], maxs[k] = _plane_extrema(src[k])
+
+
+@nb.njit(nogil=True, cache=True)
+def slice_extrema_serial(src, mins, maxs):  # pragma: no cover (compiled)
+    for k in range(src.shape[0]):
+        mins[k], maxs[k] = _plane_extrema(src[k])
 
 
 @nb.njit(parallel=True, nogil=True, cache=True)
@@ -40,14 +64,10 @@ def pack_slices(src, intercepts, inv_slopes, lows, highs, out):  # pragma: no co
     """out[k] = 16-bit pattern of
     clip(rint((float64(src[k]) - intercepts[k]) * inv_slopes[k]), lows[k], highs[k])."""
     for k in nb.prange(src.shape[0]):
-        plane = src[k]
-        dest = out[k]
-        intercept = intercepts[k]
-        inv_slope = inv_slopes[k]
-        low = lows[k]
-        high = highs[k]
-        for i in range(plane.shape[0]):
-            for j in range(plane.shape[1]):
-                value = np.rint((np.float64(plane[i, j]) - intercept) * inv_slope)
-                value = min(max(value, low), high)
-                dest[i, j] = np.int64(value) & 0xFFFF  # two's complement pattern of a signed value
+        _pack_plane(src[k], out[k], intercepts[k], inv_slopes[k], lows[k], highs[k])
+
+
+@nb.njit(nogil=True, cache=True)
+def pack_slices_serial(src, intercepts, inv_slopes, lows, highs, out):  # pragma: no cover (compiled)
+    for k in range(src.shape[0]):
+        _pack_plane(src[k], out[k], intercepts[k], inv_slopes[k], lows[k], highs[k])

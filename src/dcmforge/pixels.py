@@ -78,6 +78,10 @@ BACKEND_ENV_VAR = "DCMFORGE_BACKEND"
 # threads lose most when other processes hold the cores.
 NUMBA_MIN_VOXELS = 400_000_000
 
+# The numba kernels run over the slices in parallel from this many voxels up; below, one
+# thread (waking the others costs more than they save on a few slices).
+PARALLEL_MIN_VOXELS = 1 << 20
+
 
 class SliceScaling(NamedTuple):
     """Per-slice rescaling: one entry per slice of the volume."""
@@ -152,11 +156,10 @@ def _slice_extrema_numpy(src, mins, maxs):
         maxs[k] = plane.max()
 
 
-def _pack_slices_numpy(src, intercepts, inv_slopes, lows, highs, out, in_range):
+def _pack_slices_numpy(src, intercepts, inv_slopes, lows, highs, out, in_range, values):
     # One slice at a time keeps the float64 temporary small (and in cache). Steps that
     # change no bit are left out: subtracting 0, multiplying by 1, and the clip of a
     # slice whose extrema land in range (the contract is monotonic).
-    values = np.empty(src.shape[1:], np.float64)
     for k in range(src.shape[0]):
         target = out[k].view(np.int16) if lows[k] < 0 else out[k]
         if not in_range[k]:
@@ -233,7 +236,9 @@ def slice_extrema(src, k0=0, backend="auto"):
     mins = np.empty(n, np.float64)
     maxs = np.empty(n, np.float64)
     if select_backend(src.size, backend) == "numba":
-        _numba_kernels().slice_extrema(_kernel_input(src), mins, maxs)
+        kernels = _numba_kernels()
+        kernel = kernels.slice_extrema if src.size >= PARALLEL_MIN_VOXELS else kernels.slice_extrema_serial
+        kernel(_kernel_input(src), mins, maxs)
     else:
         _slice_extrema_numpy(src, mins, maxs)
     _raise_not_finite(src, mins, maxs, k0)
@@ -405,22 +410,28 @@ def stored_extrema(mins, maxs, slopes, intercepts, signed):
     return smallest, largest
 
 
-def pack_slices(src, slopes, intercepts, signed, out, backend="auto", extrema=None):
+def pack_slices(src, slopes, intercepts, signed, out, backend="auto", extrema=None, scratch=None):
     """Pack the chunk src into out (same shape, uint16, little-endian bytes), in place.
 
     src must be finite (slice_extrema checks it); slopes, intercepts and signed
     are the chunk's entries of a plan_slice_scaling result; backend as for
     slice_extrema.  extrema: src's (mins, maxs) when known, which lets the
     numpy path skip clipping slices that need none (the bits are the same).
-    Returns out.
+    scratch: a float64 array of one slice's shape for the numpy path to reuse
+    (a writer that packs a slice or two at a time would otherwise allocate,
+    and fault in, a fresh one per call). Returns out.
     """
     _check_packing_arrays(src, out, {"slopes": slopes, "intercepts": intercepts, "signed": signed})
     terms = _packing_terms(slopes, intercepts, signed)
     if select_backend(src.size, backend) == "numba":
-        _numba_kernels().pack_slices(_kernel_input(src), *terms, out)
+        kernels = _numba_kernels()
+        kernel = kernels.pack_slices if src.size >= PARALLEL_MIN_VOXELS else kernels.pack_slices_serial
+        kernel(_kernel_input(src), *terms, out)
     else:
         in_range = np.zeros(src.shape[0], bool) if extrema is None else _needs_no_clip(extrema, terms)
-        _pack_slices_numpy(src, *terms, out, in_range)
+        if scratch is None or scratch.shape != src.shape[1:] or scratch.dtype != np.float64:
+            scratch = np.empty(src.shape[1:], np.float64)
+        _pack_slices_numpy(src, *terms, out, in_range, scratch)
     if _BYTESWAP_PACKED:
         out.byteswap(inplace=True)
     return out

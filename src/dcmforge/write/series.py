@@ -52,9 +52,10 @@ from .plan import (
     volume_extrema,
 )
 
-# Slices that write_series reads, scales, packs and writes together: about 1 MB of
-# float32, so a slice is still in the cache when it is packed after its extrema.
-WINDOW_VOXELS = 1 << 18
+# Slices that write_series reads, scales, packs and writes together: about 2 MB of
+# float32 (a core's L2 here), so a slice is still in the cache when it is packed
+# after its extrema; the numba kernels run one thread on so few slices (pixels.py).
+WINDOW_VOXELS = 1 << 19
 
 
 def write_series(volume, out_dir, *, multiframe=False, **options):
@@ -136,6 +137,7 @@ class SeriesWriter:
         self.written = 0
         self._validated = False
         self._stored = None  # the packed-pixel buffer, reused from chunk to chunk
+        self._scratch = np.empty((self.rows, self.columns), np.float64)  # numpy packing's temporary, reused
         self._last_slope = None  # write_slices' latest RescaleSlope
         self._held = []  # write_series: all-zero images waiting for their neighbour's slope (_write_window)
         self._last_values = None  # write_series: (min, max) of the last image with values written
@@ -267,7 +269,9 @@ class SeriesWriter:
             self._projections.add_images(slices, self.written, self.slice_count)
         if self._stored is None or len(self._stored) < count:
             self._stored = np.empty((count, self.rows, self.columns), np.uint16)
-        stored = pixels.pack_slices(slices, *scaling, self._stored[:count], self.backend, extrema=(mins, maxs))
+        stored = pixels.pack_slices(
+            slices, *scaling, self._stored[:count], self.backend, extrema=(mins, maxs), scratch=self._scratch
+        )
         smallest, largest = pixels.stored_extrema(mins, maxs, *scaling)
         packed = Packed(stored, scaling.slopes, scaling.intercepts, scaling.signed, smallest, largest)
         first = self.written
@@ -375,58 +379,52 @@ class _SliceElements:
     """
 
     def __init__(self, writer, codec):
-        self.writer = writer
+        self.slice_count = writer.slice_count
+        self.uids = writer._uids
         self.sop_class = writer.shared["SOPClassUID"]
-        frame_keywords = set(writer._frame_values[0]) if writer._frame_values else set()
-        per_position = {
-            "ImagePositionPatient": [ds_element(_tag("ImagePositionPatient"), p.tolist()) for p in writer.plan.positions],
-            "SliceLocation": [ds_element(_tag("SliceLocation"), float(v)) for v in writer._locations],
-        }
-        per_frame = [
+        positions = [ds_element(_IMAGE_POSITION, p) for p in writer.plan.positions.tolist()]
+        locations = [ds_element(_SLICE_LOCATION, v) for v in writer._locations.tolist()]
+        frames = [
             {k: b"" if v is ABSENT else encode_element(k, v, codec) for k, v in values.items()}
             for values in writer._frame_values
         ]
+        # Each per-slice element: a function of (image number, slice, frame, the chunk's Packed, index in it).
+        encoders = {
+            "SOPInstanceUID": lambda n, z, f, p, i: ui_element(_SOP_INSTANCE_UID, self.uids[n]),
+            "InstanceNumber": lambda n, z, f, p, i: is_element(_INSTANCE_NUMBER, n + 1),
+            "ImageIndex": lambda n, z, f, p, i: us_element(_IMAGE_INDEX, n + 1),  # (time slice - 1) x slices + slice
+            "ImagePositionPatient": lambda n, z, f, p, i: positions[z],
+            "SliceLocation": lambda n, z, f, p, i: locations[z],
+            "PixelRepresentation": lambda n, z, f, p, i: us_element(_PIXEL_REPRESENTATION, int(p.signed[i])),
+            "SmallestImagePixelValue": lambda n, z, f, p, i: (ss_element if p.signed[i] else us_element)(
+                _SMALLEST, int(p.smallest[i])
+            ),
+            "LargestImagePixelValue": lambda n, z, f, p, i: (ss_element if p.signed[i] else us_element)(
+                _LARGEST, int(p.largest[i])
+            ),
+            "RescaleSlope": lambda n, z, f, p, i: ds_element(_RESCALE_SLOPE, float(p.slopes[i])),
+            "RescaleIntercept": lambda n, z, f, p, i: ds_element(_RESCALE_INTERCEPT, float(p.intercepts[i])),
+        }
+        for keyword in frames[0] if frames else ():
+            encoders[keyword] = lambda n, z, f, p, i, keyword=keyword: frames[f][keyword]
         self.parts = []  # the shared bytes, and None where a per-slice element goes
-        self.slots = []  # (index into parts, keyword)
+        self.slots = []  # (index into parts, encoder)
         for piece in writer.template.plan:
             if isinstance(piece, bytes):
                 self.parts.append(piece)
                 continue
-            keyword = piece.keyword
-            if keyword not in _ENCODED_HERE and keyword not in per_position and keyword not in frame_keywords:
-                raise DcmforgeError(f"{keyword}: a per-slice element the series writer has no encoder for")
-            self.slots.append((len(self.parts), keyword))
+            if piece.keyword not in encoders:
+                raise DcmforgeError(f"{piece.keyword}: a per-slice element the series writer has no encoder for")
+            self.slots.append((len(self.parts), encoders[piece.keyword]))
             self.parts.append(None)
-        self.per_position, self.per_frame = per_position, per_frame
 
     def header(self, n, packed, i):
         """The bytes before PixelData of image n (packed.*[i] its pixel values)."""
-        frame, z = divmod(n, self.writer.slice_count)
-        uid = self.writer._uids[n]
-        signed = packed.signed[i]
+        frame, z = divmod(n, self.slice_count)
         parts = self.parts.copy()
-        for index, keyword in self.slots:
-            if keyword in self.per_position:
-                parts[index] = self.per_position[keyword][z]
-            elif keyword in self.per_frame[frame]:
-                parts[index] = self.per_frame[frame][keyword]
-            elif keyword == "SOPInstanceUID":
-                parts[index] = ui_element(_SOP_INSTANCE_UID, uid)
-            elif keyword in ("InstanceNumber",):
-                parts[index] = is_element(_INSTANCE_NUMBER, n + 1)
-            elif keyword == "ImageIndex":
-                parts[index] = us_element(_IMAGE_INDEX, n + 1)
-            elif keyword == "PixelRepresentation":
-                parts[index] = us_element(_PIXEL_REPRESENTATION, int(signed))
-            elif keyword == "SmallestImagePixelValue":
-                parts[index] = (ss_element if signed else us_element)(_SMALLEST, int(packed.smallest[i]))
-            elif keyword == "LargestImagePixelValue":
-                parts[index] = (ss_element if signed else us_element)(_LARGEST, int(packed.largest[i]))
-            elif keyword == "RescaleSlope":
-                parts[index] = ds_element(_RESCALE_SLOPE, float(packed.slopes[i]))
-            else:  # RescaleIntercept
-                parts[index] = ds_element(_RESCALE_INTERCEPT, float(packed.intercepts[i]))
-        parts.insert(0, file_meta(self.sop_class, uid))
+        for index, encoder in self.slots:
+            parts[index] = encoder(n, z, frame, packed, i)
+        parts.insert(0, file_meta(self.sop_class, self.uids[n]))
         return b"".join(parts)
 
 
@@ -437,12 +435,10 @@ def _tag(keyword):
 _SOP_INSTANCE_UID = _tag("SOPInstanceUID")
 _INSTANCE_NUMBER = _tag("InstanceNumber")
 _IMAGE_INDEX = _tag("ImageIndex")
+_IMAGE_POSITION = _tag("ImagePositionPatient")
+_SLICE_LOCATION = _tag("SliceLocation")
 _PIXEL_REPRESENTATION = _tag("PixelRepresentation")
 _SMALLEST = _tag("SmallestImagePixelValue")
 _LARGEST = _tag("LargestImagePixelValue")
 _RESCALE_SLOPE = _tag("RescaleSlope")
 _RESCALE_INTERCEPT = _tag("RescaleIntercept")
-_ENCODED_HERE = frozenset({
-    "SOPInstanceUID", "InstanceNumber", "ImageIndex", "PixelRepresentation", "SmallestImagePixelValue",
-    "LargestImagePixelValue", "RescaleSlope", "RescaleIntercept",
-})  # fmt: skip
