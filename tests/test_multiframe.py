@@ -119,7 +119,7 @@ def check_file(path, volume, affine):
 # -- the two shapes a PET volume has ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("scaling, transformations", [(None, "shared"), ("frame", "per-frame")])
+@pytest.mark.parametrize("scaling, transformations", [(None, "shared"), ("slice", "per-frame")])
 def test_a_static_volume_is_one_file_every_frame_reads_back_and_dciodvfy_is_silent(tmp_path, scaling, transformations):
     volume = activity((5, 6, 7))
     affine = oblique_affine()
@@ -202,7 +202,7 @@ def test_negative_values_make_every_frame_signed(tmp_path):
     volume = activity((4, 5, 6), seed=4) - 100  # some frames negative somewhere...
     volume[1] = np.abs(volume[1]) + 1  # ...one frame positive only: signed all the same (one PixelRepresentation)
     volume[2] = 0  # an empty frame
-    ds = check_file(write(volume, tmp_path / "mf", scaling="frame"), volume, affine_from_spacing((2.0, 3.0, 4.0)))
+    ds = check_file(write(volume, tmp_path / "mf", scaling="slice"), volume, affine_from_spacing((2.0, 3.0, 4.0)))
     assert ds.PixelRepresentation == 1
     for n in range(4):
         mapping = group(ds, n, "RealWorldValueMappingSequence")
@@ -221,12 +221,12 @@ def test_negative_values_make_every_frame_signed(tmp_path):
 
 def test_file_scaling_plans_a_positive_frame_among_signed_ones_as_signed():
     mins, maxs = np.array([-10.0, 5.0, 0.0]), np.array([20.0, 65535.0 * 3, 0.0])
-    scaling = multiframe.file_scaling(mins, maxs, np.dtype("float32"), "frame")
+    scaling = multiframe.file_scaling(mins, maxs, np.dtype("float32"), "slice")
     assert scaling.signed.tolist() == [True, True, True]
     peak_slope = 65535.0 * 3 / 32767
     assert scaling.slopes[1] == pytest.approx(peak_slope, rel=1e-9) and scaling.slopes[1] >= peak_slope
     assert scaling.slopes[2] == scaling.slopes[1]  # the empty frame: its neighbour's
-    unsigned = multiframe.file_scaling(np.array([0.0, 1.0]), np.array([10.0, 20.0]), np.dtype("float32"), "frame")
+    unsigned = multiframe.file_scaling(np.array([0.0, 1.0]), np.array([10.0, 20.0]), np.dtype("float32"), "slice")
     assert unsigned.signed.tolist() == [False, False]
 
 

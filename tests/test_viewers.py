@@ -125,33 +125,33 @@ def test_enhanced_pet_signed_values_share_max_magnitude_over_32767(tmp_path):
     assert_within_half_a_step(naive, volume, np.full(len(volume), slope))
 
 
-@pytest.mark.parametrize("scaling", [None, "frame"])
+@pytest.mark.parametrize("scaling", [None, "slice"])
 def test_enhanced_pet_is_clean_for_dciodvfy_with_either_scaling(tmp_path, scaling):
     report = dciodvfy(write_enhanced(peaked_volume(), tmp_path / "mf", scaling=scaling))
     assert report.errors == [] and report.warnings == [], report.output
 
 
 def test_unknown_scaling_is_refused(tmp_path):
-    with pytest.raises(DcmforgeError, match=r"scaling='slice': one of 'volume', 'frame'"):
-        write_enhanced(peaked_volume(), tmp_path / "mf", scaling="slice")
+    with pytest.raises(DcmforgeError, match=r"scaling='frame': one of 'volume', 'slice'"):
+        write_enhanced(peaked_volume(), tmp_path / "mf", scaling="frame")
     with pytest.raises(DcmforgeError, match=r"scaling='volume': a series of single-frame files"):
         write_series(peaked_volume(), tmp_path / "sf", spacing=(1, 1, 1), metadata=PET_METADATA, scaling="volume")
 
 
-def test_convert_multiframe_shares_one_rescale_unless_per_frame_scaling_is_asked_for(tmp_path, capsys):
+def test_convert_multiframe_shares_one_rescale_unless_per_slice_scaling_is_asked_for(tmp_path, capsys):
     header = write_interfile(tmp_path / "recon.hv", peaked_volume(), spacing=(2.0, 2.0, 3.0), metadata={
         "isotope": "F-18", "radiopharmaceutical": "FDG", "injected_activity": 3.7e8,
         "injection_datetime": "2025-01-31T09:45:00", "frame_duration": [600.0],
         "StudyDate": "20250131", "StudyTime": "104500", "PatientID": "P1",
     })  # fmt: skip
-    for flags, where in (([], "shared"), (["--per-frame-scaling"], "per-frame")):
+    for flags, where in (([], "shared"), (["--per-slice-scaling"], "per-frame")):
         out = tmp_path / where
         assert main(["convert", str(header), "--out", str(out), "--multiframe", *flags]) == 0, capsys.readouterr().err
         ds = pydicom.dcmread(out / "recon" / "PT_multiframe.dcm")
         in_frames = ["PixelValueTransformationSequence" in item for item in ds.PerFrameFunctionalGroupsSequence]
         assert all(in_frames) if where == "per-frame" else not any(in_frames), where
-    assert main(["convert", str(header), "--out", str(tmp_path / "sf"), "--per-frame-scaling"]) == 2
-    assert "--per-frame-scaling is for --multiframe" in capsys.readouterr().err
+    assert main(["convert", str(header), "--out", str(tmp_path / "sf"), "--per-slice-scaling"]) == 2
+    assert "--per-slice-scaling is for --multiframe" in capsys.readouterr().err
     assert not (tmp_path / "sf").exists()
 
 
@@ -246,7 +246,7 @@ def test_the_first_rescale_dcmtk_finds_is_the_files_one_so_amide_applies_it_to_e
     assert float(first_found(path, "RescaleSlope")) == slope
     assert float(first_found(path, "RescaleIntercept")) == 0.0
     # per frame, the first one found is the first frame's, which AMIDE would apply to every frame
-    per_frame = write_enhanced(volume, tmp_path / "frames", scaling="frame")
+    per_frame = write_enhanced(volume, tmp_path / "frames", scaling="slice")
     slopes = {float(item.PixelValueTransformationSequence[0].RescaleSlope)
               for item in pydicom.dcmread(per_frame).PerFrameFunctionalGroupsSequence}  # fmt: skip
     assert len(slopes) > 1 and float(first_found(per_frame, "RescaleSlope")) in slopes

@@ -43,10 +43,10 @@ def cmd_convert(args):
         "overwrite": args.overwrite,
         "multiframe": args.multiframe,
         "preview": args.preview,
-        "scaling": "frame" if args.per_frame_scaling else None,
+        "scaling": "slice" if args.per_slice_scaling else None,
     }
-    if args.per_frame_scaling and not args.multiframe:
-        print("--per-frame-scaling is for --multiframe (single-frame files each have their own)", file=sys.stderr)
+    if args.per_slice_scaling and not args.multiframe:
+        print("--per-slice-scaling is for --multiframe (single-frame files each have their own)", file=sys.stderr)
         return EXIT_BAD_INPUT
     if args.one_study:
         try:
@@ -255,9 +255,9 @@ def build_parser():
         "--multiframe", action="store_true", help="write one Enhanced PET file per input instead of one file per slice"
     )
     convert.add_argument(
-        "--per-frame-scaling",
+        "--per-slice-scaling",
         action="store_true",
-        help="with --multiframe: a rescale per frame (more precise; only some readers apply it) instead of one per file",
+        help="with --multiframe: a rescale per slice (more precise; only some readers apply it) instead of one per file",
     )
     convert.add_argument(
         "--one-study",

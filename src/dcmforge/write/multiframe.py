@@ -94,8 +94,8 @@ _SAID_OTHERWISE = frozenset({
 _GROUPS = {group.keyword: group for group in iods.FUNCTIONAL_GROUPS}
 
 # scaling=: one rescale for the whole file, in the shared functional groups, which every
-# reader applies; or one per frame, more precise, which only some readers apply (README).
-SCALINGS = ("volume", "frame")
+# reader applies; or one per slice (each DICOM frame), more precise, which only some readers apply (README).
+SCALINGS = ("volume", "slice")
 
 
 def pixel_data_length(shape):
@@ -117,7 +117,7 @@ def write_multiframe(volume, out_dir, **options):
 
     The options are write_series' (``WriteOptions``; write_series calls this
     with ``multiframe=True``). ``scaling`` "volume" (the default) gives every
-    frame the volume's one rescale; "frame" each frame its own (see SCALINGS).
+    slice the volume's one rescale; "slice" each slice its own (see SCALINGS).
     Returns [path] of the one file, ``out_dir``/PT_multiframe.dcm. ``out_dir``
     is committed as a whole (``dcmforge.write.commit``): a failure leaves no
     file behind (nor a folder this call made).
@@ -178,7 +178,7 @@ def check_scaling(scaling):
 
 
 def file_scaling(mins, maxs, dtype, choice="volume"):
-    """Every frame's rescale: the volume's one (choice "volume") or each frame's own ("frame").
+    """Every slice's rescale: the volume's one (choice "volume") or each slice's own ("slice").
 
     Per frame, the frames still share one PixelRepresentation: signed for all if
     any needs it. A frame planned unsigned among signed ones is planned again as

@@ -43,7 +43,7 @@ class WriteOptions:
     replace an existing series folder as a whole. ``backend``: "numpy",
     "numba" or "auto" (pixels.select_backend). ``durable``: fsync files and
     folders (write/commit.py). ``scaling``: Enhanced PET's rescale, "volume"
-    (default) or "frame". ``study``: from new_study, shared with other series.
+    (default) or "slice". ``study``: from new_study, shared with other series.
     ``preview``: draw ``<out_dir>.preview.png`` beside the committed series
     (dcmforge.preview).
     """

@@ -72,7 +72,7 @@ def write_series(volume, out_dir, *, multiframe=False, **options):
 
     ``multiframe=True`` writes one Enhanced PET Image file instead, every slice
     (of every time frame) one frame of it: see ``dcmforge.write.multiframe``;
-    its rescale is the volume's one, or each frame's own with ``scaling="frame"``.
+    its rescale is the volume's one, or each slice's own with ``scaling="slice"``.
     A series of single-frame files always has each file's own.
     """
     out_dir = path_argument(out_dir, "out_dir", DcmforgeError)
@@ -81,7 +81,7 @@ def write_series(volume, out_dir, *, multiframe=False, **options):
     if multiframe:
         return write_multiframe(volume, out_dir, **options)
     scaling = options_from(options, "write_series").scaling
-    if scaling not in (None, "frame"):
+    if scaling not in (None, "slice"):
         raise DcmforgeError(f"scaling={scaling!r}: a series of single-frame files has each file's own rescale")
     with SeriesWriter(out_dir, volume.shape, **options) as writer:
         writer._write_volume(volume)
