@@ -14,6 +14,7 @@ import errno
 import hashlib
 import json
 import os
+import pty
 import re
 import signal
 import stat
@@ -211,6 +212,9 @@ WRONG_TYPES = {
     "SeriesWriter metadata list": (lambda out: SeriesWriter(out, (2, 4, 4), spacing=(1, 1, 1), metadata=[1]),
                                    "metadata"),
     "SeriesWriter out_dir None": (lambda out: SeriesWriter(None, (2, 4, 4), spacing=(1, 1, 1)), "out_dir"),
+    "SeriesWriter workers": (lambda out: SeriesWriter(out, (2, 4, 4), spacing=(1, 1, 1), workers="2"), "workers"),
+    "write_series affine text": (lambda out: write_series(VOLUME, out, affine="abc", affine_convention="LPS"),
+                                 "affine"),
     "read_metadata None": (lambda out: read_metadata(None), "read_metadata's path"),
     "read_interfile None": (lambda out: read_interfile(None), "read_interfile's path"),
     "read_interfile list": (lambda out: read_interfile(["a.hv"]), "read_interfile's path"),
@@ -230,7 +234,7 @@ def test_wrong_types_are_a_dcmforge_error_naming_the_argument(tmp_path, monkeypa
 @pytest.mark.parametrize(
     "arguments, named",
     [((None, "out", {}), "header"), (("in.hv", None, {}), "out_dir"), (("in.hv", "out", None), "options"),
-     ((3.5, "out", {}), "header")],
+     ((3.5, "out", {}), "header"), (("in.hv", "out", {"flip": 5}), "flip")],
 )  # fmt: skip
 def test_convert_one_reports_wrong_types_as_bad_input(tmp_path, monkeypatch, arguments, named):
     monkeypatch.chdir(tmp_path)
@@ -641,4 +645,40 @@ def test_sigint_with_jobs_stops_the_workers_and_leaves_no_partial_series(place, 
     wait_for(lambda: all(gone(pid) for pid in workers), "the workers to stop", timeout=30)
     for name in ("one", "two", "three"):
         whole_or_none(out / name, 600)  # a series a worker had committed before the signal is whole
+    assert leftovers(out) == []
+
+
+def test_ctrl_c_on_a_terminal_with_jobs_shows_interrupted_on_a_line_of_its_own(place):
+    """As a person sees it: output on a pseudo-terminal (progress bar on), SIGINT to the whole process group."""
+    inputs, out, outside, freeze = place
+    headers = [make_input(inputs / name, name, seed=n, **LARGE) for n, name in enumerate(("one", "two", "three"))]
+    freeze()
+    master, slave = pty.openpty()
+    process = subprocess.Popen(
+        command("convert", *headers, "--out", out, "--jobs", "2"), stdin=subprocess.DEVNULL, stdout=slave,
+        stderr=slave, env=environment(), start_new_session=True,
+    )  # fmt: skip
+    os.close(slave)
+    try:
+        wait_for(lambda: partial_with_files(out) or process.poll() is not None, "a temporary folder with files")
+        os.killpg(process.pid, signal.SIGINT)
+        shown = bytearray()
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the command ended and closed the terminal
+                break
+            if not chunk:
+                break
+            shown += chunk
+        status = process.wait(timeout=TIMEOUT)
+    finally:
+        os.close(master)
+    text = shown.decode(errors="replace")
+    assert status == 130, text
+    assert "Traceback" not in text and "KeyboardInterrupt" not in text
+    lines = [line.strip() for line in text.replace("\r", "\n").splitlines() if line.strip()]
+    assert lines[-1] == "interrupted", text
+    for name in ("one", "two", "three"):
+        whole_or_none(out / name, 600)
     assert leftovers(out) == []

@@ -306,7 +306,8 @@ def main(argv=None):
     try:
         return args.run(args)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        # On a terminal the line holds "^C" (after the progress bar, if drawn): start a line of our own.
+        print("\ninterrupted" if sys.stderr.isatty() else "interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
         if in_main_thread:

@@ -196,7 +196,7 @@ def _read(header, options):
         patient_position=options.get("patient_position"),
         first_voxel=options.get("first_voxel"),
         spacing=options.get("spacing"),
-        flip=tuple(options.get("flip") or ()),
+        flip=options.get("flip") or (),  # read_interfile names a flip that is no set of axes
     )
     meta = dict(image.metadata)
     modality = options.get("modality") or _modality(meta.get("modality"))

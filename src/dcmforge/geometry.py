@@ -105,7 +105,10 @@ def from_affine(affine, convention):
     The convention must be named: the two differ by the sign of x and y, and
     guessing wrong mirrors the patient.
     """
-    matrix = np.asarray(affine, dtype=np.float64)
+    try:
+        matrix = np.asarray(affine, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise GeometryError(f"an affine must be a finite 4x4 matrix of numbers, got {affine!r:.60}") from None
     if matrix.shape != (4, 4) or not np.all(np.isfinite(matrix)):
         raise GeometryError(f"an affine must be a finite 4x4 matrix, got shape {matrix.shape}")
     if not np.allclose(matrix[3], [0, 0, 0, 1]):

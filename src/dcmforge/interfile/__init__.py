@@ -85,7 +85,7 @@ def _checked_overrides(dialect, patient_position, first_voxel, flip):
             raise GeometryError(f"unknown patient position {patient_position!r}: expected one of {POSITIONS}")
     if first_voxel is not None:
         first_voxel = finite_vector(first_voxel, 3, "first_voxel (LPS mm)")
-    flip = tuple(flip)
+    flip = tuple(flip) if isinstance(flip, (str, list, tuple)) else (flip,)
     if any(axis not in ("x", "y", "z") for axis in flip) or len(set(flip)) != len(flip):
         raise GeometryError(f"flip must be a subset of 'x', 'y', 'z', not {flip!r}")
     return {"dialect": dialect, "patient_position": patient_position, "first_voxel": first_voxel, "flip": flip}

@@ -105,6 +105,8 @@ class SeriesWriter:
     def __init__(self, out_dir, shape, *, workers=1, **options):
         options = options_from(options, "SeriesWriter")
         out_dir = path_argument(out_dir, "out_dir", DcmforgeError)
+        if not isinstance(workers, int) or workers < 1:
+            raise DcmforgeError(f"workers must be a whole number of at least 1, not {workers!r:.60}")
         refuse_existing(out_dir, options.overwrite)  # before anything else is done
         plan = plan_series(shape, options)
         self.plan = plan
