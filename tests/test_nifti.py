@@ -204,7 +204,7 @@ def test_descrip_and_intent_are_notes(tmp_path):
 
 def test_options_of_other_formats_are_refused(tmp_path):
     path = nifti(tmp_path / "x.nii", activity((2, 3, 4)), np.eye(4))
-    with pytest.raises(DcmforgeError, match="--dialect cannot be used with a NIfTI input"):
+    with pytest.raises(DcmforgeError, match="--dialect cannot be used with NIfTI input"):
         dcmforge.read_image(path, dialect="stir")
 
 

@@ -92,7 +92,7 @@ def read_image(path, **options):
     unused = [key for key in given if key not in accepted]
     if unused:
         names = ", ".join("--" + key.replace("_", "-") for key in unused)
-        raise InputError(f"{path}: {names} cannot be used with a {kind} input")
+        raise InputError(f"{path}: {names} cannot be used with {kind} input")
     image = reader(path, **given)
     _drop_unknown_isotope(image)
     return image
