@@ -431,6 +431,18 @@ def test_unexpected_failure_is_exit_1_and_names_the_input(tmp_path, capsys):
     assert len(lines) == 1 and "Error" in lines[0], err
 
 
+def test_durable_syncs_the_series_files_and_folders(tmp_path, capsys, monkeypatch):
+    good, _ = good_input(tmp_path)
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    assert run(capsys, "convert", good, "--out", tmp_path / "plain")[0] == 0
+    assert synced == []
+    assert run(capsys, "convert", good, "--out", tmp_path / "durable", "--durable")[0] == 0
+    files = series_files(tmp_path / "durable" / "good")
+    assert len(files) == 3 and len(synced) == len(files) + 2  # each file, the folder before its rename, its parent
+
+
 def test_second_run_needs_overwrite_and_keeps_the_first_series(tmp_path, capsys):
     good, _ = good_input(tmp_path)
     assert run(capsys, "convert", good, "--out", tmp_path / "out", "--seed", "a")[0] == 0

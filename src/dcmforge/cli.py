@@ -43,6 +43,7 @@ def cmd_convert(args):
         "overwrite": args.overwrite,
         "multiframe": args.multiframe,
         "preview": args.preview,
+        "durable": args.durable,
         "scaling": "slice" if args.per_slice_scaling else None,
     }
     if args.per_slice_scaling and not args.multiframe:
@@ -251,6 +252,9 @@ def build_parser():
     convert.add_argument("--flip", help="index axes to reverse, any of x, y, z (e.g. --flip yz)")
     convert.add_argument("--seed", help="make UIDs reproducible from this seed")
     convert.add_argument("--overwrite", action="store_true", help="replace files of an earlier run")
+    convert.add_argument(
+        "--durable", action="store_true", help="fsync every file and folder of a series (for a power loss; slower)"
+    )
     convert.add_argument(
         "--multiframe", action="store_true", help="write one Enhanced PET file per input instead of one file per slice"
     )

@@ -41,6 +41,7 @@ OPTIONS = {
     "scaling": None,
     "study": None,
     "preview": False,
+    "durable": False,
 }
 
 # Metadata keys that say when the acquisition happened.
@@ -116,6 +117,7 @@ def _convert(header, out_dir, options):
             scaling=options.get("scaling"),
             study=study,
             preview=options.get("preview", False),
+            durable=options.get("durable", False),
         )
         uid = series_uid(paths[0])
         nbytes = sum(os.stat(path).st_size for path in paths)
