@@ -27,6 +27,7 @@ import socket
 import time
 import unicodedata
 import uuid
+from collections.abc import Iterable
 from concurrent.futures import BrokenExecutor, as_completed
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -34,6 +35,7 @@ from pathlib import Path
 from . import __version__
 from .convert import BAD_INPUT, CONVERTED, FAILED, OPTIONS, SKIPPED, ConversionResult, convert_one
 from .errors import DcmforgeError
+from .paths import path_argument
 
 MANIFEST_NAME = ".dcmforge-manifest.jsonl"
 
@@ -98,6 +100,10 @@ def convert_many(inputs, out_dir, *, executor=None, resume=False, report=None, *
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:
         raise TypeError(f"convert_many() got unknown options {unknown}; it knows {sorted(OPTIONS)}")
+    if isinstance(inputs, (str, bytes, os.PathLike)) or not isinstance(inputs, Iterable):
+        # a lone path would be taken letter by letter
+        raise DcmforgeError(f"inputs must be a list of paths (one input is [path]), not {type(inputs).__name__}")
+    out_dir = path_argument(out_dir, "out_dir", DcmforgeError)
     options = {**OPTIONS, **options}
     dask = executor is not None and _is_dask_client(executor)
     inputs = [os.path.abspath(path) if dask else str(path) for path in inputs]  # remote workers have another cwd
