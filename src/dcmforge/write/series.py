@@ -143,9 +143,10 @@ class SeriesWriter:
         self._last_slope = None  # write_slices' latest RescaleSlope
         self._held = []  # write_series: all-zero images waiting for their neighbour's slope (_write_window)
         self._last_values = None  # write_series: (min, max) of the last image with values written
-        self.folder = SeriesFolder(self.out_dir, overwrite=options.overwrite, durable=options.durable)
         self._pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
         self._projections = projections_for(self.shape) if options.preview else None
+        # Last: nothing after it can fail and leave the private folder behind.
+        self.folder = SeriesFolder(self.out_dir, overwrite=options.overwrite, durable=options.durable)
 
     # -- the series-wide dataset ---------------------------------------------
 
