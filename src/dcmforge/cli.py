@@ -212,7 +212,8 @@ def cmd_check(args):
     try:
         problems = check_metadata(read_metadata(args.meta), args.modality)
     except DcmforgeError as exc:
-        print(f"{args.meta}: {exc}", file=sys.stderr)
+        text = str(exc)  # read_metadata's errors name the file already
+        print(text if text.startswith(f"{args.meta}: ") else f"{args.meta}: {text}", file=sys.stderr)
         return EXIT_BAD_INPUT
     for problem in problems:
         print(f"{args.meta}: {problem}")
