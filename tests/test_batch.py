@@ -10,6 +10,7 @@ dcmforge.write_interfile; series are read back with pydicom.
 
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -24,6 +25,7 @@ import pytest
 distributed = pytest.importorskip("distributed")
 
 import dcmforge  # noqa: E402
+from dcmforge import batch  # noqa: E402
 from dcmforge.batch import (  # noqa: E402
     MANIFEST_NAME,
     ConversionTask,
@@ -32,7 +34,7 @@ from dcmforge.batch import (  # noqa: E402
     read_manifest,
     run_task,
 )
-from dcmforge.convert import OPTIONS  # noqa: E402
+from dcmforge.convert import OPTIONS, convert_one  # noqa: E402
 from worker_killer import worker_killer  # noqa: E402
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -306,6 +308,22 @@ def test_a_task_that_kills_every_worker_it_runs_on_fails_alone(client, tmp_path)
     assert series_folders(tmp_path / "out") == [h.stem for h in headers]
 
 
+def test_a_worker_killed_right_after_its_rename_leaves_a_series_that_the_rerun_reports(client, tmp_path):
+    """The worker dies between the series folder's rename and the end of its task: Dask runs the task again."""
+    headers = make_inputs(tmp_path / "in", 2)
+    doomed = dcmforge.write_interfile(tmp_path / "in" / "die-after-commit.hv", np.ones(SHAPE, np.float32),
+                                      spacing=(1, 1, 1))  # fmt: skip
+    out = tmp_path / "out"
+    results = {Path(r.input).name: r for r in convert_many([doomed, *headers], out, executor=client, seed="kill")}
+    assert (out / ".die-after-commit.killed").exists()  # its first try was killed right after the rename
+    again = results["die-after-commit.hv"]
+    assert (again.status, again.files) == ("converted", SHAPE[0]), again.message
+    assert again.message.endswith("committed by an earlier try whose worker died")
+    assert whole_series(out / "die-after-commit") == again.series_uid
+    assert {r.status for r in results.values()} == {"converted"}
+    assert series_folders(out) == ["die-after-commit", "in00", "in01"]
+
+
 # --- one machine ---------------------------------------------------------------------------------
 
 
@@ -361,7 +379,9 @@ def test_manifest_reader_skips_a_torn_line_and_the_next_record_survives_it(tmp_p
     with open(manifest, "a") as stream:
         stream.write('{"input": "/b", "fi')  # a write cut short
     append_record(manifest, {"input": "/c", "files": 3})
-    assert read_manifest(manifest) == {"/a": {"input": "/a", "files": 1}, "/c": {"input": "/c", "files": 3}}
+    append_record(manifest, {"input": "/a", "files": 2})
+    assert read_manifest(manifest) == {"/a": [{"input": "/a", "files": 1}, {"input": "/a", "files": 2}],
+                                       "/c": [{"input": "/c", "files": 3}]}  # fmt: skip
 
 
 def test_resume_converts_an_input_again_when_it_or_the_options_changed(tmp_path):
@@ -400,3 +420,55 @@ def test_a_task_run_again_after_its_worker_died_past_the_commit_reports_the_seri
     for other in (replace(task, batch="b2"), replace(task, existed=True)):  # another command's series
         refused = run_task(other)
         assert refused.status == "bad input" and "exists" in refused.message
+
+
+def test_a_process_killed_right_after_its_rename_leaves_a_series_its_batch_adopts(tmp_path):
+    """Killed between the rename and the end of run_task, a task's series is recorded all the same."""
+    (tmp_path / "in").mkdir()
+    header = dcmforge.write_interfile(tmp_path / "in" / "die-after-commit.hv", np.ones(SHAPE, np.float32),
+                                      spacing=(1, 1, 1))  # fmt: skip
+    out = tmp_path / "out"
+    task = ConversionTask(str(header), str(out / "die-after-commit"), {**OPTIONS, "seed": "k"},
+                          str(out / MANIFEST_NAME), batch="b1", existed=False)  # fmt: skip
+    script = "import pickle, sys; from dcmforge.batch import run_task; run_task(pickle.load(sys.stdin.buffer))"
+    died = subprocess.run([sys.executable, "-c", script], input=pickle.dumps(task), capture_output=True,
+                          env=environment(worker_killer(tmp_path / "hooks")), timeout=300)  # fmt: skip
+    assert died.returncode == -signal.SIGKILL, died.stderr
+    uid = whole_series(out / "die-after-commit")
+    again = run_task(task)  # as the next worker would
+    assert (again.status, again.series_uid, again.files) == ("converted", uid, SHAPE[0]), again.message
+    assert run_task(replace(task, batch="b2")).status == "bad input"  # another batch's task never claims it
+    resumed = list(convert_many([header], out, seed="k", resume=True))
+    assert [(r.status, r.series_uid) for r in resumed] == [("skipped", uid)]
+
+
+@pytest.mark.parametrize("winner_seed", ["same", "other"])
+def test_a_task_that_loses_the_race_for_its_folder_never_claims_the_winners_series(tmp_path, monkeypatch,
+                                                                                   winner_seed):  # fmt: skip
+    """Recorded before its rename, a series that another writer's beat to the folder is not taken for it.
+
+    With one seed both series have the same SeriesInstanceUID: the folder's inode tells them apart.
+    """
+    header = make_inputs(tmp_path / "in", 1)[0]
+    out = tmp_path / "out"
+    task = ConversionTask(str(header), str(out / "in00"), {**OPTIONS, "seed": "same"}, str(out / MANIFEST_NAME),
+                          batch="b1", existed=False)  # fmt: skip
+    record_as_usual = batch.append_record
+    winners = []
+
+    def record_then_lose(manifest, record):  # this task's record, then another writer commits first
+        record_as_usual(manifest, record)
+        winners.append(convert_one(task.input, task.out_dir, {**OPTIONS, "seed": winner_seed}))
+
+    monkeypatch.setattr(batch, "append_record", record_then_lose)
+    lost = run_task(task)
+    monkeypatch.undo()
+    [winner] = winners
+    assert winner.status == "converted"
+    assert lost.status == "bad input" and "another writer" in lost.message, lost.message
+    [record] = read_manifest(out / MANIFEST_NAME)[str(header)]
+    assert (record["series_uid"] == winner.series_uid) == (winner_seed == "same")
+    assert run_task(task).status == "bad input"  # as run again by Dask in the same batch
+    resumed = list(convert_many([header], out, seed="same", resume=True))
+    assert [r.status for r in resumed] == ["bad input"]
+    assert whole_series(out / "in00") == winner.series_uid

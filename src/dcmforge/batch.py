@@ -1,8 +1,8 @@
 """Many inputs, one batch: ``convert_many`` on any executor, resumable, with a report.
 
 One input is one ``ConversionTask`` (plain, picklable), run by ``run_task``:
-``convert.convert_one``, then a record of the committed series appended to
-the manifest inside the output folder. ``convert_many`` runs the tasks in
+``convert.convert_one``, whose series is recorded in the manifest inside the
+output folder once it is written and before the rename that commits it. ``convert_many`` runs the tasks in
 this process, on any ``concurrent.futures.Executor`` or on a
 ``distributed.Client`` (recognised by its methods: distributed is imported
 only when one is given), yields each result as it completes, and never lets
@@ -10,11 +10,17 @@ one input's failure stop the others: an input whose process dies becomes a
 FAILED result that says how the process ended.
 
 The manifest (``MANIFEST_NAME`` in the output folder) is JSON lines, one per
-committed series, each appended with one ``O_APPEND`` write; a reader skips
-a torn line. A record names the input by its absolute path, size and
-modification time plus the options that shape the output: ``resume=True``
-skips an input whose record matches and whose folder still holds the
-recorded files.
+series, each appended with one ``O_APPEND`` write; a reader skips a torn
+line. A record names the input by its absolute path, size and modification
+time plus the options that shape the output, and the series by what only
+that written folder has: its files and bytes, its SeriesInstanceUID and the
+folder's inode (which the rename keeps). Written before the rename, a record
+may name a series that never got its name (the process was killed, or
+another writer's series was there first): it vouches for the folder only
+while the folder has all of these. ``resume=True`` skips an input with a
+matching record that vouches for its folder; a task that Dask runs again
+after its worker died past the rename adopts the folder the same way, with
+this batch's record.
 """
 
 import contextlib
@@ -33,7 +39,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from . import __version__
-from .convert import BAD_INPUT, CONVERTED, FAILED, OPTIONS, SKIPPED, ConversionResult, convert_one
+from .convert import BAD_INPUT, CONVERTED, FAILED, OPTIONS, SKIPPED, ConversionResult, convert_one, series_uid
 from .errors import DcmforgeError
 from .paths import path_argument
 
@@ -118,7 +124,7 @@ def convert_many(inputs, out_dir, *, executor=None, resume=False, report=None, *
     finished = []
     if resume:
         records = read_manifest(manifest)
-        finished = [skipped(task, records.get(identity_key(task.input))) for task in tasks]
+        finished = [skipped(task, records.get(identity_key(task.input), [])) for task in tasks]
         tasks = [task for task, result in zip(tasks, finished) if result is None]
         finished = [result for result in finished if result is not None]
     if executor is None:
@@ -145,27 +151,33 @@ def report_line(result, options):
 
 
 def run_task(task):
-    """convert_one for one task, then the committed series recorded in the manifest."""
-    result = convert_one(task.input, task.out_dir, task.options)
+    """convert_one for one task, its series recorded in the manifest just before the rename that commits it."""
+    unrecorded = []
+
+    def record(folder):  # the written folder under its temporary name
+        facts = folder_facts(folder)
+        try:
+            if facts is None:
+                raise OSError(f"{folder} cannot be read back")
+            append_record(task.manifest, {**identity(task), "out_dir": os.path.abspath(task.out_dir), **facts,
+                                          "batch": task.batch})  # fmt: skip
+        except OSError as exc:  # the series is still committed whole; only a later resume will not know it
+            unrecorded.append(f"not recorded in {task.manifest}: {exc}")
+
+    result = convert_one(task.input, task.out_dir, task.options, before_commit=record)
     if result.status == BAD_INPUT and not task.existed and os.path.isdir(task.out_dir):
         return _committed_before(task, result)
-    if result.status != CONVERTED:
-        return result
-    record = {**identity(task), "out_dir": os.path.abspath(task.out_dir), "files": result.files, "nbytes": result.nbytes,
-              "series_uid": result.series_uid, "batch": task.batch}  # fmt: skip
-    try:
-        append_record(task.manifest, record)
-    except OSError as exc:  # the series is whole; only a later resume will not know it
-        return replace(result, warnings=(*result.warnings, f"not recorded in {task.manifest}: {exc}"))
+    if result.status == CONVERTED and unrecorded:
+        return replace(result, warnings=(*result.warnings, *unrecorded))
     return result
 
 
 def _committed_before(task, result):
-    """The series of a task that Dask runs again after its worker died past the commit: the folder
-    appeared during this batch and the manifest holds this batch's record of it. Anything else
-    there (another command's series: two commands raced for one folder) stays the result it was."""
-    record = read_manifest(task.manifest).get(identity_key(task.input))
-    earlier = skipped(task, record) if record is not None and record.get("batch") == task.batch else None
+    """The series of a task that Dask runs again after its worker died past the rename: the folder
+    appeared during this batch and a record of this batch vouches for it. Anything else there
+    (another command's series: two commands raced for one folder) stays the result it was."""
+    records = read_manifest(task.manifest).get(identity_key(task.input), [])
+    earlier = skipped(task, [record for record in records if record.get("batch") == task.batch])
     if earlier is None:
         return result
     message = f"{task.input} -> {task.out_dir}: {earlier.files} files, committed by an earlier try whose worker died"
@@ -194,31 +206,52 @@ def _file_facts(path, prefix):
     return {f"{prefix}size": status.st_size, f"{prefix}mtime_ns": status.st_mtime_ns}
 
 
-def skipped(task, record):
-    """A SKIPPED result when record matches the task and its folder still holds what it recorded."""
-    if record is None:
+def skipped(task, records):
+    """A SKIPPED result when one of the input's records matches the task and vouches for its folder."""
+    facts = folder_facts(task.out_dir)
+    if facts is None:
         return None
-    if record.get("out_dir") != os.path.abspath(task.out_dir) or _without_run(record) != identity(task):
-        return None
-    if _folder_contents(task.out_dir) != (record.get("files"), record.get("nbytes")):
-        return None
-    message = f"{task.input} -> {task.out_dir}: already converted ({record['files']} files)"
-    return ConversionResult(task.input, task.out_dir, SKIPPED, message, record["files"], record["nbytes"],
-                            record.get("series_uid", ""))  # fmt: skip
+    here, wanted = os.path.abspath(task.out_dir), identity(task)
+    for record in records:
+        if record.get("out_dir") == here and _without_run(record) == wanted and _vouches(record, facts):
+            message = f"{task.input} -> {task.out_dir}: already converted ({facts['files']} files)"
+            return ConversionResult(task.input, task.out_dir, SKIPPED, message, facts["files"], facts["nbytes"],
+                                    facts["series_uid"])  # fmt: skip
+    return None
+
+
+def _vouches(record, facts):
+    return all(record.get(key) == value for key, value in facts.items())
+
+
+_SERIES_FACTS = ("files", "nbytes", "series_uid", "folder_inode")
 
 
 def _without_run(record):
-    return {k: v for k, v in record.items() if k not in ("out_dir", "files", "nbytes", "series_uid", "batch")}
+    return {k: v for k, v in record.items() if k not in ("out_dir", "batch", *_SERIES_FACTS)}
 
 
-def _folder_contents(folder):
-    """(number of files, their bytes) of a series folder, or None when it is not there."""
+def folder_facts(folder):
+    """What tells this series folder from any other: {files, nbytes, series_uid, folder_inode}, or None.
+
+    The SeriesInstanceUID is read from the first file; the inode tells apart
+    two writers' series of one seed, which share their UIDs.
+    """
     try:
-        with os.scandir(folder) as entries:
-            sizes = [entry.stat().st_size for entry in entries if entry.is_file() and not entry.name.startswith(".")]
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     except OSError:
         return None
-    return len(sizes), sum(sizes)
+    try:
+        with os.scandir(fd) as entries:
+            sizes = {e.name: e.stat(follow_symlinks=False).st_size for e in entries
+                     if e.is_file(follow_symlinks=False) and not e.name.startswith(".")}  # fmt: skip
+        inode = os.fstat(fd).st_ino
+        uid = series_uid(os.path.join(folder, min(sizes))) if sizes else ""
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return dict(zip(_SERIES_FACTS, (len(sizes), sum(sizes.values()), uid, inode)))
 
 
 # -- the manifest --------------------------------------------------------------------------------
@@ -241,7 +274,7 @@ def append_record(manifest, record):
 
 
 def read_manifest(manifest):
-    """{input's absolute path: its latest record}; lines that do not parse (a torn last line) are skipped."""
+    """{input's absolute path: its records, oldest first}; lines that do not parse (a torn line) are skipped."""
     records = {}
     try:
         with open(manifest, encoding="utf-8", errors="replace") as stream:
@@ -251,7 +284,7 @@ def read_manifest(manifest):
                 except ValueError:
                     continue
                 if isinstance(record, dict) and "input" in record:
-                    records[record["input"]] = record
+                    records.setdefault(record["input"], []).append(record)
     except FileNotFoundError:
         pass
     return records

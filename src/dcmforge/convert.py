@@ -76,22 +76,23 @@ class ConversionResult:
         return EXIT_STATUS[self.status]
 
 
-def convert_one(header, out_dir, options):
+def convert_one(header, out_dir, options, before_commit=None):
     """Convert one input image (Interfile header, NIfTI, MetaImage) into a series in out_dir.
 
     ``options`` is a plain dict of the keys of OPTIONS. Our own errors are a
     bad input; anything else a failure; neither is raised. The result says
-    where it ran and how long it took.
+    where it ran and how long it took. ``before_commit``: the writer's hook
+    (``WriteOptions``), called with the written folder just before its rename.
     """
     started = time.perf_counter()
     where = {"host": socket.gethostname(), "pid": os.getpid()}
     with _logged_warnings() as logged:
-        result = _convert(header, out_dir, options)
+        result = _convert(header, out_dir, options, before_commit)
     warnings = (*result.pop("warnings", ()), *logged)
     return ConversionResult(**result, warnings=warnings, seconds=time.perf_counter() - started, **where)
 
 
-def _convert(header, out_dir, options):
+def _convert(header, out_dir, options, before_commit):
     """convert_one's work: the result's fields but for the time and place."""
     from .write.series import write_series
     from .write.study import STUDY_KEYWORDS
@@ -118,6 +119,7 @@ def _convert(header, out_dir, options):
             study=study,
             preview=options.get("preview", False),
             durable=options.get("durable", False),
+            before_commit=before_commit,
         )
         uid = series_uid(paths[0])
         nbytes = sum(os.stat(path).st_size for path in paths)

@@ -33,6 +33,12 @@ process that no longer runs. It logs a warning naming it and removes it.
 Folders of other hosts (a shared file system) or of live processes are left
 alone.
 
+``before_commit``, when given, is called with the temporary folder's path
+once every file is written, just before the rename (a batch records the
+series there, so that no instant exists in which it is committed but
+unrecorded); what it raises aborts the series like any failure before the
+commit.
+
 ``durable=True`` fsyncs every file, the temporary folder before the rename
 and the parent after it, so a committed series survives a power loss.
 """
@@ -69,13 +75,14 @@ class SeriesFolder:
     Leaving the block without a commit (or with an exception) removes it.
     """
 
-    def __init__(self, final, *, overwrite=False, durable=False):
+    def __init__(self, final, *, overwrite=False, durable=False, before_commit=None):
         self.final = os.path.abspath(os.fspath(final))
         self.parent, self.name = os.path.split(self.final)
         if self.name in ("", ".", ".."):
             raise DcmforgeError(f"{final!r} cannot name a series folder")
         self.overwrite = overwrite
         self.durable = durable
+        self.before_commit = before_commit
         self.committed = False
         if os.path.lexists(self.final):  # before any voxel is read
             _check_replaceable(self.final, overwrite)
@@ -124,6 +131,8 @@ class SeriesFolder:
                 os.fsync(self.fd)
             os.close(self.fd)
             self.fd = None
+            if self.before_commit is not None:
+                self.before_commit(os.path.join(self.parent, self.temporary))
             if not _rename_new(self.parent_fd, self.temporary, self.name):
                 if self.overwrite:
                     _check_replaceable(self.final, True)

@@ -135,7 +135,9 @@ def write_multiframe(volume, out_dir, **options):
     path = Path(out_dir) / f"{description.modality}_multiframe.dcm"
     refuse_existing(out_dir, options.overwrite)  # before any voxel is read
     backend = pixels.select_backend(volume.size, options.backend)
-    with SeriesFolder(out_dir, overwrite=options.overwrite, durable=options.durable) as folder:
+    with SeriesFolder(
+        out_dir, overwrite=options.overwrite, durable=options.durable, before_commit=options.before_commit
+    ) as folder:
         mins, maxs = volume_extrema(volume, backend)
         scaling = file_scaling(mins, maxs, volume.dtype, choice)
 

@@ -45,7 +45,9 @@ class WriteOptions:
     folders (write/commit.py). ``scaling``: Enhanced PET's rescale, "volume"
     (default) or "slice". ``study``: from new_study, shared with other series.
     ``preview``: draw ``<out_dir>.preview.png`` beside the committed series
-    (dcmforge.preview).
+    (dcmforge.preview). ``before_commit``: called with the path of the
+    written series' temporary folder after its last file, before the rename
+    that commits it (SeriesFolder.commit); what it raises aborts the series.
     """
 
     spacing: object = None
@@ -62,6 +64,7 @@ class WriteOptions:
     scaling: object = None
     study: object = None
     preview: bool = False
+    before_commit: object = None
 
 
 _OPTION_NAMES = tuple(field.name for field in dataclasses.fields(WriteOptions))

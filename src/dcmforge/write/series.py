@@ -146,7 +146,9 @@ class SeriesWriter:
         self._pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
         self._projections = projections_for(self.shape) if options.preview else None
         # Last: nothing after it can fail and leave the private folder behind.
-        self.folder = SeriesFolder(self.out_dir, overwrite=options.overwrite, durable=options.durable)
+        self.folder = SeriesFolder(
+            self.out_dir, overwrite=options.overwrite, durable=options.durable, before_commit=options.before_commit
+        )
 
     # -- the series-wide dataset ---------------------------------------------
 
