@@ -389,6 +389,7 @@ def test_resume_converts_an_input_again_when_it_or_the_options_changed(tmp_path)
     out = tmp_path / "out"
     assert [r.status for r in convert_many(headers, out, seed="x")] == ["converted"] * 2
     assert [r.status for r in convert_many(headers, out, seed="x", resume=True)] == ["skipped"] * 2
+    assert [r.status for r in convert_many(headers, out, seed="x", resume=True, durable=True)] == ["skipped"] * 2
     os.utime(headers[0], ns=(0, 0))  # the first input is newer (or older) than its record
     again = {Path(r.input).name: r for r in convert_many(headers, out, seed="x", resume=True, overwrite=True)}
     assert (again["in00.hv"].status, again["in01.hv"].status) == ("converted", "skipped")

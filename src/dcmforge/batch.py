@@ -45,8 +45,8 @@ from .paths import path_argument
 
 MANIFEST_NAME = ".dcmforge-manifest.jsonl"
 
-# Options that only say whether an earlier series may be replaced, not what is written.
-_NOT_IN_IDENTITY = ("overwrite",)
+# Options that say whether an earlier series may be replaced, or how surely it reaches the disk, not what is written.
+_NOT_IN_IDENTITY = ("overwrite", "durable")
 
 
 @dataclass(frozen=True)
