@@ -26,7 +26,7 @@ LAYERS = {
     "dcmforge.metadata": 2,
     "dcmforge.write": 3,
     "dcmforge.convert": 4,
-    "dcmforge.batch": 5, "dcmforge.demo": 5, "dcmforge.send_cli": 5,
+    "dcmforge.batch": 5, "dcmforge.pool": 5, "dcmforge.demo": 5, "dcmforge.send_cli": 5,
     "dcmforge.cli": 6,
 }  # fmt: skip
 

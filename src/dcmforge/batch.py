@@ -26,10 +26,8 @@ this batch's record.
 import contextlib
 import json
 import logging
-import multiprocessing
 import os
 import signal
-import socket
 import time
 import unicodedata
 import uuid
@@ -181,7 +179,7 @@ def _committed_before(task, result):
     if earlier is None:
         return result
     message = f"{task.input} -> {task.out_dir}: {earlier.files} files, committed by an earlier try whose worker died"
-    return replace(earlier, status=CONVERTED, message=message, host=socket.gethostname(), pid=os.getpid())
+    return replace(earlier, status=CONVERTED, message=message, host=os.uname().nodename, pid=os.getpid())
 
 
 def identity_key(path):
@@ -316,6 +314,8 @@ def _run_on_executor(executor, tasks):
 
 def run_alone(task):
     """run_task in a spawned process of its own; a FAILED result saying how it ended when it dies."""
+    import multiprocessing  # here: a short run of the command never needs it, and its imports cost
+
     context = multiprocessing.get_context("spawn")
     receiver, sender = context.Pipe(duplex=False)
     process = context.Process(target=_run_and_send, args=(task, sender), daemon=True)

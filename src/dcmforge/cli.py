@@ -10,15 +10,12 @@ series: the running conversions remove their temporary folders.
 import argparse
 import contextlib
 import logging
-import multiprocessing
-import os
 import signal
 import sys
 import threading
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from .convert import BAD_INPUT, FAILED, EXIT_STATUS, one_study
+from .convert import BAD_INPUT, EXIT_STATUS, FAILED, interrupt_once, one_study
 from .errors import DcmforgeError
 from .send_cli import add_connection_options, add_send_command, positive_int
 
@@ -94,60 +91,11 @@ def _executor(args):
 
         return dask_client(args.dask)
     if args.jobs > 1 and len(args.headers) > 1:
+        # multiprocessing is imported for --jobs only: a short run would pay for it
+        from .pool import InterruptiblePool
+
         return InterruptiblePool(args.jobs)
     return contextlib.nullcontext()
-
-
-class InterruptiblePool(ProcessPoolExecutor):
-    """Spawned worker processes that stop on an interrupt: pending inputs cancelled, running ones interrupted.
-
-    Workers ignore SIGINT but while they run a task: Ctrl-C on a terminal
-    reaches every process of the group, and an idle worker must not die of it
-    with a traceback. An interrupted conversion removes its temporary folder,
-    as in one process. Leaving the block with KeyboardInterrupt (the command
-    alone was signalled, or a worker passed its interrupt up) interrupts the
-    workers until they have exited.
-    """
-
-    def __init__(self, workers):
-        context = multiprocessing.get_context("spawn")
-        super().__init__(max_workers=workers, mp_context=context, initializer=_ignore_interrupts)
-
-    def submit(self, fn, /, *args, **kwargs):
-        return super().submit(_interruptible, fn, *args, **kwargs)
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
-            processes = list((self._processes or {}).values())
-            self.shutdown(wait=False, cancel_futures=True)
-            while any(process.is_alive() for process in processes):
-                for process in processes:  # again and again: a worker may start a queued input after the first
-                    if process.is_alive():
-                        with contextlib.suppress(ProcessLookupError):
-                            os.kill(process.pid, signal.SIGINT)
-                for process in processes:
-                    process.join(0.1)
-        self.shutdown(wait=True, cancel_futures=exc_type is not None)
-        return False
-
-
-def _ignore_interrupts():
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _interruptible(fn, *args, **kwargs):
-    """fn in a worker, interruptible while it runs (the parent gets the KeyboardInterrupt)."""
-    signal.signal(signal.SIGINT, _interrupt_once)
-    try:
-        return fn(*args, **kwargs)
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _interrupt_once(signum, frame):
-    """SIGINT: KeyboardInterrupt, then ignore further ones, so that the cleanup it starts is not cut short."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    raise KeyboardInterrupt
 
 
 def _report(results, total, quiet):
@@ -307,7 +255,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.ERROR if args.quiet else logging.WARNING, format="dcmforge: %(message)s")
     in_main_thread = threading.current_thread() is threading.main_thread()  # signal handlers live there only
-    previous = signal.signal(signal.SIGINT, _interrupt_once) if in_main_thread else None
+    previous = signal.signal(signal.SIGINT, interrupt_once) if in_main_thread else None
     try:
         return args.run(args)
     except KeyboardInterrupt:

@@ -7,7 +7,7 @@ the demo and any executor call it (many inputs at once: ``batch.convert_many``).
 
 import logging
 import os
-import socket
+import signal
 import threading
 import time
 from collections.abc import Mapping
@@ -76,6 +76,15 @@ class ConversionResult:
         return EXIT_STATUS[self.status]
 
 
+def interrupt_once(signum, frame):
+    """SIGINT: KeyboardInterrupt, then ignore further ones, so that the cleanup it starts is not cut short.
+
+    The command's handler, and its pool workers' while they convert.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 def convert_one(header, out_dir, options, before_commit=None):
     """Convert one input image (Interfile header, NIfTI, MetaImage) into a series in out_dir.
 
@@ -85,7 +94,7 @@ def convert_one(header, out_dir, options, before_commit=None):
     (``WriteOptions``), called with the written folder just before its rename.
     """
     started = time.perf_counter()
-    where = {"host": socket.gethostname(), "pid": os.getpid()}
+    where = {"host": os.uname().nodename, "pid": os.getpid()}
     with _logged_warnings() as logged:
         result = _convert(header, out_dir, options, before_commit)
     warnings = (*result.pop("warnings", ()), *logged)

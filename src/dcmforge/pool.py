@@ -1,0 +1,59 @@
+"""The command's pool for --jobs: spawned worker processes that an interrupt stops.
+
+A module of its own so that a short run of the command, one input in this
+process, does not import multiprocessing.
+"""
+
+import contextlib
+import multiprocessing
+import os
+import signal
+from concurrent.futures import ProcessPoolExecutor
+
+from .convert import interrupt_once
+
+
+class InterruptiblePool(ProcessPoolExecutor):
+    """Spawned worker processes that stop on an interrupt: pending inputs cancelled, running ones interrupted.
+
+    Workers ignore SIGINT but while they run a task: Ctrl-C on a terminal
+    reaches every process of the group, and an idle worker must not die of it
+    with a traceback. An interrupted conversion removes its temporary folder,
+    as in one process. Leaving the block with KeyboardInterrupt (the command
+    alone was signalled, or a worker passed its interrupt up) interrupts the
+    workers until they have exited.
+    """
+
+    def __init__(self, workers):
+        context = multiprocessing.get_context("spawn")
+        super().__init__(max_workers=workers, mp_context=context, initializer=_ignore_interrupts)
+
+    def submit(self, fn, /, *args, **kwargs):
+        return super().submit(_interruptible, fn, *args, **kwargs)
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+            processes = list((self._processes or {}).values())
+            self.shutdown(wait=False, cancel_futures=True)
+            while any(process.is_alive() for process in processes):
+                for process in processes:  # again and again: a worker may start a queued input after the first
+                    if process.is_alive():
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(process.pid, signal.SIGINT)
+                for process in processes:
+                    process.join(0.1)
+        self.shutdown(wait=True, cancel_futures=exc_type is not None)
+        return False
+
+
+def _ignore_interrupts():
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _interruptible(fn, *args, **kwargs):
+    """fn in a worker, interruptible while it runs (the parent gets the KeyboardInterrupt)."""
+    signal.signal(signal.SIGINT, interrupt_once)
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
