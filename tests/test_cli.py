@@ -924,13 +924,14 @@ def test_a_header_with_half_life_and_positron_fraction_converts(tmp_path, capsys
     assert float(item.RadionuclideHalfLife) == 6586.0 and float(item.RadionuclidePositronFraction) == 0.97
 
 
-def test_one_input_converts_without_importing_multiprocessing_or_numba(tmp_path):
-    """A short run pays only for the imports it uses: the --jobs pool and numba are not among them."""
+def test_one_input_converts_without_importing_what_it_does_not_use(tmp_path):
+    """A short run pays only for the imports it uses: not the --jobs pool, numba, Enhanced PET or file threads."""
     header, _ = good_input(tmp_path)
     code = (
         "import sys; from dcmforge import cli; "
         f"status = cli.main(['-q', 'convert', {str(header)!r}, '--out', {str(tmp_path / 'out')!r}]); "
-        "print(status, sorted(m for m in sys.modules if m.split('.')[0] in ('multiprocessing', 'numba')))"
+        "unused = ('multiprocessing', 'numba', 'dcmforge.write.multiframe', 'concurrent.futures.thread'); "
+        "print(status, sorted(m for m in sys.modules if m.startswith(unused)))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=command_env(), timeout=300)
     assert done.stdout.split() == ["0", "[]"], done.stderr

@@ -10,7 +10,6 @@ removes the private folder: the series is still whole or absent.
 """
 
 import datetime
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
@@ -37,7 +36,6 @@ from ..errors import DcmforgeError, VolumeError
 from ..iods import validate
 from ..paths import path_argument
 from .commit import SeriesFolder, refuse_existing
-from .multiframe import write_multiframe
 from .plan import (
     chunk_extrema,
     chunks,
@@ -79,6 +77,9 @@ def write_series(volume, out_dir, *, multiframe=False, **options):
     if not isinstance(volume, np.ndarray):  # lists and other array-likes; arrays and memmaps are not copied
         volume = np.asarray(volume)
     if multiframe:
+        # Imported here: a series of single-frame files never needs it.
+        from .multiframe import write_multiframe
+
         return write_multiframe(volume, out_dir, **options)
     scaling = options_from(options, "write_series").scaling
     if scaling not in (None, "slice"):
@@ -143,7 +144,7 @@ class SeriesWriter:
         self._last_slope = None  # write_slices' latest RescaleSlope
         self._held = []  # write_series: all-zero images waiting for their neighbour's slope (_write_window)
         self._last_values = None  # write_series: (min, max) of the last image with values written
-        self._pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
+        self._pool = _thread_pool(workers) if workers > 1 else None
         self._projections = projections_for(self.shape) if options.preview else None
         # Last: nothing after it can fail and leave the private folder behind.
         self.folder = SeriesFolder(
@@ -356,6 +357,13 @@ class SeriesWriter:
             self._shutdown()
             self.folder.abort()
         return False
+
+
+def _thread_pool(workers):
+    # Imported here: only workers > 1 needs it, and its import costs a short run.
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(max_workers=workers)
 
 
 def _part(scaling, start, stop):
