@@ -589,22 +589,29 @@ def test_sigkill_in_the_middle_leaves_no_series_and_a_rerun_cleans_up(place):
     assert listing(out) == ["vol"] and leftovers(out) == []
 
 
-def assert_interrupted(status, stdout, err):
-    assert status == 130, err
-    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+# What the command says, and its exit status, when each signal stops it.
+STOPPED = {signal.SIGINT: ("interrupted", 130), signal.SIGTERM: ("terminated", 143)}
+
+
+def assert_interrupted(status, stdout, err, by=signal.SIGINT):
+    word, expected = STOPPED[by]
+    assert status == expected, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err and "Terminated" not in err
     lines = stderr_lines(err)
-    assert lines[-1] == "interrupted" and lines.count("interrupted") == 1, err
+    assert lines[-1] == word and lines.count(word) == 1, err
     assert all(line.startswith("dcmforge: ") for line in lines[:-1]), err  # only logged warnings before it
 
 
-def test_sigint_in_the_middle_is_one_line_exit_130_and_no_series(place):
+@pytest.mark.parametrize("by", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_sigint_in_the_middle_is_one_line_exit_130_and_no_series(place, by):
+    """SIGINT (Ctrl-C): "interrupted", 130; SIGTERM (a scheduler's stop): "terminated", 143; no series either way."""
     inputs, out, outside, freeze = place
     header = make_input(inputs, "vol", **LARGE)
     freeze()
     process = start("convert", header, "--out", out)
     wait_for(lambda: partial_with_files(out) or process.poll() is not None, "a temporary folder with files")
-    process.send_signal(signal.SIGINT)
-    assert_interrupted(*finish(process))
+    process.send_signal(by)
+    assert_interrupted(*finish(process), by=by)
     assert whole_or_none(out / "vol", 600) is None
     assert leftovers(out) == []
     status, stdout, err = finish(start("convert", header, "--out", out))
@@ -634,9 +641,12 @@ def gone(pid):
     return state == "Z"
 
 
-@pytest.mark.parametrize("to", ["group", "parent"])
-def test_sigint_with_jobs_stops_the_workers_and_leaves_no_partial_series(place, to):
-    """Ctrl-C on a terminal signals the whole process group; ``kill -INT`` the command alone: the same outcome."""
+@pytest.mark.parametrize(
+    "to, by", [("group", signal.SIGINT), ("parent", signal.SIGINT), ("group", signal.SIGTERM), ("parent", signal.SIGTERM)]
+)
+def test_sigint_with_jobs_stops_the_workers_and_leaves_no_partial_series(place, to, by):
+    """Ctrl-C on a terminal signals the whole process group; ``kill -INT`` the command alone: the same outcome.
+    SIGTERM likewise (a scheduler may signal every process of the job, or the command alone)."""
     inputs, out, outside, freeze = place
     headers = [make_input(inputs / name, name, seed=n, **LARGE) for n, name in enumerate(("one", "two", "three"))]
     freeze()
@@ -644,10 +654,10 @@ def test_sigint_with_jobs_stops_the_workers_and_leaves_no_partial_series(place, 
     wait_for(lambda: partial_with_files(out) or process.poll() is not None, "a temporary folder with files")
     workers = children_of(process.pid)
     if to == "group":
-        os.killpg(process.pid, signal.SIGINT)
+        os.killpg(process.pid, by)
     else:
-        process.send_signal(signal.SIGINT)
-    assert_interrupted(*finish(process))
+        process.send_signal(by)
+    assert_interrupted(*finish(process), by=by)
     wait_for(lambda: all(gone(pid) for pid in workers), "the workers to stop", timeout=30)
     for name in ("one", "two", "three"):
         whole_or_none(out / name, 600)  # a series a worker had committed before the signal is whole

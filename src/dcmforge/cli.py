@@ -4,7 +4,8 @@ Exit status: 0 when every input converted, 2 when an input was bad (a
 header, a metadata file, a value: our own errors), 1 for anything else (a
 disk full, a bug). One bad input does not stop the others. Interrupted
 (SIGINT, Ctrl-C): one line "interrupted", exit status 130, and no partial
-series: the running conversions remove their temporary folders.
+series: the running conversions remove their temporary folders. Terminated
+(SIGTERM, a scheduler's stop): the same, "terminated" and exit status 143.
 """
 
 import argparse
@@ -15,7 +16,7 @@ import sys
 import threading
 from pathlib import Path
 
-from .convert import BAD_INPUT, EXIT_STATUS, FAILED, interrupt_once, one_study
+from .convert import BAD_INPUT, EXIT_STATUS, FAILED, STOP_SIGNALS, Terminated, interrupt_once, one_study
 from .errors import DcmforgeError
 from .send_cli import add_connection_options, add_send_command, positive_int
 
@@ -23,6 +24,7 @@ log = logging.getLogger("dcmforge")
 
 EXIT_BAD_INPUT = EXIT_STATUS[BAD_INPUT]
 EXIT_INTERRUPTED = 128 + signal.SIGINT  # what a shell reports for a command that SIGINT ended
+EXIT_TERMINATED = 128 + signal.SIGTERM
 
 
 def cmd_convert(args):
@@ -255,16 +257,18 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.ERROR if args.quiet else logging.WARNING, format="dcmforge: %(message)s")
     in_main_thread = threading.current_thread() is threading.main_thread()  # signal handlers live there only
-    previous = signal.signal(signal.SIGINT, interrupt_once) if in_main_thread else None
+    previous = {number: signal.signal(number, interrupt_once) for number in STOP_SIGNALS} if in_main_thread else {}
     try:
         return args.run(args)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
+        terminated = isinstance(stop, Terminated)
+        word, status = ("terminated", EXIT_TERMINATED) if terminated else ("interrupted", EXIT_INTERRUPTED)
         # On a terminal the line holds "^C" (after the progress bar, if drawn): start a line of our own.
-        print("\ninterrupted" if sys.stderr.isatty() else "interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        print(f"\n{word}" if sys.stderr.isatty() else word, file=sys.stderr)
+        return status
     finally:
-        if in_main_thread:
-            signal.signal(signal.SIGINT, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 if __name__ == "__main__":

@@ -76,13 +76,32 @@ class ConversionResult:
         return EXIT_STATUS[self.status]
 
 
+# The signals that stop a conversion, its temporary folder removed: Ctrl-C, and a scheduler's stop.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: stops the command as an interrupt does, told apart in its message and exit status."""
+
+
 def interrupt_once(signum, frame):
-    """SIGINT: KeyboardInterrupt, then ignore further ones, so that the cleanup it starts is not cut short.
+    """SIGINT or SIGTERM: raise once, then ignore both, so that the cleanup it starts is not cut short.
 
     The command's handler, and its pool workers' while they convert.
     """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    raise KeyboardInterrupt
+    ignore_stop_signals()
+    raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+
+
+def ignore_stop_signals():
+    for number in STOP_SIGNALS:
+        signal.signal(number, _ignore)
+
+
+def _ignore(signum, frame):
+    """Ignore a signal. A Python handler, not SIG_IGN: Python raises "Signal N ignored due to race
+    condition" for a signal that arrived before its handler became SIG_IGN (a second signal, or the
+    parent's SIGINT on top of a scheduler's SIGTERM), in the middle of the cleanup."""
 
 
 def convert_one(header, out_dir, options, before_commit=None):

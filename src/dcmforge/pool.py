@@ -10,13 +10,13 @@ import os
 import signal
 from concurrent.futures import ProcessPoolExecutor
 
-from .convert import interrupt_once
+from .convert import STOP_SIGNALS, ignore_stop_signals, interrupt_once
 
 
 class InterruptiblePool(ProcessPoolExecutor):
     """Spawned worker processes that stop on an interrupt: pending inputs cancelled, running ones interrupted.
 
-    Workers ignore SIGINT but while they run a task: Ctrl-C on a terminal
+    Workers ignore SIGINT and SIGTERM but while they run a task: Ctrl-C on a terminal
     reaches every process of the group, and an idle worker must not die of it
     with a traceback. An interrupted conversion removes its temporary folder,
     as in one process. Leaving the block with KeyboardInterrupt (the command
@@ -26,13 +26,13 @@ class InterruptiblePool(ProcessPoolExecutor):
 
     def __init__(self, workers):
         context = multiprocessing.get_context("spawn")
-        super().__init__(max_workers=workers, mp_context=context, initializer=_ignore_interrupts)
+        super().__init__(max_workers=workers, mp_context=context, initializer=ignore_stop_signals)
 
     def submit(self, fn, /, *args, **kwargs):
         return super().submit(_interruptible, fn, *args, **kwargs)
 
     def __exit__(self, exc_type, exc, tb):
-        if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+        if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):  # convert.Terminated too
             processes = list((self._processes or {}).values())
             self.shutdown(wait=False, cancel_futures=True)
             while any(process.is_alive() for process in processes):
@@ -46,14 +46,14 @@ class InterruptiblePool(ProcessPoolExecutor):
         return False
 
 
-def _ignore_interrupts():
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 def _interruptible(fn, *args, **kwargs):
-    """fn in a worker, interruptible while it runs (the parent gets the KeyboardInterrupt)."""
-    signal.signal(signal.SIGINT, interrupt_once)
+    """fn in a worker, interruptible (SIGINT, SIGTERM) while it runs; the parent gets the KeyboardInterrupt.
+
+    An idle worker ignores both: the pool ends it when the parent stops.
+    """
+    for number in STOP_SIGNALS:
+        signal.signal(number, interrupt_once)
     try:
         return fn(*args, **kwargs)
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        ignore_stop_signals()
