@@ -421,3 +421,24 @@ def test_a_known_radiopharmaceutical_name_also_gives_its_code():
     assert item["RadiopharmaceuticalCodeSequence"] == [
         {"CodeValue": "35321007", "CodingSchemeDesignator": "SCT", "CodeMeaning": "Fluorodeoxyglucose F^18^"}
     ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.from_regex(r"[0-9]{8}", fullmatch=True), st.text(max_size=10)))
+def test_dicom_dates_read_as_strptime_reads_eight_digits(date):
+    """parse_dicom_datetime reads a DA as strptime("%Y%m%d") does, but only as eight ASCII digits."""
+    import datetime
+
+    from dcmforge.timing import parse_dicom_datetime
+
+    try:
+        expected = datetime.datetime.strptime(date, "%Y%m%d").replace(hour=12, minute=30)
+    except ValueError:
+        expected = None
+    if not (len(date) == 8 and date.isascii() and date.isdigit()):
+        expected = None  # strptime takes "2025111" too; a DA is eight digits
+    if expected is None:
+        with pytest.raises(MetadataError, match="cannot read date"):
+            parse_dicom_datetime(date, "1230")
+    else:
+        assert parse_dicom_datetime(date, "1230") == expected
