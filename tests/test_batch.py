@@ -402,6 +402,20 @@ def test_resume_converts_an_input_again_when_it_or_the_options_changed(tmp_path)
     ]
 
 
+def test_resume_matches_a_record_written_while_durable_and_preview_were_part_of_the_identity(tmp_path):
+    headers = make_inputs(tmp_path / "in", 2)
+    out = tmp_path / "out"
+    assert [r.status for r in convert_many(headers, out, seed="x")] == ["converted"] * 2
+    manifest = out / MANIFEST_NAME
+    records = [json.loads(line) for line in manifest.read_text().splitlines()]
+    assert all("preview" not in r["options"] and "durable" not in r["options"] for r in records)
+    older = [{**r, "options": {**r["options"], "preview": False, "durable": False}} for r in records]
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in older))  # as dcmforge wrote it before
+    resumed = list(convert_many(headers, out, seed="x", resume=True, preview=True, durable=True))
+    assert [r.status for r in resumed] == ["skipped"] * 2
+    assert all("drawn from its files" in r.message for r in resumed)
+
+
 def test_convert_many_refuses_an_unknown_option(tmp_path):
     with pytest.raises(TypeError, match="unknown options \\['sed'\\]"):
         next(convert_many([], tmp_path, sed="x"))

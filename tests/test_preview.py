@@ -27,6 +27,8 @@ from volumes import oblique_affine
 
 import dcmforge
 from dcmforge import cli
+from dcmforge.batch import with_preview
+from dcmforge.convert import SKIPPED, ConversionResult
 from dcmforge.demo import METADATA
 from dcmforge.preview import ProjectionAccumulator, picture, preview_path
 from dcmforge.preview.font import text_mask
@@ -448,3 +450,64 @@ def command_env():
     """This checkout's src first on the path of a dcmforge process."""
     source = str(Path(dcmforge.__file__).parents[1])
     return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (source, os.environ.get("PYTHONPATH")) if p)}
+
+
+# -- convert --resume --preview: a batch first written without pictures ----------------------------------
+
+
+def run_convert(*args):
+    return subprocess.run([sys.executable, "-m", "dcmforge.cli", "convert", *map(str, args)], capture_output=True,
+                          text=True, env=command_env(), check=False)  # fmt: skip
+
+
+def stats(out):
+    """(name, mtime_ns, inode) of every series folder under out and of every file in them."""
+    return sorted((str(p.relative_to(out)), p.stat().st_mtime_ns, p.stat().st_ino)
+                  for folder in out.iterdir() if folder.is_dir() for p in (folder, *folder.iterdir()))  # fmt: skip
+
+
+def stir_inputs(folder):
+    """Two STIR headers (HFS) of the marked volume: axes x, y towards L, P; z towards the feet."""
+    folder.mkdir()
+    volume = marked_volume(np.diag(np.array((1, 1, -1)) * SPACING))
+    return [dcmforge.write_interfile(folder / f"{name}.hv", volume, spacing=SPACING) for name in ("a", "b")]
+
+
+def test_resume_with_preview_skips_a_batch_written_without_and_draws_its_pictures_from_the_files(tmp_path):
+    headers, out = stir_inputs(tmp_path / "in"), tmp_path / "out"
+    assert run_convert(*headers, "--out", out, "--seed", "s").returncode == 0
+    before = stats(out)
+    resumed = run_convert(*headers, "--out", out, "--seed", "s", "--resume", "--preview")
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.count("already converted") == 2 and resumed.stdout.count("drawn from its files") == 2
+    assert stats(out) == before  # nothing in the series was written again
+    for name in ("a", "b"):
+        assert "preview: " + str(preview_path(out / name)) in resumed.stdout
+        assert_marker_next_to_l_a_h(preview_path(out / name))  # decoded by zlib and by Pillow
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+    pictures = [preview_path(out / name).stat().st_mtime_ns for name in ("a", "b")]
+    again = run_convert(*headers, "--out", out, "--seed", "s", "--resume", "--preview")
+    assert again.returncode == 0 and again.stdout.count("already converted") == 2
+    assert "drawn" not in again.stdout  # a picture that is there is kept
+    assert [preview_path(out / name).stat().st_mtime_ns for name in ("a", "b")] == pictures
+
+
+def test_resume_without_preview_skips_a_batch_written_with_it(tmp_path):
+    headers, out = stir_inputs(tmp_path / "in"), tmp_path / "out"
+    assert run_convert(*headers, "--out", out, "--seed", "s", "--preview").returncode == 0
+    before = stats(out)
+    resumed = run_convert(*headers, "--out", out, "--seed", "s", "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.count("already converted") == 2 and "preview: " not in resumed.stdout
+    assert stats(out) == before
+
+
+def test_a_skipped_series_that_cannot_be_read_back_gets_a_warning_not_a_failure(tmp_path):
+    folder = tmp_path / "series"
+    folder.mkdir()
+    (folder / "PT_0001.dcm").write_bytes(bytes(128) + b"DICM" + b"\x02\x00\x10\x00UI")
+    skipped = ConversionResult(str(tmp_path / "in.hv"), str(folder), SKIPPED, "in.hv -> series: already converted")
+    result = with_preview(skipped)
+    assert result.status == SKIPPED and result.exit_status == 0
+    assert "no preview drawn from its files" in result.message and len(result.warnings) == 1
+    assert not preview_path(folder).exists()

@@ -43,8 +43,9 @@ from .paths import path_argument
 
 MANIFEST_NAME = ".dcmforge-manifest.jsonl"
 
-# Options that say whether an earlier series may be replaced, or how surely it reaches the disk, not what is written.
-_NOT_IN_IDENTITY = ("overwrite", "durable")
+# Options that say whether an earlier series may be replaced, how surely it reaches the disk, or whether a
+# picture is drawn beside it: not what is written into the series.
+_NOT_IN_IDENTITY = ("overwrite", "durable", "preview")
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,8 @@ def convert_many(inputs, out_dir, *, executor=None, resume=False, report=None, *
         finished = [skipped(task, records.get(identity_key(task.input), [])) for task in tasks]
         tasks = [task for task, result in zip(tasks, finished) if result is None]
         finished = [result for result in finished if result is not None]
+        if options["preview"]:  # drawn as each is reported, not all before the first line
+            finished = map(with_preview, finished)
     if executor is None:
         running = map(run_task, tasks)
     elif dask:
@@ -218,6 +221,24 @@ def skipped(task, records):
     return None
 
 
+def with_preview(result):
+    """A skipped series' result once its picture is there: drawn from its files when it has none.
+
+    A series that cannot be read back keeps its result, with a warning: its files are still whole.
+    """
+    from .preview import draw_from_files, preview_path
+
+    picture = preview_path(result.out_dir)
+    if picture.exists():
+        return result
+    try:
+        draw_from_files(result.out_dir)
+    except (ValueError, OSError) as exc:  # PreviewError, numbers no picture can be made of, a full disk
+        warning = f"no preview drawn from its files: {exc}"
+        return replace(result, message=f"{result.message}\n  warning: {warning}", warnings=(*result.warnings, warning))
+    return replace(result, message=f"{result.message}\n  preview: {picture} (drawn from its files)")
+
+
 def _vouches(record, facts):
     return all(record.get(key) == value for key, value in facts.items())
 
@@ -226,7 +247,11 @@ _SERIES_FACTS = ("files", "nbytes", "series_uid", "folder_inode")
 
 
 def _without_run(record):
-    return {k: v for k, v in record.items() if k not in ("out_dir", "batch", *_SERIES_FACTS)}
+    """The record's identity: a record written while an option was still part of it matches without it."""
+    facts = {k: v for k, v in record.items() if k not in ("out_dir", "batch", *_SERIES_FACTS)}
+    if isinstance(facts.get("options"), dict):
+        facts["options"] = {k: v for k, v in facts["options"].items() if k not in _NOT_IN_IDENTITY}
+    return facts
 
 
 def folder_facts(folder):

@@ -7,7 +7,8 @@ edges (``picture.py``), from projections accumulated while the writer streamed
 the volume (``projection.py``), saved as a PNG by the standard library
 (``png.py``) with a built-in bitmap font (``font.py``). ``dcmforge preview
 DIR`` draws a contact sheet of every series under a folder from the files
-themselves (``sheet.py``).
+themselves (``sheet.py``); ``draw_from_files`` draws one series' picture the
+same way (``convert --resume --preview`` for a series it skips).
 """
 
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 from .png import write_png
 from .projection import ProjectionAccumulator
 
-__all__ = ["ProjectionAccumulator", "preview_path", "write_png", "write_preview"]
+__all__ = ["ProjectionAccumulator", "draw_from_files", "preview_path", "write_png", "write_preview"]
 
 SUFFIX = ".preview.png"
 
@@ -34,3 +35,14 @@ def write_preview(series_dir, accumulator, affine, modality):
         accumulator.projections(), affine, modality, Path(series_dir).name, accumulator.frame_count
     )
     return write_png(preview_path(series_dir), picture, PALETTE)
+
+
+def draw_from_files(series_dir):
+    """Draw the picture of the committed series in series_dir from its files (readback.py); returns its path.
+
+    PreviewError when the files are not what dcmforge writes.
+    """
+    from .readback import read_series
+
+    series = read_series(series_dir)
+    return write_preview(series_dir, series.accumulator, series.affine, series.modality)
