@@ -925,7 +925,7 @@ def test_a_header_with_half_life_and_positron_fraction_converts(tmp_path, capsys
 
 
 def test_one_input_converts_without_importing_what_it_does_not_use(tmp_path):
-    """A short run pays only for the imports it uses: not the --jobs pool, numba, Enhanced PET or file threads."""
+    """A short run imports only what it uses: not the --jobs pool, numba, Enhanced PET, file threads, strptime."""
     header, _ = good_input(tmp_path)
     code = (
         "import sys; from dcmforge import cli; "
@@ -933,6 +933,8 @@ def test_one_input_converts_without_importing_what_it_does_not_use(tmp_path):
         "unused = ('multiprocessing', 'numba', 'dcmforge.write.multiframe', 'concurrent.futures.thread', '_strptime'); "
         "print(status, sorted(m for m in sys.modules if m.startswith(unused)))"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=command_env(), timeout=300, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=command_env(), timeout=300, check=False
+    )
     assert done.stdout.split() == ["0", "[]"], done.stderr
     assert list((tmp_path / "out").rglob("*.dcm"))
