@@ -459,3 +459,25 @@ def test_numba_is_imported_only_when_a_kernel_runs():
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+def _round_up_slope_by_decimal(slope):
+    """The reference: Decimal's exact value quantized up to SLOPE_DIGITS significant digits."""
+    from decimal import ROUND_CEILING, Decimal
+
+    exact = Decimal(slope)
+    step = Decimal(1).scaleb(exact.adjusted() - pixels.SLOPE_DIGITS + 1)
+    return float(exact.quantize(step, rounding=ROUND_CEILING))
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.one_of(
+    st.floats(min_value=5e-324, max_value=1e300, allow_nan=False),
+    st.integers(-300, 300).map(lambda e: 10.0**e),  # powers of ten and their neighbours: the exponent's edges
+    st.integers(-300, 300).map(lambda e: np.nextafter(10.0**e, 0.0)),
+    st.integers(-300, 300).map(lambda e: np.nextafter(10.0**e, np.inf)),
+))  # fmt: skip
+def test_slopes_round_up_as_decimal_rounds_them(slope):
+    got = pixels._round_up_slope(np.float64(slope))
+    assert got == _round_up_slope_by_decimal(float(slope))
+    assert got >= slope

@@ -33,7 +33,7 @@ that bad voxels are found before any file is written and per-volume decisions
 import math
 import os
 import sys
-from decimal import ROUND_CEILING, Decimal
+from decimal import Decimal
 from typing import NamedTuple
 
 import numpy as np
@@ -353,11 +353,19 @@ def _not_whole(slope):
 
 
 def _round_up_slope(slope):
-    """slope rounded up to SLOPE_DIGITS significant digits (the nearest float to that decimal)."""
-    exact = Decimal(slope)
-    step = Decimal(1).scaleb(exact.adjusted() - SLOPE_DIGITS + 1)
+    """slope (> 0) rounded up to SLOPE_DIGITS significant digits (the nearest float to that decimal).
+
+    In integers on the float's exact ratio n/d, once per slice: Decimal took four times as long.
+    """
+    n, d = slope.as_integer_ratio()
+    exponent = len(str(n)) - len(str(d))  # the decimal exponent of n/d, or one more
+    if (d * 10**exponent > n) if exponent >= 0 else (d > n * 10**-exponent):
+        exponent -= 1
+    shift = SLOPE_DIGITS - 1 - exponent
+    numerator, denominator = (n * 10**shift, d) if shift >= 0 else (n, d * 10**-shift)
+    digits = -(-numerator // denominator)  # the ceiling: SLOPE_DIGITS digits (or 10**SLOPE_DIGITS)
     # float() of a decimal >= slope is >= slope: rounding to nearest is monotonic.
-    return float(exact.quantize(step, rounding=ROUND_CEILING))
+    return float(f"{digits}e{-shift}")
 
 
 def _plan_ct(mins, maxs, dtype, empty_slope, first=0):
