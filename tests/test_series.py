@@ -744,6 +744,21 @@ def test_chunked_writing_gives_the_same_files(tmp_path, two_slice_chunks, zeros)
     assert [p.read_bytes() for p in chunked] == [p.read_bytes() for p in whole]
 
 
+def test_large_slices_go_a_larger_window_at_a_time_with_the_same_files(tmp_path, monkeypatch):
+    monkeypatch.setattr(series_module, "LARGE_SLICE_VOXELS", 3 * 4)
+    monkeypatch.setattr(series_module, "LARGE_WINDOW_VOXELS", 2 * 3 * 4)
+    windows, chunks = [], series_module.chunks
+    monkeypatch.setattr(series_module, "chunks", lambda shape, voxels: windows.append(voxels) or chunks(shape, voxels))
+    volume = (rng(16).standard_normal((7, 3, 4)) * 20).astype(np.float32)
+    volume[[1, 2]] = 0
+    kwargs = dict(spacing=(1, 2, 3), metadata=PET_METADATA, seed="large")
+    large = write_series(volume, tmp_path / "large", **kwargs)
+    monkeypatch.undo()
+    whole = write_series(volume, tmp_path / "whole", **kwargs)
+    assert windows == [2 * 3 * 4]
+    assert [p.read_bytes() for p in large] == [p.read_bytes() for p in whole]
+
+
 def test_integer_input_is_judged_on_the_whole_volume_across_chunks(tmp_path, two_slice_chunks):
     volume = rng(15).integers(0, 1000, (5, 3, 4)).astype(np.int16)
     volume[4, 0, 0] = -1  # only the last chunk holds a negative value: every slice is stored signed

@@ -54,6 +54,11 @@ from .plan import (
 # float32 (a core's L2 here), so a slice is still in the cache when it is packed
 # after its extrema; the numba kernels run one thread on so few slices (pixels.py).
 WINDOW_VOXELS = 1 << 19
+# Slices of this many voxels or more (total-body 440x440) go LARGE_WINDOW_VOXELS at a time, on
+# which the numba kernels run in parallel (pixels.PARALLEL_MIN_VOXELS): W2 took 0.68x the floor
+# so against 1.10x one slice after another on an idle machine (README Performance).
+LARGE_SLICE_VOXELS = 1 << 17
+LARGE_WINDOW_VOXELS = 1 << 22
 
 
 def write_series(volume, out_dir, *, multiframe=False, **options):
@@ -224,7 +229,8 @@ class SeriesWriter:
                 self._write_images(chunk, mins[part], maxs[part], pixels.SliceScaling(*(v[part] for v in scaling)))
                 release_pages(chunk)
             return
-        for part, index in chunks(volume.shape, WINDOW_VOXELS):
+        large = self.rows * self.columns >= LARGE_SLICE_VOXELS
+        for part, index in chunks(volume.shape, LARGE_WINDOW_VOXELS if large else WINDOW_VOXELS):
             chunk = volume[index]
             self._write_window(chunk, *chunk_extrema(chunk, part, index, self.backend))
             release_pages(chunk)
