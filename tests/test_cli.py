@@ -30,6 +30,7 @@ from dcmforge.cli import main
 from dcmforge.interfile import write_interfile
 
 import dicom_tools
+from terminal import read_until_closed
 from worker_killer import worker_killer
 from testdata import get_testdata_file
 from interfile_data import (
@@ -124,15 +125,7 @@ def run_on_terminal(*args, cwd=None):
         stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, cwd=cwd, env=command_env(),
     ) as process:  # fmt: skip
         os.close(slave)
-        received = bytearray()
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # EIO: the command ended and closed the terminal
-                break
-            if not chunk:
-                break
-            received += chunk
+        received = read_until_closed(master)
         status = process.wait(timeout=300)
     os.close(master)
     return status, received.decode(errors="replace")

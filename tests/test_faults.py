@@ -42,6 +42,8 @@ from dcmforge.batch import MANIFEST_NAME
 from dcmforge.interfile import write_interfile
 from dcmforge.metadata.files import MAX_DEPTH
 
+from terminal import read_until_closed
+
 REPO = Path(__file__).resolve().parents[1]
 TIMEOUT = 120  # seconds for any one command or condition, on a loaded machine
 PARTIAL = re.compile(r"\..*\.partial")  # the temporary folder of a series being written (write/commit.py)
@@ -678,15 +680,7 @@ def test_ctrl_c_on_a_terminal_with_jobs_shows_interrupted_on_a_line_of_its_own(p
     try:
         wait_for(lambda: partial_with_files(out) or process.poll() is not None, "a temporary folder with files")
         os.killpg(process.pid, signal.SIGINT)
-        shown = bytearray()
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # EIO: the command ended and closed the terminal
-                break
-            if not chunk:
-                break
-            shown += chunk
+        shown = read_until_closed(master)
         status = process.wait(timeout=TIMEOUT)
     finally:
         os.close(master)
