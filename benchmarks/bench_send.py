@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tests"))  # the Orthanc fixture the tests use
 
 import dcmforge  # noqa: E402
-from dcmforge import dicomweb  # noqa: E402
+from dcmforge.sending import dicomweb  # noqa: E402
 from orthanc import Orthanc  # noqa: E402
 
 WORKLOADS = {"W1": (200, 160, 160), "W3": (64, 128, 128)}

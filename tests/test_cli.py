@@ -27,7 +27,7 @@ import pytest
 import SimpleITK as sitk
 
 from dcmforge.cli import main
-from dcmforge.interfile import write_interfile
+from dcmforge.readers.interfile import write_interfile
 
 import dicom_tools
 from terminal import read_until_closed
@@ -665,7 +665,7 @@ import sys
 import numba
 import numpy as np
 from dcmforge.cli import main
-from dcmforge.interfile import write_interfile
+from dcmforge.readers.interfile import write_interfile
 from dcmforge.write.series import write_series
 from dcmforge import pixels
 

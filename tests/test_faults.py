@@ -39,7 +39,7 @@ from dcmforge import (
     write_series,
 )
 from dcmforge.batch import MANIFEST_NAME
-from dcmforge.interfile import write_interfile
+from dcmforge.readers.interfile import write_interfile
 from dcmforge.metadata.files import MAX_DEPTH
 
 from terminal import read_until_closed

@@ -20,13 +20,12 @@ GENERATED = {"dcmforge.dicom._dictionary"}
 LAYERS = {
     "dcmforge": 0,  # the package's own __init__: lazy exports only
     "dcmforge.errors": 0, "dcmforge.paths": 0, "dcmforge.geometry": 0, "dcmforge.timing": 0, "dcmforge.pixels": 0,
-    "dcmforge._numba_kernels": 0, "dcmforge.dicom": 0, "dcmforge.interfile": 0, "dcmforge.dicomweb": 0,
-    "dcmforge.image": 0, "dcmforge.nifti": 0, "dcmforge.metaimage": 0,
-    "dcmforge.iods": 1, "dcmforge.preview": 1, "dcmforge.inputs": 1,
+    "dcmforge._numba_kernels": 0, "dcmforge.dicom": 0, "dcmforge.image": 0,
+    "dcmforge.iods": 1, "dcmforge.preview": 1, "dcmforge.readers": 1,
     "dcmforge.metadata": 2,
     "dcmforge.write": 3,
     "dcmforge.convert": 4,
-    "dcmforge.batch": 5, "dcmforge.pool": 5, "dcmforge.demo": 5, "dcmforge.send_cli": 5,
+    "dcmforge.batch": 5, "dcmforge.pool": 5, "dcmforge.demo": 5, "dcmforge.sending": 5,
     "dcmforge.cli": 6,
 }  # fmt: skip
 

@@ -1,4 +1,4 @@
-"""Tests of the Interfile reader and writer (dcmforge.interfile, dcmforge.interfile.grammar)."""
+"""Tests of the Interfile reader and writer (dcmforge.readers.interfile, dcmforge.readers.interfile.grammar)."""
 
 import json
 import os
@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dcmforge.errors import GeometryError, InterfileError
-from dcmforge.interfile import LazyVolume, read_interfile, write_interfile
-from dcmforge.interfile.grammar import normalise_key, parse_header
+from dcmforge.readers.interfile import LazyVolume, read_interfile, write_interfile
+from dcmforge.readers.interfile.grammar import normalise_key, parse_header
 
 from interfile_data import (
     FRAME_SHAPE,
@@ -782,7 +782,7 @@ def test_an_isotope_unknown_to_dcmforge_is_a_warning_from_a_header(tmp_path):
 
     header, _ = _stir_with(tmp_path, ["radionuclide name := ^227^Thorium", "study date := 2025:01:31",
                                       "study time := 10:00:00"])  # fmt: skip
-    from dcmforge.inputs import read_image
+    from dcmforge.readers.choose import read_image
 
     assert read_interfile(header).metadata["isotope"] == "^227^Thorium"  # the header's words, as read
     image = read_image(header)

@@ -28,7 +28,7 @@ from dcmforge.write import multiframe, plan
 from dcmforge.cli import main
 from dcmforge.dicom.encode import encode_element
 from dcmforge.errors import DcmforgeError, MetadataError, OutputExistsError, ValidationError, VolumeError
-from dcmforge.interfile import write_interfile
+from dcmforge.readers.interfile import write_interfile
 from dcmforge.timing import FrameTiming
 
 ENHANCED_PET_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.130"

@@ -210,7 +210,7 @@ def test_options_of_other_formats_are_refused(tmp_path):
 
 
 def test_import_dcmforge_does_not_import_nibabel():
-    code = "import sys, dcmforge, dcmforge.inputs; dcmforge.read_nifti; print('nibabel' in sys.modules)"
+    code = "import sys, dcmforge, dcmforge.readers.choose; dcmforge.read_nifti; print('nibabel' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "False", done.stderr
 

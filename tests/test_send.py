@@ -30,7 +30,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import dcmforge
-from dcmforge import dicomweb
+from dcmforge.sending import dicomweb
 from dcmforge.cli import main
 from dcmforge.errors import NotDicomError, SendError
 

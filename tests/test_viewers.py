@@ -20,7 +20,7 @@ from test_series import PET_METADATA
 from dcmforge import SeriesWriter, new_study, write_series
 from dcmforge.cli import main
 from dcmforge.errors import DcmforgeError, MetadataError
-from dcmforge.interfile import write_interfile
+from dcmforge.readers.interfile import write_interfile
 
 
 def peaked_volume():

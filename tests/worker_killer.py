@@ -11,7 +11,7 @@ from pathlib import Path
 
 SITECUSTOMIZE = """\
 import os, signal
-import dcmforge.interfile as _interfile
+import dcmforge.readers.interfile as _interfile
 _read = _interfile.read_interfile
 def _read_or_die(path, **options):
     if "die-worker" in str(path):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .convert import BAD_INPUT, EXIT_STATUS, FAILED, STOP_SIGNALS, Terminated, interrupt_once, one_study
 from .errors import DcmforgeError
-from .send_cli import add_connection_options, add_send_command, positive_int
+from .sending.cli import add_connection_options, add_send_command, positive_int
 
 log = logging.getLogger("dcmforge")
 
@@ -59,7 +59,7 @@ def cmd_convert(args):
         return EXIT_BAD_INPUT
     send_series = None
     if args.send:  # credentials are read before anything is converted
-        from .send_cli import sender_for_convert
+        from .sending.cli import sender_for_convert
 
         try:
             send_series = sender_for_convert(args)

@@ -219,7 +219,7 @@ def _logged_warnings():
 def _read(header, options):
     """(the input image, its metadata with the metadata file's over it, the modality)."""
     from . import metadata as metadata_files
-    from .inputs import read_image
+    from .readers.choose import read_image
 
     meta_path = options.get("meta")
     image = read_image(

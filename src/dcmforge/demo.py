@@ -54,7 +54,7 @@ def phantom():
 def run_demo(folder):
     """Write the phantom as Interfile under folder and convert it; returns the exit status."""
     from .convert import convert_one
-    from .interfile import write_interfile
+    from .readers.interfile import write_interfile
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,5 @@
-"""The image every reader returns: Interfile (:mod:`dcmforge.interfile`), NIfTI-1/NIfTI-2
-(:mod:`dcmforge.nifti`) and MetaImage (:mod:`dcmforge.metaimage`); :mod:`dcmforge.inputs`
+"""The image every reader returns: Interfile (:mod:`dcmforge.readers.interfile`), NIfTI-1/NIfTI-2
+(:mod:`dcmforge.readers.nifti`) and MetaImage (:mod:`dcmforge.readers.metaimage`); :mod:`dcmforge.readers.choose`
 picks the reader for a file.
 
 Each reader gives a volume [z, y, x] or [t, z, y, x], the index -> LPS affine of voxel

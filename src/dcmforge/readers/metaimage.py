@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import MetaImageError
-from .geometry import finite_vector, from_affine
-from .image import METAIMAGE, Image
-from .paths import read_regular_file
+from ..errors import MetaImageError
+from ..geometry import finite_vector, from_affine
+from ..image import METAIMAGE, Image
+from ..paths import read_regular_file
 
 ELEMENT_TYPES = {
     "MET_CHAR": "i1", "MET_UCHAR": "u1", "MET_SHORT": "i2", "MET_USHORT": "u2", "MET_INT": "i4",

@@ -12,7 +12,7 @@ import dataclasses
 import os
 import sys
 
-from .errors import DcmforgeError, NotDicomError, SendError
+from ..errors import DcmforgeError, NotDicomError, SendError
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -134,7 +134,7 @@ def sender_for_convert(args):
     Credentials are read now, before anything is converted; a problem with them
     is a CredentialsError.
     """
-    from .convert import CONVERTED, FAILED, SKIPPED
+    from ..convert import CONVERTED, FAILED, SKIPPED
 
     credentials(args)
 

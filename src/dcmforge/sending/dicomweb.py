@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from .errors import NotDicomError, SendError
+from ..errors import NotDicomError, SendError
 
 log = logging.getLogger("dcmforge")
 

@@ -6,18 +6,18 @@ This module is the entry point, following docs/interfile.md: it reads
 the header, refuses projection data, recognises the dialect, follows CASToR
 metaheaders, and puts the parts read by its sibling modules into an :class:`dcmforge.image.Image`:
 
-* :mod:`dcmforge.interfile.grammar`: header text -> keys and values.
-* :mod:`dcmforge.interfile.layout`: where the voxels are in the data file, and
+* :mod:`dcmforge.readers.interfile.grammar`: header text -> keys and values.
+* :mod:`dcmforge.readers.interfile.layout`: where the voxels are in the data file, and
   numpy.memmap views of it, [z, y, x] per frame (Interfile axis 1 varies
   fastest, so it is the last numpy axis).
-* :mod:`dcmforge.interfile.byteorder`: refuses or warns about data that only the
+* :mod:`dcmforge.readers.interfile.byteorder`: refuses or warns about data that only the
   other byte order makes plausible.
-* :mod:`dcmforge.interfile.scaling`: the values' factors and intercepts, and
+* :mod:`dcmforge.readers.interfile.scaling`: the values' factors and intercepts, and
   :class:`LazyVolume`, which scales one indexed part at a time.
-* :mod:`dcmforge.interfile.geometry`: patient position, voxel sizes and origin
+* :mod:`dcmforge.readers.interfile.geometry`: patient position, voxel sizes and origin
   -> the index -> LPS affine.
-* :mod:`dcmforge.interfile.metadata`: study, patient, tracer, modality, frame times.
-* :mod:`dcmforge.interfile.writer`: :func:`write_interfile`.
+* :mod:`dcmforge.readers.interfile.metadata`: study, patient, tracer, modality, frame times.
+* :mod:`dcmforge.readers.interfile.writer`: :func:`write_interfile`.
 
 Every default assumed along the way is reported in ``warnings``.
 """
@@ -27,10 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import GeometryError, InterfileError
-from ..geometry import finite_vector
-from ..image import INTERFILE, Image
-from ..paths import path_argument
+from ...errors import GeometryError, InterfileError
+from ...geometry import finite_vector
+from ...image import INTERFILE, Image
+from ...paths import path_argument
 from .byteorder import check_byte_order
 from .geometry import POSITIONS, geometry_from_header, patient_position_from_header
 from .grammar import normalise_key, parse_header, parse_list, read_header_file

@@ -1,8 +1,8 @@
 """Write an Interfile image: a STIR-style header (.hv) and float32 data file (.v).
 
-For tests and the demo: :func:`dcmforge.interfile.read_interfile` reads the pair
+For tests and the demo: :func:`dcmforge.readers.interfile.read_interfile` reads the pair
 back as the same volume (in float32), affine and metadata (the keys in
-WRITABLE_METADATA). The patient position tables are :mod:`dcmforge.interfile.geometry`'s.
+WRITABLE_METADATA). The patient position tables are :mod:`dcmforge.readers.interfile.geometry`'s.
 """
 
 import datetime as dt
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import GeometryError, InterfileError, VolumeError
+from ...errors import GeometryError, InterfileError, VolumeError
 from .geometry import POSITIONS, STIR_TO_LPS
 
 WRITABLE_METADATA = (

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DcmforgeError, GeometryError, NiftiError
-from .geometry import finite_vector, from_affine
-from .image import NIFTI, Image
+from ..errors import DcmforgeError, GeometryError, NiftiError
+from ..geometry import finite_vector, from_affine
+from ..image import NIFTI, Image
 
 # xyzt_units names (as nibabel spells them) -> factor to mm, or to seconds.
 SPACE_UNITS = {"mm": 1.0, "meter": 1000.0, "micron": 1e-3, "unknown": 1.0}

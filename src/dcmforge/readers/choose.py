@@ -1,7 +1,7 @@
 """``read_image``: read any input dcmforge knows, choosing the reader by what the file is.
 
-Interfile (:mod:`dcmforge.interfile`), NIfTI-1/NIfTI-2 (:mod:`dcmforge.nifti`, needs
-nibabel: ``pip install dcmforge[nifti]``) and MetaImage (:mod:`dcmforge.metaimage`);
+Interfile (:mod:`dcmforge.readers.interfile`), NIfTI-1/NIfTI-2 (:mod:`dcmforge.readers.nifti`, needs
+nibabel: ``pip install dcmforge[nifti]``) and MetaImage (:mod:`dcmforge.readers.metaimage`);
 each returns a :class:`dcmforge.image.Image`. ``.hdr`` is both an Interfile header
 and half of a NIfTI/Analyze pair, and CASToR writes Interfile ``.mhd`` files: those
 are told apart by their first bytes.
@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError, MetadataError
-from .image import INTERFILE, METAIMAGE, NIFTI
-from .iods.codes import radionuclide
-from .paths import not_a_file, path_argument
+from ..errors import InputError, MetadataError
+from ..image import INTERFILE, METAIMAGE, NIFTI
+from ..iods.codes import radionuclide
+from ..paths import not_a_file, path_argument
 
 # Suffixes that name one format alone; ".hdr" (Interfile or a NIfTI/Analyze pair) is decided by content.
 _BY_SUFFIX = {

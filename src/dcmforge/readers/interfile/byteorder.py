@@ -10,7 +10,7 @@ naming the key and the value to write.
 
 import numpy as np
 
-from ..errors import InterfileError
+from ...errors import InterfileError
 
 KEY = "imagedata byte order"
 ORDER_NAMES = {"<": "LITTLEENDIAN", ">": "BIGENDIAN"}

@@ -4,13 +4,13 @@ Each dialect has a native voxel frame; a sign table maps it to STIR's gantry
 frame, and STIR's table maps that to LPS for the patient position
 (docs/interfile.md 4.1). The origin rule is the dialect's (STIR first
 pixel offset, or a grid centred on the scanner axis); Siemens headers may give
-the directions (%image orientation). :mod:`dcmforge.interfile` calls this while
-reading; :mod:`dcmforge.interfile.writer` uses the position tables to write.
+the directions (%image orientation). :mod:`dcmforge.readers.interfile` calls this while
+reading; :mod:`dcmforge.readers.interfile.writer` uses the position tables to write.
 """
 
 import numpy as np
 
-from ..errors import InterfileError
+from ...errors import InterfileError
 from .grammar import normalise_key, parse_list
 from .numbers import list_number
 

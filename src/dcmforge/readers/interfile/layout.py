@@ -1,10 +1,10 @@
 """Where an Interfile image's voxels are in its data file.
 
-From a parsed header (:mod:`dcmforge.interfile.grammar`): the data file's path,
+From a parsed header (:mod:`dcmforge.readers.interfile.grammar`): the data file's path,
 the numpy dtype (number format, bytes per pixel, byte order), the shape of one
 frame and the byte offset of each frame (a :class:`Layout`), and numpy.memmap
-views of the file, [z, y, x] per frame. :mod:`dcmforge.interfile` calls these
-while reading an image; :mod:`dcmforge.interfile.scaling` scales the values.
+views of the file, [z, y, x] per frame. :mod:`dcmforge.readers.interfile` calls these
+while reading an image; :mod:`dcmforge.readers.interfile.scaling` scales the values.
 """
 
 import math
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InterfileError
-from ..paths import not_a_file
+from ...errors import InterfileError
+from ...paths import not_a_file
 from .grammar import normalise_key
 from .numbers import entry_count, loose_number
 

@@ -4,12 +4,12 @@ Every dialect's keys (STIR image scaling factors; CASToR rescale slope and
 intercept; Siemens %image slope and intercept; a numeric quantification units)
 give each frame a factor, or one per plane, and an intercept;
 :class:`LazyVolume` applies them to the memory-mapped frames of
-:mod:`dcmforge.interfile.layout` one indexed part at a time.
+:mod:`dcmforge.readers.interfile.layout` one indexed part at a time.
 """
 
 import numpy as np
 
-from ..errors import InterfileError
+from ...errors import InterfileError
 from .grammar import parse_list
 from .numbers import entry_number, list_number, loose_number
 

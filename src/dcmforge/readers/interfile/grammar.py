@@ -15,8 +15,8 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 
-from ..errors import InterfileError
-from ..paths import read_regular_file
+from ...errors import InterfileError
+from ...paths import read_regular_file
 from .numbers import entry_count, entry_number
 
 # A header bigger than this with no END line is not a header (it may be the

@@ -4,15 +4,15 @@ metadata_from_header returns a dict of DICOM keywords (StudyDate, PatientName,
 Units, ...) and dcmforge's friendly keys (isotope, injected_activity,
 injection_datetime, modality, frame_start, frame_duration, ...), plus
 half_life and positron_fraction. A part that cannot be read is a warning, not
-an error: the image is still usable. :mod:`dcmforge.interfile` calls it while
-reading; :mod:`dcmforge.interfile.writer` writes the same keys back.
+an error: the image is still usable. :mod:`dcmforge.readers.interfile` calls it while
+reading; :mod:`dcmforge.readers.interfile.writer` writes the same keys back.
 """
 
 import datetime as dt
 import os
 import re
 
-from ..errors import InterfileError
+from ...errors import InterfileError
 from .grammar import normalise_key, parse_date, parse_time
 from .numbers import entry_number, loose_number
 
