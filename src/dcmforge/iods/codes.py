@@ -31,6 +31,12 @@ class Radionuclide(NamedTuple):
     retired_value: str  # the SNOMED-RT code value (SRT) that old files carry, "" for none
     half_life: float  # seconds
     positron_fraction: float
+    photopeaks: tuple = ()  # keV: the gamma or x-ray lines a single-photon camera's energy windows centre on
+
+    @property
+    def emits_positrons(self):
+        """Whether PET images it: any positron branch (Y-90's internal pair production included)."""
+        return self.positron_fraction > 0
 
 
 # Codes: PS3.16 CID 4020 "PET Radionuclide" (all of it) and the SPECT and therapy isotopes of
@@ -41,6 +47,9 @@ class Radionuclide(NamedTuple):
 # ICRP Publication 107 (2008). Ge-68 decays by electron capture; its positrons come from its
 # Ga-68 daughter, hence Ga-68's fraction. Y-90's positrons are internal pair production
 # (3.186e-5 per decay, Selwyn et al. 2007); ICRP 107 lists none.
+# Photopeaks are the lines single-photon imaging uses (a positron emitter's 511 keV annihilation
+# photons are not listed), from NNDC NuDat 3 (ENSDF), to 0.1 keV. Tl-201's main peak is the
+# mercury K x-rays (68.9-80.3 keV), given at K-alpha1; Y-90 has only a bremsstrahlung continuum.
 # fmt: off
 RADIONUCLIDES = (
     Radionuclide("F-18",   "Fluorine",   Code("77004003",  "SCT", "^18^Fluorine"),    "C-111A1", 6586.2,    0.9673),
@@ -81,26 +90,26 @@ RADIONUCLIDES = (
     Radionuclide("Tc-94m", "Technetium", Code("424079002", "SCT", "^94m^Technetium"), "C-163AA", 3120.0,    0.7015),
     Radionuclide("Tb-152", "Terbium",    Code("126606",    "DCM", "^152^Terbium"),    "",        63000.0,   0.1958),
     # imaged isotopes of CID 18 (SPECT, planar, therapy): no positrons
-    Radionuclide("Tc-99m", "Technetium", Code("72454006",  "SCT", "^99m^Technetium"), "C-163A8", 21654.0,   0.0),
-    Radionuclide("I-123",  "Iodine",     Code("21572004",  "SCT", "^123^Iodine"),     "C-114A4", 47772.0,   0.0),
-    Radionuclide("I-125",  "Iodine",     Code("68630002",  "SCT", "^125^Iodine"),     "C-114A6", 5.13216e6, 0.0),
-    Radionuclide("I-131",  "Iodine",     Code("1368003",   "SCT", "^131^Iodine"),     "C-114B1", 692988.0,  0.0),
-    Radionuclide("In-111", "Indium",     Code("56609000",  "SCT", "^111^Indium"),     "C-145A4", 242326.0,  0.0),
-    Radionuclide("In-113m", "Indium",    Code("48895003",  "SCT", "^113m^Indium"),    "C-145A5", 5968.44,   0.0),
-    Radionuclide("Ga-67",  "Gallium",    Code("2008008",   "SCT", "^67^Gallium"),     "C-131A2", 281768.0,  0.0),
-    Radionuclide("Tl-201", "Thallium",   Code("60057003",  "SCT", "^201^Thallium"),   "C-138A9", 262483.0,  0.0),
-    Radionuclide("Xe-127", "Xenon",      Code("27081007",  "SCT", "^127^Xenon"),      "C-172A5", 3.14496e6, 0.0),
-    Radionuclide("Xe-133", "Xenon",      Code("80751004",  "SCT", "^133^Xenon"),      "C-172A8", 452995.0,  0.0),
-    Radionuclide("Kr-81m", "Krypton",    Code("61716009",  "SCT", "^81m^Krypton"),    "C-173A5", 13.1,      0.0),
-    Radionuclide("Co-57",  "Cobalt",     Code("27054007",  "SCT", "^57^Cobalt"),      "C-144A3", 2.34783e7, 0.0),
-    Radionuclide("Cr-51",  "Chromium",   Code("52745005",  "SCT", "^51^Chromium"),    "C-129A2", 2.3935e6,  0.0),
-    Radionuclide("Se-75",  "Selenium",   Code("43239002",  "SCT", "^75^Selenium"),    "C-116A3", 1.03489e7, 0.0),
-    Radionuclide("Lu-177", "Lutetium",   Code("447553000", "SCT", "^177^Lutetium"),   "C-101ED", 574301.0,  0.0),
-    Radionuclide("Sm-153", "Samarium",   Code("419804008", "SCT", "^153^Samarium"),   "C-B1134", 167400.0,  0.0),
-    Radionuclide("Ho-166", "Holmium",    Code("C1943",     "NCIt", "^166^Holmium"),   "",        96480.0,   0.0),
-    Radionuclide("Re-186", "Rhenium",    Code("395865006", "SCT", "^186^Rhenium"),    "C-11906", 321261.0,  0.0),
-    Radionuclide("Re-188", "Rhenium",    Code("423578007", "SCT", "^188^Rhenium"),    "C-1018D", 61214.4,   0.0),
-    Radionuclide("Ra-223", "Radium",     Code("24853006",  "SCT", "^223^Radium"),     "C-136A2", 987552.0,  0.0),
+    Radionuclide("Tc-99m", "Technetium", Code("72454006",  "SCT", "^99m^Technetium"), "C-163A8", 21654.0,   0.0, (140.5,)),
+    Radionuclide("I-123",  "Iodine",     Code("21572004",  "SCT", "^123^Iodine"),     "C-114A4", 47772.0,   0.0, (159.0,)),
+    Radionuclide("I-125",  "Iodine",     Code("68630002",  "SCT", "^125^Iodine"),     "C-114A6", 5.13216e6, 0.0, (35.5,)),
+    Radionuclide("I-131",  "Iodine",     Code("1368003",   "SCT", "^131^Iodine"),     "C-114B1", 692988.0,  0.0, (364.5,)),
+    Radionuclide("In-111", "Indium",     Code("56609000",  "SCT", "^111^Indium"),     "C-145A4", 242326.0,  0.0, (171.3, 245.4)),
+    Radionuclide("In-113m", "Indium",    Code("48895003",  "SCT", "^113m^Indium"),    "C-145A5", 5968.44,   0.0, (391.7,)),
+    Radionuclide("Ga-67",  "Gallium",    Code("2008008",   "SCT", "^67^Gallium"),     "C-131A2", 281768.0,  0.0, (93.3, 184.6, 300.2)),
+    Radionuclide("Tl-201", "Thallium",   Code("60057003",  "SCT", "^201^Thallium"),   "C-138A9", 262483.0,  0.0, (70.8, 167.4)),
+    Radionuclide("Xe-127", "Xenon",      Code("27081007",  "SCT", "^127^Xenon"),      "C-172A5", 3.14496e6, 0.0, (172.1, 203.0, 375.0)),
+    Radionuclide("Xe-133", "Xenon",      Code("80751004",  "SCT", "^133^Xenon"),      "C-172A8", 452995.0,  0.0, (81.0,)),
+    Radionuclide("Kr-81m", "Krypton",    Code("61716009",  "SCT", "^81m^Krypton"),    "C-173A5", 13.1,      0.0, (190.5,)),
+    Radionuclide("Co-57",  "Cobalt",     Code("27054007",  "SCT", "^57^Cobalt"),      "C-144A3", 2.34783e7, 0.0, (122.1,)),
+    Radionuclide("Cr-51",  "Chromium",   Code("52745005",  "SCT", "^51^Chromium"),    "C-129A2", 2.3935e6,  0.0, (320.1,)),
+    Radionuclide("Se-75",  "Selenium",   Code("43239002",  "SCT", "^75^Selenium"),    "C-116A3", 1.03489e7, 0.0, (136.0, 264.7)),
+    Radionuclide("Lu-177", "Lutetium",   Code("447553000", "SCT", "^177^Lutetium"),   "C-101ED", 574301.0,  0.0, (112.9, 208.4)),
+    Radionuclide("Sm-153", "Samarium",   Code("419804008", "SCT", "^153^Samarium"),   "C-B1134", 167400.0,  0.0, (103.2,)),
+    Radionuclide("Ho-166", "Holmium",    Code("C1943",     "NCIt", "^166^Holmium"),   "",        96480.0,   0.0, (80.6,)),
+    Radionuclide("Re-186", "Rhenium",    Code("395865006", "SCT", "^186^Rhenium"),    "C-11906", 321261.0,  0.0, (137.2,)),
+    Radionuclide("Re-188", "Rhenium",    Code("423578007", "SCT", "^188^Rhenium"),    "C-1018D", 61214.4,   0.0, (155.0,)),
+    Radionuclide("Ra-223", "Radium",     Code("24853006",  "SCT", "^223^Radium"),     "C-136A2", 987552.0,  0.0, (269.5,)),
 )
 # fmt: on
 
