@@ -1,8 +1,7 @@
 """``read_image``: read any input dcmforge knows, choosing the reader by what the file is.
 
-Interfile (:mod:`dcmforge.readers.interfile`), NIfTI-1/NIfTI-2 (:mod:`dcmforge.readers.nifti`, needs
-nibabel: ``pip install dcmforge[nifti]``) and MetaImage (:mod:`dcmforge.readers.metaimage`);
-each returns a :class:`dcmforge.image.Image`. ``.hdr`` is both an Interfile header
+Interfile (:mod:`dcmforge.readers.interfile`), NIfTI-1/NIfTI-2 (:mod:`dcmforge.readers.nifti`)
+and MetaImage (:mod:`dcmforge.readers.metaimage`); each returns a :class:`dcmforge.image.Image`. ``.hdr`` is both an Interfile header
 and half of a NIfTI/Analyze pair, and CASToR writes Interfile ``.mhd`` files: those
 are told apart by their first bytes.
 """
