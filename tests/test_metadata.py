@@ -14,7 +14,8 @@ from testdata import get_testdata_file
 from dcmforge import iods
 from dcmforge.dicom import tags
 from dcmforge.errors import DcmforgeError, MetadataError
-from dcmforge.iods import CT_IMAGE, PET_IMAGE
+from dcmforge.iods.ct import CT_IMAGE
+from dcmforge.iods.pet import PET_IMAGE
 from dcmforge.metadata import (
     FRIENDLY_KEYS,
     check_metadata,

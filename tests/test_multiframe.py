@@ -28,6 +28,7 @@ from dcmforge.write import multiframe, plan
 from dcmforge.cli import main
 from dcmforge.dicom.encode import encode_element
 from dcmforge.errors import DcmforgeError, MetadataError, OutputExistsError, ValidationError, VolumeError
+from dcmforge.iods.enhanced_pet import ENHANCED_PET_IMAGE
 from dcmforge.readers.interfile import write_interfile
 from dcmforge.timing import FrameTiming
 
@@ -485,7 +486,7 @@ def test_seeded_files_are_reproducible_and_their_own_series(tmp_path):
 
 def test_the_description_is_the_enhanced_pet_one():
     description = iods.description_for("PT", multiframe=True)
-    assert description is iods.ENHANCED_PET_IMAGE and description.sop_class_uid == ENHANCED_PET_IMAGE_STORAGE
+    assert description is ENHANCED_PET_IMAGE and description.sop_class_uid == ENHANCED_PET_IMAGE_STORAGE
     defaults = iods.defaults(description)
     assert defaults["ImageType"] == ["DERIVED", "PRIMARY", "VOLUME", "NONE"] and defaults["Modality"] == "PT"
     assert "SharedFunctionalGroupsSequence" not in defaults  # derived by the writer

@@ -9,26 +9,24 @@ This module chooses a description and answers questions about it.
 """
 
 import copy
+from importlib import import_module
 
 from ..errors import DcmforgeError
-from .ct import CT_IMAGE
-from .enhanced_pet import ENHANCED_PET_IMAGE
-from .functional_groups import FUNCTIONAL_GROUPS
 from .model import SOURCES, TYPES
-from .pet import PET_IMAGE
 
 __all__ = [
-    "CT_IMAGE", "DESCRIPTIONS", "ENHANCED_PET_IMAGE", "FUNCTIONAL_GROUPS", "MODALITY_SPELLINGS", "PET_IMAGE",
-    "SOURCES", "TYPES", "attribute", "defaults", "defaults_of", "description_for", "keywords_from",
+    "DESCRIPTIONS", "MODALITY_SPELLINGS", "SOURCES", "TYPES", "attribute", "defaults", "defaults_of",
+    "description_for", "keywords_from",
 ]  # fmt: skip
 
 # -- choosing a description ----------------------------------------------------------
 
-# (modality, multiframe) -> description.
+# (modality, multiframe) -> (module, name) of its description; a module is imported when its description is
+# first asked for, so a PET conversion does not build the CT and Enhanced PET tables.
 DESCRIPTIONS = {
-    ("PT", False): PET_IMAGE,
-    ("CT", False): CT_IMAGE,
-    ("PT", True): ENHANCED_PET_IMAGE,
+    ("PT", False): ("pet", "PET_IMAGE"),
+    ("CT", False): ("ct", "CT_IMAGE"),
+    ("PT", True): ("enhanced_pet", "ENHANCED_PET_IMAGE"),
 }
 
 # How a modality may be spelt (upper case) -> its DICOM Modality code.
@@ -40,12 +38,13 @@ def description_for(modality, multiframe=False):
     code = MODALITY_SPELLINGS.get(modality.strip().upper()) if isinstance(modality, str) else None
     if code is None:
         raise DcmforgeError(f"modality {modality!r}: dcmforge describes PT (or PET) and CT images")
-    description = DESCRIPTIONS.get((code, bool(multiframe)))
-    if description is None:
+    where = DESCRIPTIONS.get((code, bool(multiframe)))
+    if where is None:
         raise DcmforgeError(
             f"multi-frame {code} images are not described (only Enhanced PET is); write single-frame images"
         )
-    return description
+    module, name = where
+    return getattr(import_module(f"{__name__}.{module}"), name)
 
 
 def defaults(description):

@@ -28,6 +28,9 @@ import numpy as np
 from .. import iods, pixels, timing
 from ..dicom.values import dicom_datetime, values_of
 from ..iods import validate
+from ..iods.enhanced_pet import ENHANCED_PET_IMAGE
+from ..iods.functional_groups import FUNCTIONAL_GROUPS
+from ..iods.pet import PET_IMAGE
 from ..iods.codes import PET_UNITS, Code, position_of_sequences, radiopharmaceutical_code
 from .commit import SeriesFolder, refuse_existing
 from .plan import (
@@ -91,7 +94,7 @@ _SAID_OTHERWISE = frozenset({
     "RadiopharmaceuticalInformationSequence",
     "SeriesType",  # STATIC or DYNAMIC: the frames' temporal dimension says it
 })  # fmt: skip
-_GROUPS = {group.keyword: group for group in iods.FUNCTIONAL_GROUPS}
+_GROUPS = {group.keyword: group for group in FUNCTIONAL_GROUPS}
 
 # scaling=: one rescale for the whole file, in the shared functional groups, which every
 # reader applies; or one per slice (each DICOM frame), more precise, which only some readers apply (README).
@@ -237,12 +240,12 @@ def enhanced_metadata(user, pet, reference):
             groups[keyword] = value
         elif keyword in _SAID_OTHERWISE:
             continue
-        elif iods.attribute(iods.ENHANCED_PET_IMAGE, keyword) is None and iods.attribute(iods.PET_IMAGE, keyword):
+        elif iods.attribute(ENHANCED_PET_IMAGE, keyword) is None and iods.attribute(PET_IMAGE, keyword):
             log.warning("%s: a PET series attribute an Enhanced PET image does not have; not written", keyword)
         else:
             values[keyword] = value
     image_type = list(values_of(pet["ImageType"]))
-    default_type = iods.defaults(iods.ENHANCED_PET_IMAGE)["ImageType"]
+    default_type = iods.defaults(ENHANCED_PET_IMAGE)["ImageType"]
     values["ImageType"] = image_type + default_type[len(image_type) :]  # a PET series' two values, then VOLUME\NONE
 
     decay_correction = str(pet["DecayCorrection"]).strip()
@@ -277,7 +280,7 @@ def enhanced_metadata(user, pet, reference):
 
 def _radiopharmaceutical(number, item, series_date):
     """One PET Isotope item as an Enhanced PET Isotope item: dose in MBq, agent number, route and code."""
-    rows = iods.attribute(iods.ENHANCED_PET_IMAGE, "RadiopharmaceuticalInformationSequence").items
+    rows = iods.attribute(ENHANCED_PET_IMAGE, "RadiopharmaceuticalInformationSequence").items
     allowed = {row.keyword for row in rows}
     enhanced = {keyword: value for keyword, value in item.items() if keyword in allowed}
     for keyword in sorted(set(item) - allowed - {"Radiopharmaceutical", "RadiopharmaceuticalStartTime"}):

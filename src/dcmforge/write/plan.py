@@ -118,7 +118,7 @@ def plan_series(shape, options, multiframe=False):
     place = geometry_from(options.spacing, options.origin, options.orientation, options.affine, options.affine_convention)
     user, frames, half_life = user_metadata(options.metadata, modality, frame_count, options.study)
     # Enhanced PET reads the single-frame PET series' values, so both forms of one input say the same.
-    values = {**iods.defaults(iods.PET_IMAGE if multiframe else description), **user}
+    values = {**iods.defaults(iods.description_for("PT") if multiframe else description), **user}
     settle_decay_correction(values, user, modality, half_life)
     now = datetime.datetime.now()
     reference = reference_datetime(user, now)
