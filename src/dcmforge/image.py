@@ -19,7 +19,7 @@ class Image:
     """An input image as dcmforge uses it, whatever file it came from.
 
     volume: [z, y, x] or [t, z, y, x]; a numpy array or memmap, or an array-like that
-    scales the part it is indexed with (interfile.LazyVolume). affine: 4x4, index
+    scales the part it is indexed with (readers.lazy.LazyVolume). affine: 4x4, index
     (i = column = last numpy axis, j = row, k = slice, 1) -> LPS mm of voxel centres.
     spacing: (dx, dy, dz), positive mm. convention: one line saying how the file's
     frame was turned into LPS. keys: the header's keys and values as read.

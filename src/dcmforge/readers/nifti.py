@@ -31,6 +31,7 @@ import numpy as np
 from ..errors import GeometryError, NiftiError
 from ..geometry import finite_vector, from_affine
 from ..image import NIFTI, Image
+from .lazy import LazyVolume
 
 # nifti1.h, in order: (name, type, count). The NIfTI-1 header is 348 bytes.
 NIFTI1_FIELDS = (
@@ -238,8 +239,6 @@ def _scaling(path, header):
 
 def _volume(raw, shape, slope, intercept):
     """[z, y, x] or [t, z, y, x]: a transposed view of the file's [x, y, z, t], scaled when it is indexed."""
-    from .interfile.scaling import LazyVolume
-
     nt, nz, ny, nx = shape
     raw = raw.reshape((nx, ny, nz, nt), order="F")
     frames = [raw[..., t].T for t in range(nt)]

@@ -12,8 +12,8 @@ metaheaders, and puts the parts read by its sibling modules into an :class:`dcmf
   fastest, so it is the last numpy axis).
 * :mod:`dcmforge.readers.interfile.byteorder`: refuses or warns about data that only the
   other byte order makes plausible.
-* :mod:`dcmforge.readers.interfile.scaling`: the values' factors and intercepts, and
-  :class:`LazyVolume`, which scales one indexed part at a time.
+* :mod:`dcmforge.readers.interfile.scaling`: the values' factors and intercepts, which
+  :class:`dcmforge.readers.lazy.LazyVolume` applies one indexed part at a time.
 * :mod:`dcmforge.readers.interfile.geometry`: patient position, voxel sizes and origin
   -> the index -> LPS affine.
 * :mod:`dcmforge.readers.interfile.metadata`: study, patient, tracer, modality, frame times.
@@ -36,7 +36,8 @@ from .geometry import POSITIONS, geometry_from_header, patient_position_from_hea
 from .grammar import normalise_key, parse_header, parse_list, read_header_file
 from .layout import data_file_size, find_data_file, gate_count, layout_from_header, map_data, resolve_name
 from .metadata import metadata_from_header
-from .scaling import LazyVolume, scaling_from_header
+from ..lazy import LazyVolume
+from .scaling import scaling_from_header
 from .writer import write_interfile
 
 __all__ = ["LazyVolume", "parse_header", "read_interfile", "write_interfile"]
