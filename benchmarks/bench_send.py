@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # the Orthanc fixture the tests use
 
 import dcmforge  # noqa: E402
 from dcmforge.sending import dicomweb  # noqa: E402
+from dcmforge.sending.instances import read_instance  # noqa: E402
 from orthanc import Orthanc  # noqa: E402
 
 WORKLOADS = {"W1": (200, 160, 160), "W3": (64, 128, 128)}
@@ -49,7 +50,7 @@ def write_workload(name, shape, root):
 
 def curl_bodies(paths, root):
     """The multipart bodies dcmforge would send, one file per batch, and their boundaries."""
-    instances = [dicomweb.read_instance(p) for p in paths]
+    instances = [read_instance(p) for p in paths]
     bodies = []
     for number, batch in enumerate(
         dicomweb.plan_batches(instances, dicomweb.DEFAULT_BATCH_INSTANCES, dicomweb.DEFAULT_BATCH_BYTES)

@@ -31,6 +31,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import dcmforge
 from dcmforge.sending import dicomweb
+from dcmforge.sending.instances import Instance, meta_elements, read_instance
 from dcmforge.cli import main
 from dcmforge.errors import NotDicomError, SendError
 
@@ -239,7 +240,7 @@ def test_in_a_folder_files_without_dicm_are_skipped_with_a_warning(scripted, ser
 
 def test_the_meta_group_names_the_instance_pydicom_reads(series):
     for path in [*series["PT"][:2], *series["MF"]]:
-        instance = dicomweb.read_instance(path)
+        instance = read_instance(path)
         dataset = pydicom.dcmread(path, stop_before_pixels=True)
         assert instance.sop_instance_uid == dataset.SOPInstanceUID
         assert instance.sop_class_uid == dataset.SOPClassUID
@@ -255,7 +256,7 @@ def test_a_part10_file_dcmforge_did_not_write_is_sendable(tmp_path):
     dataset.file_meta.TransferSyntaxUID = pydicom.uid.ImplicitVRLittleEndian
     path = tmp_path / "other.dcm"
     dataset.save_as(path, enforce_file_format=True)
-    assert dicomweb.read_instance(path).sop_instance_uid == "1.2.3.4.5"
+    assert read_instance(path).sop_instance_uid == "1.2.3.4.5"
 
 
 @given(st.binary(max_size=300))
@@ -264,7 +265,7 @@ def test_any_bytes_give_an_instance_or_not_dicom(tmp_path, tail):
     path = tmp_path / "any.dcm"
     path.write_bytes(bytes(128) + b"DICM" + tail)
     try:
-        instance = dicomweb.read_instance(path)
+        instance = read_instance(path)
     except NotDicomError as exc:
         assert str(exc).startswith(str(path))
     else:
@@ -273,7 +274,7 @@ def test_any_bytes_give_an_instance_or_not_dicom(tmp_path, tail):
 
 @given(st.lists(st.integers(1, 100), max_size=30), st.integers(1, 7), st.integers(1, 300))
 def test_batches_keep_order_and_bounds(sizes, most, budget):
-    instances = [dicomweb.Instance(str(n), size, "", str(n)) for n, size in enumerate(sizes)]
+    instances = [Instance(str(n), size, "", str(n)) for n, size in enumerate(sizes)]
     batches = dicomweb.plan_batches(instances, most, budget)
     assert [i for batch in batches for i in batch] == instances
     for batch in batches:
@@ -285,7 +286,7 @@ def test_batches_keep_order_and_bounds(sizes, most, budget):
 
 
 def test_the_multipart_body_holds_each_file_as_it_is(series):
-    batch = [dicomweb.read_instance(p) for p in series["CT"][:3]]
+    batch = [read_instance(p) for p in series["CT"][:3]]
     boundary = dicomweb.new_boundary()
     body = b"".join(dicomweb.body_pieces(batch, boundary))
     assert len(body) == dicomweb.body_length(batch, boundary)
@@ -301,7 +302,7 @@ def test_the_multipart_body_holds_each_file_as_it_is(series):
 
 # -- the answer ------------------------------------------------------------------------
 
-BATCH = [dicomweb.Instance(f"/f{n}.dcm", 10, "1.2", f"1.2.3.{n}") for n in range(3)]
+BATCH = [Instance(f"/f{n}.dcm", 10, "1.2", f"1.2.3.{n}") for n in range(3)]
 
 
 def _item(uid, reason_tag=None, code=None):
@@ -368,7 +369,7 @@ class Scripted(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers["Content-Length"]))
         head = f"Content-Type: {self.headers['Content-Type']}\r\n\r\n".encode()
         parts = email.message_from_bytes(head + body, policy=email.policy.HTTP).iter_parts()
-        uids = [dicomweb.meta_elements(p.get_payload(decode=True)[132:], "part")[0x00020003] for p in parts]
+        uids = [meta_elements(p.get_payload(decode=True)[132:], "part")[0x00020003] for p in parts]
         self.server.requests.append((dict(self.headers), uids))
         step = self.server.script.pop(0)
         if step is None:  # a server that takes the request and never answers in time

@@ -28,7 +28,7 @@ _EXPORTS = {
     "write_file": "dicom.part10",
     "new_uid": "dicom.uids",
     "send": "sending.dicomweb",
-    "SendReport": "sending.dicomweb",
+    "SendReport": "sending.report",
     "DcmforgeError": "errors",
     "EncodingError": "errors",
     "ValidationError": "errors",

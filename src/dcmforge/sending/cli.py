@@ -119,7 +119,7 @@ def cmd_send(args):
 
 def problem_lines(report):
     """One line per instance not stored (or stored with a warning), at most _SHOWN_PROBLEMS of them."""
-    from .dicomweb import STORED
+    from .report import STORED
 
     problems = [o for o in report.outcomes if o.status != STORED]
     lines = [f"{o.path}: {o.status}" + (f": {o.reason}" if o.reason else "") for o in problems[:_SHOWN_PROBLEMS]]
