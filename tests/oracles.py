@@ -23,6 +23,8 @@ import SimpleITK as sitk
 
 from dicom_tools import require
 
+from dcmforge.pixels import FLOAT32_RELATIVE_ERROR
+
 RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 
@@ -174,3 +176,10 @@ def read_with_pydicom(paths):
 def rescaled(ds):
     """One file's stored pixels times RescaleSlope plus RescaleIntercept, float64 [rows, columns]."""
     return ds.pixel_array.astype(np.float64) * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+
+
+def allowed_value_error(slope, expected, dtype, intercept=0.0):
+    """The packing contract's bound on |stored * slope + intercept - x|: half a slope, plus, for float32 voxels
+    (packed in float32), FLOAT32_RELATIVE_ERROR of |x - intercept|; 1e-9 of a slope for the check's own rounding."""
+    extra = FLOAT32_RELATIVE_ERROR * np.abs(np.asarray(expected) - intercept) if np.dtype(dtype) == np.float32 else 0.0
+    return 0.5 * np.asarray(slope) * (1 + 1e-9) + extra

@@ -79,7 +79,7 @@ def test_oblique_sform_wins_over_a_different_qform(tmp_path):
     path = nifti(tmp_path / "oblique.nii", activity((5, 6, 7)), ras(lps), qform=other, sform_code=2, qform_code=1)
     paths, result = convert(path, tmp_path)
     assert "sform (code 2)" in result.message
-    check_series(paths, expected_values(path), lps, tmp_path)
+    check_series(paths, expected_values(path), lps, tmp_path, dtype=np.float32)
 
 
 def test_qform_only(tmp_path):
@@ -89,7 +89,7 @@ def test_qform_only(tmp_path):
     np.testing.assert_allclose(stored, ras(lps), atol=1e-4)
     paths, result = convert(path, tmp_path)
     assert "qform (code 1)" in result.message
-    check_series(paths, expected_values(path), ras(stored), tmp_path)
+    check_series(paths, expected_values(path), ras(stored), tmp_path, dtype=np.float32)
 
 
 @pytest.mark.parametrize("storage", ["RAS", "LAS"])
@@ -101,7 +101,7 @@ def test_ras_and_las_storage(tmp_path, storage):
     lps = ras(affine)
     # LPS x of a RAS-stored file steps towards the patient's right, of an LAS-stored file towards the left.
     assert np.sign(lps[0, 0]) == (-1 if storage == "RAS" else 1)
-    check_series(paths, expected_values(path), lps, tmp_path)
+    check_series(paths, expected_values(path), lps, tmp_path, dtype=np.float32)
 
 
 def test_dynamic_4d_frames_from_pixdim4(tmp_path):
@@ -109,7 +109,7 @@ def test_dynamic_4d_frames_from_pixdim4(tmp_path):
     lps = oblique_affine(degrees=10.0)
     path = nifti(tmp_path / "dyn.nii", volume, ras(lps), units=("mm", "msec"), frame_step=30000.0)
     paths, _ = convert(path, tmp_path)
-    check_series(paths, expected_values(path), lps, tmp_path)
+    check_series(paths, expected_values(path), lps, tmp_path, dtype=np.float32)
     datasets = [pydicom.dcmread(p, stop_before_pixels=True) for p in paths]
     assert {d.ActualFrameDuration for d in datasets} == {30000}  # ms: 30000 ms in the file, 30 s per frame
     references = sorted({float(d.FrameReferenceTime) for d in datasets})  # decay-weighted frame middles
@@ -136,7 +136,7 @@ def test_scaled_int16_is_stored_with_its_slope(tmp_path):
     image = dcmforge.read_nifti(path)
     assert isinstance(image.volume.frames[0], np.memmap)  # uncompressed: still memory-mapped under the scaling
     paths, _ = convert(path, tmp_path)
-    check_series(paths, expected_values(path), ras(np.diag([2.0, 2.0, 2.0, 1.0])), tmp_path)
+    check_series(paths, expected_values(path), ras(np.diag([2.0, 2.0, 2.0, 1.0])), tmp_path, dtype=np.float32)
 
 
 def test_the_command_converts_a_nifti_file(tmp_path):
@@ -149,7 +149,7 @@ def test_the_command_converts_a_nifti_file(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert "sform (code 1), RAS turned into LPS" in done.stdout
-    check_series(sorted((out / "scan").glob("*.dcm")), expected_values(path), lps, tmp_path)
+    check_series(sorted((out / "scan").glob("*.dcm")), expected_values(path), lps, tmp_path, dtype=np.float32)
 
 
 # -- the header's other fields ------------------------------------------------------------------

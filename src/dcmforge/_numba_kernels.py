@@ -3,7 +3,7 @@
 Imported only by pixels._numba_kernels(), when a kernel first runs: importing
 numba costs about half a second.  The kernels take the arrays prepared by
 pixels.py (C-ordered, native byte order, read-only voxels; float64 per-slice
-terms) and fill preallocated outputs in place, one slice per prange step.
+terms, and ``narrow``: the slices computed in float32) and fill preallocated outputs in place, one slice per prange step.
 
 No fastmath: it would let LLVM reorder or contract the float64 arithmetic
 (and assume no NaN), and the results must equal the numpy reference bit for bit.
@@ -41,6 +41,25 @@ def _pack_plane(plane, dest, intercept, inv_slope, low, high):  # pragma: no cov
             dest[i, j] = np.int64(value) & 0xFFFF  # two's complement pattern of a signed value
 
 
+@nb.njit(nogil=True, cache=True)
+def _pack_plane_float32(plane, dest, intercept, inv_slope, low, high):  # pragma: no cover (compiled)
+    # float32 voxels, float32 terms: every operation in float32 (numba keeps numpy's scalar types)
+    c, m, lo, hi = np.float32(intercept), np.float32(inv_slope), np.float32(low), np.float32(high)
+    for i in range(plane.shape[0]):
+        for j in range(plane.shape[1]):
+            value = np.rint((plane[i, j] - c) * m)
+            value = min(max(value, lo), hi)
+            dest[i, j] = np.int64(value) & 0xFFFF
+
+
+@nb.njit(nogil=True, cache=True)
+def _pack_one(plane, dest, intercept, inv_slope, low, high, narrow):  # pragma: no cover (compiled)
+    if narrow:
+        _pack_plane_float32(plane, dest, intercept, inv_slope, low, high)
+    else:
+        _pack_plane(plane, dest, intercept, inv_slope, low, high)
+
+
 # Each kernel twice: over the slices in parallel (large chunks), and one slice after
 # another, for the few slices a series writer holds in the cache at a time, where
 # starting the threads would cost more than they save.
@@ -60,14 +79,14 @@ def slice_extrema_serial(src, mins, maxs):  # pragma: no cover (compiled)
 
 
 @nb.njit(parallel=True, nogil=True, cache=True)
-def pack_slices(src, intercepts, inv_slopes, lows, highs, out):  # pragma: no cover (compiled)
+def pack_slices(src, intercepts, inv_slopes, lows, highs, narrow, out):  # pragma: no cover (compiled)
     """out[k] = 16-bit pattern of
-    clip(rint((float64(src[k]) - intercepts[k]) * inv_slopes[k]), lows[k], highs[k])."""
+    clip(rint((T(src[k]) - T(intercepts[k])) * T(inv_slopes[k])), lows[k], highs[k]), T float32 where narrow[k]."""
     for k in nb.prange(src.shape[0]):
-        _pack_plane(src[k], out[k], intercepts[k], inv_slopes[k], lows[k], highs[k])
+        _pack_one(src[k], out[k], intercepts[k], inv_slopes[k], lows[k], highs[k], narrow[k])
 
 
 @nb.njit(nogil=True, cache=True)
-def pack_slices_serial(src, intercepts, inv_slopes, lows, highs, out):  # pragma: no cover (compiled)
+def pack_slices_serial(src, intercepts, inv_slopes, lows, highs, narrow, out):  # pragma: no cover (compiled)
     for k in range(src.shape[0]):
-        _pack_plane(src[k], out[k], intercepts[k], inv_slopes[k], lows[k], highs[k])
+        _pack_one(src[k], out[k], intercepts[k], inv_slopes[k], lows[k], highs[k], narrow[k])

@@ -1,11 +1,16 @@
 """Pack [z, y, x] voxel slices into 16-bit DICOM stored values.
 
-One packing contract serves PET, CT and integer input.  For slice k:
+One packing contract serves PET, CT and integer input.  For slice k, in the
+slice's compute type T:
 
-    stored = clip(rint((float64(x) - intercept[k]) * inv_slope[k]), low[k], high[k])
+    stored = clip(rint((T(x) - T(intercept[k])) * T(inv_slope[k])), low[k], high[k])
 
-* ``float64(x)`` is numpy's cast (exact for float32, and for integers below 2**53);
-* ``inv_slope[k] = 1.0 / slope[k]``, computed once per slice in float64;
+* T is float32 for a slice of float32 voxels whose terms are float32 numbers
+  (intercept exact, inv_slope normal: every PET and CT slice but those of
+  magnitudes below about 1e-34), else float64 (``narrow`` says which);
+* ``T(x)`` is numpy's cast (exact: float32 into float32, integers below 2**53 into float64);
+* ``inv_slope[k] = 1.0 / slope[k]``, computed once per slice in float64, then cast to T;
+  each operation is one IEEE operation in T, rounded to nearest;
 * ``rint`` rounds half to even (``np.rint``);
 * ``low, high`` are -32768, 32767 for a signed slice, 0, 65535 for an unsigned one;
 * the result is kept as its 16-bit pattern (two's complement when signed) in a
@@ -14,6 +19,21 @@ One packing contract serves PET, CT and integer input.  For slice k:
 
 Every step is monotonic, so a slice's smallest and largest stored values are
 the contract applied to its extrema (``stored_extrema``): no second pass.
+
+What a reader gets back, stored * slope + intercept, is within half a slope of x
+where T is float64. Float32 slices are packed in float32, at half the memory
+traffic of float64, and read back within half a slope plus |x - intercept| * 2**-22.4
+(FLOAT32_RELATIVE_ERROR),
+at most two units in the last place of a float32 near x - intercept (the float32
+rounding dcm2niix, for one, applies to every value it reads). Proof: let u = 2**-24,
+float32's unit roundoff, and q = (x - intercept) / slope the exact quotient, |q| <= 65535.
+The subtraction, the two roundings of inv_slope (float64, then float32) and the
+product each multiply by some (1 + d) with |d| <= u (the float64 one by far less),
+so the product is q(1 + e) with |e| <= 3u + 3u**2 + u**3 < 2**-22.4; a float32 result
+below 2**-126 is off by at most 2**-150 absolutely, far inside the half step. rint
+moves it by at most 1/2, so |stored - q| <= 1/2 + |q| * 2**-22.4, which times the slope
+is the bound. tests/test_pixels.py holds both backends to it, and to at most one
+step from the float64 form, for any slopes, intercepts and values.
 
 The numpy functions here are the contract's definition; ``_numba_kernels``
 holds numba versions that give the same bits (tests/test_pixels.py checks).
@@ -51,6 +71,8 @@ VOXEL_DTYPES = tuple(
 )
 
 SIGNED_RANGE = (-32768, 32767)
+# What packing a float32 slice in float32 may add to a voxel's error, relative to |x - intercept| (see above).
+FLOAT32_RELATIVE_ERROR = 2.0**-22.4
 UNSIGNED_RANGE = (0, 65535)
 
 # CT pixels: Hounsfield units stored signed with RescaleSlope 1; air (-1024 HU) is stored as 0.
@@ -141,12 +163,23 @@ def _raise_not_finite(src, mins, maxs, k0):
 
 
 def _quantize(x, intercepts, inv_slopes, lows, highs, out):
-    """The packing contract on x (scalars or per-slice arrays), into the float64 array out."""
-    np.subtract(x, intercepts, out=out, dtype=np.float64)  # dtype: never a float32 loop
-    np.multiply(out, inv_slopes, out=out)
+    """The packing contract on x (scalars or per-slice arrays), in the type of out (float32 or float64)."""
+    kind = out.dtype
+    np.subtract(x, intercepts.astype(kind), out=out, dtype=kind)  # dtype: the compute type's loop, whatever x is
+    np.multiply(out, inv_slopes.astype(kind), out=out)
     np.rint(out, out=out)
     np.clip(out, lows, highs, out=out)
     return out
+
+
+def _quantize_slices(x, terms):
+    """The contract on one value per slice (x: float64 holding the voxels' values exactly), each in its T."""
+    *terms, narrow = terms
+    wide = _quantize(np.asarray(x, np.float64), *terms, np.empty(len(narrow)))
+    if not narrow.any():
+        return wide
+    tight = _quantize(np.asarray(x, np.float64).astype(np.float32), *terms, np.empty(len(narrow), np.float32))
+    return np.where(narrow, tight, wide)
 
 
 def _slice_extrema_numpy(src, mins, maxs):
@@ -156,22 +189,25 @@ def _slice_extrema_numpy(src, mins, maxs):
         maxs[k] = plane.max()
 
 
-def _pack_slices_numpy(src, intercepts, inv_slopes, lows, highs, out, in_range, values):
-    # One slice at a time keeps the float64 temporary small (and in cache). Steps that
+def _pack_slices_numpy(src, intercepts, inv_slopes, lows, highs, narrow, out, in_range, scratch):
+    # One slice at a time keeps the temporary small (and in cache). Steps that
     # change no bit are left out: subtracting 0, multiplying by 1, and the clip of a
     # slice whose extrema land in range (the contract is monotonic).
     for k in range(src.shape[0]):
         target = out[k].view(np.int16) if lows[k] < 0 else out[k]
+        # the float64 scratch, or its first half as the float32 slice
+        values = scratch.reshape(-1).view(np.float32)[: scratch.size].reshape(scratch.shape) if narrow[k] else scratch
+        intercept, inv_slope = values.dtype.type(intercepts[k]), values.dtype.type(inv_slopes[k])
         if not in_range[k]:
             _quantize(src[k], intercepts[k], inv_slopes[k], lows[k], highs[k], values)
             np.copyto(target, values, casting="unsafe")  # exact: values are whole and in range
             continue
         # Casting first is faster than a ufunc that casts as it goes (numpy buffers that).
-        np.copyto(values, src[k], casting="unsafe")  # float64(x): exact below 2**53
-        if intercepts[k] != 0.0:
-            np.subtract(values, intercepts[k], out=values)
-        if inv_slopes[k] != 1.0:
-            np.multiply(values, inv_slopes[k], out=values)
+        np.copyto(values, src[k], casting="unsafe")  # T(x): exact
+        if intercept != 0.0:
+            np.subtract(values, intercept, out=values)
+        if inv_slope != 1.0:
+            np.multiply(values, inv_slope, out=values)
         np.rint(values, out=values)
         np.copyto(target, values, casting="unsafe")  # exact: values are whole and in range
 
@@ -387,35 +423,44 @@ def _plan_ct(mins, maxs, dtype, empty_slope, first=0):
 _SCALING_POLICIES = {"PT": _plan_pet, "CT": _plan_ct}
 
 
-def _packing_terms(slopes, intercepts, signed):
-    """The per-slice float64 terms of the contract: intercept, 1/slope, low, high."""
+_FLOAT32 = np.finfo(np.float32)
+
+
+def _packing_terms(slopes, intercepts, signed, dtype):
+    """The per-slice terms of the contract: intercept, 1/slope, low, high (float64), and narrow (T is float32)."""
     signed = np.asarray(signed, bool)
+    intercepts = np.asarray(intercepts, np.float64)
+    inv_slopes = 1.0 / np.asarray(slopes, np.float64)
+    if np.dtype(dtype).newbyteorder("=") == np.float32:
+        narrow = (intercepts.astype(np.float32) == intercepts) & (inv_slopes >= _FLOAT32.tiny) & (
+            inv_slopes <= _FLOAT32.max)  # fmt: skip
+    else:
+        narrow = np.zeros(signed.shape, bool)
     return (
-        np.asarray(intercepts, np.float64),
-        1.0 / np.asarray(slopes, np.float64),
+        intercepts,
+        inv_slopes,
         np.where(signed, float(SIGNED_RANGE[0]), float(UNSIGNED_RANGE[0])),
         np.where(signed, float(SIGNED_RANGE[1]), float(UNSIGNED_RANGE[1])),
+        narrow,
     )
 
 
 def _needs_no_clip(extrema, terms):
     """Per slice: True where the contract's values for the slice's extrema lie within low..high unclipped."""
-    intercepts, inv_slopes, lows, highs = terms
-    low, high = (np.rint((np.asarray(x, np.float64) - intercepts) * inv_slopes) for x in extrema)
+    intercepts, inv_slopes, lows, highs, narrow = terms
+    unbounded = (intercepts, inv_slopes, np.full(lows.shape, -np.inf), np.full(lows.shape, np.inf), narrow)
+    low, high = (_quantize_slices(x, unbounded) for x in extrema)
     return (lows <= low) & (high <= highs)
 
 
-def stored_extrema(mins, maxs, slopes, intercepts, signed):
+def stored_extrema(mins, maxs, slopes, intercepts, signed, dtype):
     """Smallest and largest stored value per slice (int64), for Smallest/LargestImagePixelValue.
 
-    The contract is monotonic, so these are the contract applied to the extrema.
+    mins, maxs: slice_extrema of voxels of type dtype. The contract is monotonic,
+    so these are the contract applied to the extrema, each slice in its compute type.
     """
-    terms = _packing_terms(slopes, intercepts, signed)
-    smallest, largest = (
-        _quantize(np.asarray(x, np.float64), *terms, np.empty(len(x))).astype(np.int64)
-        for x in (mins, maxs)
-    )
-    return smallest, largest
+    terms = _packing_terms(slopes, intercepts, signed, dtype)
+    return tuple(_quantize_slices(x, terms).astype(np.int64) for x in (mins, maxs))
 
 
 def pack_slices(src, slopes, intercepts, signed, out, backend="auto", extrema=None, scratch=None):
@@ -430,7 +475,7 @@ def pack_slices(src, slopes, intercepts, signed, out, backend="auto", extrema=No
     and fault in, a fresh one per call). Returns out.
     """
     _check_packing_arrays(src, out, {"slopes": slopes, "intercepts": intercepts, "signed": signed})
-    terms = _packing_terms(slopes, intercepts, signed)
+    terms = _packing_terms(slopes, intercepts, signed, src.dtype)
     if select_backend(src.size, backend) == "numba":
         kernels = _numba_kernels()
         kernel = kernels.pack_slices if src.size >= PARALLEL_MIN_VOXELS else kernels.pack_slices_serial

@@ -284,7 +284,7 @@ class SeriesWriter:
         stored = pixels.pack_slices(
             slices, *scaling, self._stored[:count], self.backend, extrema=(mins, maxs), scratch=self._scratch
         )
-        smallest, largest = pixels.stored_extrema(mins, maxs, *scaling)
+        smallest, largest = pixels.stored_extrema(mins, maxs, *scaling, slices.dtype)
         packed = Packed(stored, scaling.slopes, scaling.intercepts, scaling.signed, smallest, largest)
         first = self.written
         if not self._validated:
