@@ -224,7 +224,7 @@ def test_a_killed_writer_leaves_only_a_private_folder_that_the_next_run_removes(
     with caplog.at_level(logging.WARNING, logger="dcmforge"):
         paths = write_series(activity((2, 3, 2)), final, spacing=(1, 1, 1), metadata=METADATA)
     assert os.listdir(tmp_path) == ["series"] and len(paths) == 2
-    assert any(str(tmp_path / left) in r.message and "no longer runs; removed" in r.message for r in caplog.records)
+    assert any(str(tmp_path / left) in r.message and "no longer runs (its lock was free); removed" in r.message for r in caplog.records)
 
 
 def test_private_folders_of_live_processes_and_other_hosts_are_left_alone(tmp_path, caplog):

@@ -7,6 +7,7 @@ opened without blocking and refused before a byte is read.
 
 import os
 import stat
+import unicodedata
 from pathlib import Path
 
 _KINDS = (
@@ -59,3 +60,30 @@ def path_argument(value, name, error):
     if isinstance(value, (str, os.PathLike)) and os.fspath(value) not in ("", b""):
         return Path(value)
     raise error(f"{name} must be a path (a str or os.PathLike), not {value!r:.60} ({type(value).__name__})")
+
+
+def shown(text):
+    """``text`` (a path, or a line naming one) safe to print: control characters escaped as Python writes
+    them (``\\n``, ``\\x1b``), bytes that were not UTF-8 as ``\\xNN``; the rest as it is."""
+    text = os.fspath(text) if isinstance(text, os.PathLike) else str(text)
+    if text.isprintable():
+        return text
+    return "".join(_shown_character(c) for c in text)
+
+
+def _shown_character(c):
+    if "\udc80" <= c <= "\udcff":  # a byte that was not UTF-8, kept by surrogateescape
+        return f"\\x{ord(c) - 0xDC00:02x}"
+    if unicodedata.category(c) in ("Cc", "Cs") or c in "\u2028\u2029":
+        return c.encode("unicode_escape").decode("ascii")
+    return c
+
+
+def cut_to_bytes(name, limit):
+    """``name`` cut to at most ``limit`` bytes of the file system's encoding, never inside a character."""
+    size = 0
+    for end, c in enumerate(name):
+        size += len(c.encode("utf-8", "surrogatepass"))  # a byte kept by surrogateescape counts 3: safe
+        if size > limit:
+            return name[:end]
+    return name

@@ -5,7 +5,7 @@
 
     .NAME.dcmforge-HOST-PID-TOKEN.partial
 
-(NAME the final folder's name, cut to 80 characters; HOST this machine's name,
+(NAME the final folder's name, cut to 80 bytes; HOST this machine's name,
 PID the writing process, TOKEN 16 random hex digits), mode 0700, made with
 ``mkdir`` (which fails if the name exists). Files are created in it through
 its open directory descriptor with O_CREAT|O_EXCL|O_NOFOLLOW: a planted link
@@ -26,12 +26,20 @@ second writer's mkdir fails) and ``rename`` replaces that empty claim with the
 series; overwrite renames the old folder aside first. Readers may then see an
 empty folder, or no folder, for that instant; never a partial series.
 
-A process killed outright (SIGKILL, power loss) leaves its temporary folder.
-Nothing partial is ever under a final name. The next SeriesFolder made in the
-same parent recognises such a folder by its name: written on this host by a
-process that no longer runs. It logs a warning naming it and removes it.
-Folders of other hosts (a shared file system) or of live processes are left
-alone.
+Liveness is a lock, not a pid: the writer creates ``LOCK_NAME`` in its
+private folder and holds an exclusive ``flock`` on it until the commit (or
+the removal). A process killed outright (SIGKILL, power loss) leaves its
+private folder, never anything under a final name, and its lock is free:
+the next SeriesFolder made in the same parent takes the lock of each private
+folder it finds, and removes those whose lock it can take, with a warning
+naming them. A folder whose lock is held is left alone whoever holds it: a
+process in another PID namespace (a container), of another user, or on
+another host of a shared file system whose locks reach the server (NFS with
+its lock service; on a ``nolock`` mount locks are local to each client).
+Pids (HOST-PID in the name) only say whose folder it was. A folder without
+its lock file is left alone too: the lock file is removed just before the
+rename (so a series never holds it), and a writer killed in that instant, or
+between making the folder and its lock, leaves a folder nothing removes.
 
 ``before_commit``, when given, is called with the temporary folder's path
 once every file is written, just before the rename (a batch records the
@@ -44,6 +52,7 @@ and the parent after it, so a committed series survives a power loss.
 """
 
 import errno
+import fcntl
 import functools
 import logging
 import os
@@ -53,6 +62,7 @@ import stat
 
 from ..dicom.part10 import write_all
 from ..errors import DcmforgeError, OutputExistsError
+from ..paths import cut_to_bytes, shown
 
 log = logging.getLogger("dcmforge")
 
@@ -61,8 +71,12 @@ RENAME_EXCHANGE = 2
 
 _DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_NEW_LOCK_FILE = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _PARTIAL = re.compile(r"\..*\.dcmforge-(?P<host>[A-Za-z0-9-]*)-(?P<pid>\d+)-[0-9a-f]{16}\.partial", re.DOTALL)
-_NAME_KEPT = 80  # of the final name, in the temporary one: it stays within NAME_MAX
+_NAME_KEPT = 80  # bytes of the final name, in the temporary one: it stays within NAME_MAX
+# The lock file in a private folder: held (flock) by its writer while it lives.
+LOCK_NAME = ".dcmforge-writer.lock"
+_LOCK_FILE = os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # RDWR: NFS emulates flock with write locks
 
 
 class SeriesFolder:
@@ -88,15 +102,33 @@ class SeriesFolder:
             _check_replaceable(self.final, overwrite)
         self._made = _missing_ancestors(self.parent)
         self.parent_fd = _open_parent(self.parent)
+        self.fd = self.lock_fd = None
         try:
             remove_stale(self.parent_fd, self.parent)
-            self.temporary = _temporary_name(self.name)
-            os.mkdir(self.temporary, 0o700, dir_fd=self.parent_fd)
-            self.fd = os.open(self.temporary, _DIRECTORY | os.O_NOFOLLOW, dir_fd=self.parent_fd)
+            self._make_private_folder()
         except BaseException:
+            self._close_folder()
             os.close(self.parent_fd)
             _remove_made(self._made)
             raise
+
+    def _make_private_folder(self):
+        """mkdir the private folder and lock it. A cleaner may take the lock between the two (it cannot
+        tell a folder not locked yet from a dead writer's): then it removes the folder, and a new one is made."""
+        for _ in range(3):
+            self.temporary = _temporary_name(self.name)
+            os.mkdir(self.temporary, 0o700, dir_fd=self.parent_fd)
+            try:
+                self.fd = os.open(self.temporary, _DIRECTORY | os.O_NOFOLLOW, dir_fd=self.parent_fd)
+                self.lock_fd = os.open(LOCK_NAME, _NEW_LOCK_FILE, 0o600, dir_fd=self.fd)
+                if _try_lock(self.lock_fd) and os.fstat(self.lock_fd).st_nlink:
+                    return
+            except BaseException:  # an interrupt, a full disk: the folder goes too
+                self._close_folder()
+                _remove_tree(self.parent_fd, self.temporary)
+                raise
+            self._close_folder()  # a cleaner holds it, or held it and removed the folder
+        raise OutputExistsError(f"{shown(self.parent)}: the private folders made there were removed at once, three times")
 
     def path(self, name):
         """Where ``name`` is once the series is committed."""
@@ -127,12 +159,12 @@ class SeriesFolder:
         """Rename the folder to its final name; OutputExistsError if another series got there first."""
         try:
             os.chmod(self.fd, 0o777 & ~_umask())
-            if self.durable:
-                os.fsync(self.fd)
-            os.close(self.fd)
-            self.fd = None
             if self.before_commit is not None:
                 self.before_commit(os.path.join(self.parent, self.temporary))
+            # Held until the rename: a cleaner leaves a folder without its lock file alone.
+            os.unlink(LOCK_NAME, dir_fd=self.fd)
+            if self.durable:
+                os.fsync(self.fd)
             if not _rename_new(self.parent_fd, self.temporary, self.name):
                 if self.overwrite:
                     _check_replaceable(self.final, True)
@@ -143,6 +175,7 @@ class SeriesFolder:
             raise
         self.committed = True
         try:
+            self._close_folder()
             if self.durable:
                 os.fsync(self.parent_fd)
             _remove_tree(self.parent_fd, self.temporary)  # the old series, after an overwrite
@@ -152,14 +185,21 @@ class SeriesFolder:
 
     def abort(self):
         """Remove the temporary folder, and the folders made for it. Safe to call more than once."""
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
         if self.parent_fd is not None:
             if not self.committed:
-                _remove_tree(self.parent_fd, self.temporary)
+                _remove_tree(self.parent_fd, self.temporary)  # its lock still held: no cleaner races us
+            self._close_folder()
             self._close_parent()
             _remove_made(self._made)
+        self._close_folder()
+
+    def _close_folder(self):
+        """Close the folder and its lock file: the lock goes with the last descriptor."""
+        for name in ("fd", "lock_fd"):
+            fd = getattr(self, name)
+            if fd is not None:
+                setattr(self, name, None)
+                os.close(fd)
 
     def _close_parent(self):
         if self.parent_fd is not None:
@@ -202,43 +242,59 @@ def _check_replaceable(final, overwrite):
 
 
 def remove_stale(parent_fd, parent):
-    """Remove the temporary folders in the parent that dead processes of this host left; warn for each."""
-    host = _host()
+    """Remove the private folders in the parent whose writer's lock is free (it died); warn for each."""
     for name in os.listdir(parent_fd):
         match = _PARTIAL.fullmatch(name)
-        if match is None or match["host"] != host or _alive(int(match["pid"])):
-            continue
-        if not _is_folder(parent_fd, name):
-            continue  # a link or file planted at such a name is not a folder we made: left alone, never followed
+        if match is not None:
+            _remove_if_unlocked(parent_fd, parent, name, match)
+
+
+def _remove_if_unlocked(parent_fd, parent, name, match):
+    """Take the folder's lock and remove it holding the lock; leave it if the lock is held, absent or not ours."""
+    try:
+        folder_fd = os.open(name, _DIRECTORY | os.O_NOFOLLOW, dir_fd=parent_fd)
+    except OSError:
+        return  # a link or file planted at such a name, another user's folder, or removed meanwhile
+    try:
+        lock_fd = os.open(LOCK_NAME, _LOCK_FILE, dir_fd=folder_fd)
+    except OSError:
+        os.close(folder_fd)
+        return  # no lock file: not ours to judge
+    try:
+        if not stat.S_ISREG(os.fstat(lock_fd).st_mode) or not _try_lock(lock_fd):
+            return  # a live writer holds it, whoever and wherever it is
+        if not _same_folder(parent_fd, name, folder_fd):
+            return
         log.warning(
-            "%s: a partial series left by process %s, which no longer runs; removed",
-            os.path.join(parent, name),
+            "%s: a partial series left by process %s on %s, which no longer runs (its lock was free); removed",
+            shown(os.path.join(parent, name)),
             match["pid"],
+            match["host"] or "an unnamed host",
         )
         _remove_tree(parent_fd, name)
+    finally:
+        os.close(lock_fd)
+        os.close(folder_fd)
 
 
-def _is_folder(parent_fd, name):
+def _try_lock(fd):
+    """True when this descriptor now holds the exclusive lock; False when another holds it (or locks fail here)."""
     try:
-        return stat.S_ISDIR(os.stat(name, dir_fd=parent_fd, follow_symlinks=False).st_mode)
-    except FileNotFoundError:  # another run removed it meanwhile
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:  # BlockingIOError: held; ENOLCK: no lock service (then nothing is judged dead)
         return False
-
-
-def _alive(pid):
-    if pid == os.getpid():
-        return True  # this process's own writers are alive by definition
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process
     return True
 
 
+def _same_folder(parent_fd, name, folder_fd):
+    try:
+        return os.stat(name, dir_fd=parent_fd, follow_symlinks=False).st_ino == os.fstat(folder_fd).st_ino
+    except FileNotFoundError:  # another cleaner removed it meanwhile
+        return False
+
+
 def _temporary_name(name):
-    return f".{name[:_NAME_KEPT]}.dcmforge-{_host()}-{os.getpid()}-{os.urandom(8).hex()}.partial"
+    return f".{cut_to_bytes(name, _NAME_KEPT)}.dcmforge-{_host()}-{os.getpid()}-{os.urandom(8).hex()}.partial"
 
 
 @functools.cache
