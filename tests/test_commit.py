@@ -117,9 +117,13 @@ def test_a_commit_never_replaces_an_empty_folder_made_meanwhile(tmp_path, rename
     assert tree(tmp_path) == {"series": None}
 
 
+# What a Part 10 file begins with (PS3.10 7.1): all that overwrite looks at.
+PART10 = bytes(128) + b"DICM"
+
+
 def test_overwrite_replaces_the_whole_folder(tmp_path, renames):
     final = tmp_path / "series"
-    write(final, {f"PT_{n}.dcm": b"old" for n in range(5)})
+    write(final, {f"PT_{n}.dcm": PART10 + b"old" for n in range(5)})
     write(final, {"PT_0.dcm": b"new", "PT_1.dcm": b"new"}, overwrite=True)
     assert tree(tmp_path) == {"series": None, "series/PT_0.dcm": b"new", "series/PT_1.dcm": b"new"}
 
@@ -278,3 +282,54 @@ def test_two_processes_committing_one_folder_at_once_leave_one_whole_series(tmp_
     contents = {data for data in tree(final).values()}
     assert len(os.listdir(final)) == 50 and len(contents) == 1
     assert sorted(os.listdir(tmp_path)) == ["series", "series.go"]
+
+
+# -- the hook before the rename, and single files --------------------------------------------------------
+
+
+def test_a_before_commit_that_raises_leaves_no_private_folder(tmp_path, renames):
+    def full(folder):
+        assert sorted(os.listdir(folder)) == sorted([commit.LOCK_NAME, "PT_0001.dcm", "PT_0002.dcm"])
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space"):
+        write_series(activity((2, 3, 2)), tmp_path / "made" / "series", spacing=(1, 1, 1), metadata=METADATA,
+                     before_commit=full)  # fmt: skip
+    assert os.listdir(tmp_path) == []
+
+
+BEFORE_COMMIT_WAITS = textwrap.dedent("""
+    import sys, time
+    import numpy as np
+    from dcmforge import write_series
+    def hold(folder):
+        print("recording", flush=True)
+        time.sleep(120)
+    write_series(np.ones((2, 3, 2), np.float32), sys.argv[1], spacing=(1, 1, 1), before_commit=hold)
+""")
+
+
+def test_an_interrupt_in_before_commit_leaves_no_private_folder(tmp_path):
+    """A real process interrupted (SIGINT) while its hook records the series: nothing is left."""
+    env = {**os.environ, "PYTHONPATH": SOURCE + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    process = subprocess.Popen([sys.executable, "-c", BEFORE_COMMIT_WAITS, str(tmp_path / "series")], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    assert process.stdout.readline() == "recording\n"
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == -signal.SIGINT and "KeyboardInterrupt" in err
+    assert os.listdir(tmp_path) == []
+
+
+def test_write_file_never_writes_through_a_file_planted_at_its_temporary_name(tmp_path, monkeypatch):
+    """A hard link to another file at the temporary name (made predictable here): O_EXCL refuses it."""
+    from dcmforge.dicom.part10 import write_file
+
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"precious")
+    monkeypatch.setattr(os, "urandom", lambda n: bytes(n))
+    os.link(victim, tmp_path / f".slice.dcm.{bytes(8).hex()}.tmp")
+    dataset = {"SOPClassUID": "1.2.840.10008.5.1.4.1.1.128", "SOPInstanceUID": "1.2.3.4", "PatientName": "A^B"}
+    with pytest.raises(FileExistsError):
+        write_file(tmp_path / "slice.dcm", dataset)
+    assert victim.read_bytes() == b"precious" and not (tmp_path / "slice.dcm").exists()

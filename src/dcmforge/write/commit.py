@@ -224,19 +224,38 @@ def refuse_existing(final, overwrite):
 
 def _check_replaceable(final, overwrite):
     if not overwrite:
-        raise OutputExistsError(f"{final} exists; pass overwrite=True (--overwrite on the command line)")
-    # A series folder holds files only: anything else is not ours to delete.
+        raise OutputExistsError(f"{shown(final)} exists; pass overwrite=True (--overwrite on the command line)")
+    # A series folder holds DICOM files only: anything else (a home folder, Documents) is not ours to delete.
     try:
         fd = os.open(final, _DIRECTORY | os.O_NOFOLLOW)
     except OSError:
-        raise OutputExistsError(f"{final} exists and is not a folder; it is not replaced") from None
+        raise OutputExistsError(f"{shown(final)} exists and is not a folder; it is not replaced") from None
     try:
         with os.scandir(fd) as entries:
             for entry in entries:
                 if not entry.is_file(follow_symlinks=False):
-                    raise OutputExistsError(
-                        f"{final} holds {entry.name!r}, which is not a file: not a series folder dcmforge replaces"
-                    )
+                    what = "not a file"
+                elif not _is_part10(fd, entry.name):
+                    what = "not a DICOM file"
+                else:
+                    continue
+                raise OutputExistsError(
+                    f"{shown(final)} holds {entry.name!r}, which is {what}: not a series folder dcmforge replaces"
+                )
+    finally:
+        os.close(fd)
+
+
+def _is_part10(folder_fd, name):
+    """True when the file holds "DICM" after its 128-byte preamble (PS3.10 7.1)."""
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=folder_fd)
+    except OSError:
+        return False
+    try:
+        return os.pread(fd, 4, 128) == b"DICM"
+    except OSError:
+        return False
     finally:
         os.close(fd)
 
