@@ -336,7 +336,7 @@ def test_local_cluster_and_jobs_give_the_same_folders_and_uids(tmp_path):
         folders = series_folders(tmp_path / name)
         runs[name] = {f: [pydicom.dcmread(p).SOPInstanceUID for p in sorted((tmp_path / name / f).iterdir())]
                       for f in folders}  # fmt: skip
-    assert sorted(runs["jobs"]) == ["in00", "in00-2", "in01", "in02", "in03"]
+    assert sorted(runs["jobs"]) == ["again_in00", "in01", "in02", "in03", "in_in00"]
     assert runs["local"] == runs["jobs"]
 
 

@@ -417,8 +417,8 @@ def test_bad_option_value_is_exit_2_for_every_input(tmp_path, capsys):
 
 def test_unexpected_failure_is_exit_1_and_names_the_input(tmp_path, capsys):
     good, _ = good_input(tmp_path)
-    (tmp_path / "out").write_text("a file where the output folder should go")
-    status, out, err = run(capsys, "convert", good, "--out", tmp_path / "out")
+    (tmp_path / "out").write_text("a file where a folder of the output folder's path should go")
+    status, out, err = run(capsys, "convert", good, "--out", tmp_path / "out" / "below")
     assert status == 1
     lines = failure_lines(err, good)
     assert len(lines) == 1 and "Error" in lines[0], err
@@ -449,16 +449,16 @@ def test_second_run_needs_overwrite_and_keeps_the_first_series(tmp_path, capsys)
     assert len(after) == 3 and after[0].read_bytes() != before[0]
 
 
-def test_inputs_with_the_same_name_get_numbered_folders(tmp_path, capsys):
+def test_inputs_with_the_same_name_get_folders_named_by_their_paths(tmp_path, capsys):
     headers = []
     for folder in ("one", "two"):
         (tmp_path / folder).mkdir()
         headers.append(good_input(tmp_path / folder)[0])
     status, out, err = run(capsys, "convert", *headers, "--out", tmp_path / "out")
     assert status == 0, err
-    assert f"{headers[0]} -> {tmp_path / 'out' / 'good'}:" in out
-    assert f"{headers[1]} -> {tmp_path / 'out' / 'good-2'}:" in out
-    assert len(series_files(tmp_path / "out" / "good")) == len(series_files(tmp_path / "out" / "good-2")) == 3
+    assert f"{headers[0]} -> {tmp_path / 'out' / 'one_good'}:" in out
+    assert f"{headers[1]} -> {tmp_path / 'out' / 'two_good'}:" in out
+    assert len(series_files(tmp_path / "out" / "one_good")) == len(series_files(tmp_path / "out" / "two_good")) == 3
 
 
 def test_every_input_gets_its_own_folder(tmp_path, capsys):
@@ -480,7 +480,7 @@ def test_seeded_uids_differ_between_the_inputs_of_one_command(tmp_path, capsys):
         headers.append(good_input(tmp_path / folder)[0])
     assert run(capsys, "convert", *headers, "--out", tmp_path / "out", "--seed", "s")[0] == 0
     first, second = ([pydicom.dcmread(f, stop_before_pixels=True) for f in series_files(tmp_path / "out" / name)]
-                     for name in ("good", "good-2"))  # fmt: skip
+                     for name in ("one_good", "two_good"))  # fmt: skip
     assert first[0].SeriesInstanceUID != second[0].SeriesInstanceUID
     assert not {d.SOPInstanceUID for d in first} & {d.SOPInstanceUID for d in second}
 
@@ -688,7 +688,7 @@ def test_jobs_after_numba_kernels_ran_in_the_process(tmp_path):
     if layer is None or layer.group(1) != "omp":
         pytest.skip(f"numba's threading layer here is not GNU OpenMP: {done.stderr[-300:]}")
     assert done.returncode == 0, done.stderr
-    assert len(series_files(tmp_path / "out" / "good")) == len(series_files(tmp_path / "out" / "good-2")) == 3
+    assert len(series_files(tmp_path / "out" / "one_good")) == len(series_files(tmp_path / "out" / "two_good")) == 3
 
 
 # --- progress bar ---------------------------------------------------------------------------------

@@ -23,7 +23,9 @@ after its worker died past the rename adopts the folder the same way, with
 this batch's record.
 """
 
+import collections
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -39,7 +41,7 @@ from pathlib import Path
 from . import __version__
 from .convert import BAD_INPUT, CONVERTED, FAILED, OPTIONS, SKIPPED, ConversionResult, convert_one, series_uid
 from .errors import DcmforgeError
-from .paths import path_argument
+from .paths import cut_to_bytes, path_argument, shown
 
 MANIFEST_NAME = ".dcmforge-manifest.jsonl"
 
@@ -61,31 +63,61 @@ class ConversionTask:
 
 
 def output_dirs(inputs, out_root):
-    """One folder per input, named after the input file; a name already taken gets a number."""
-    taken = set()
-    dirs = []
-    for header in inputs:
-        stem = folder_name(header)
-        name, number = stem, 1
-        while name in taken:
-            number += 1
-            name = f"{stem}-{number}"
-        taken.add(name)
-        dirs.append(Path(out_root) / name)
-    return dirs
+    """One folder per input under out_root, named by ``series_folder_names``."""
+    return [Path(out_root) / name for name in series_folder_names(inputs)]
+
+
+def series_folder_names(inputs):
+    """Each input's series folder name: a rule of the inputs given together, never of their order.
+
+    An input's folder is named after its file (``folder_name``: ``sub1/osem.hv``
+    -> ``osem``). Inputs whose names are the same are named by their path below
+    the common parent of their folders instead, made safe the same way
+    (``d1/x.hv``, ``d2/x.hv`` -> ``d1_x``, ``d2_x``). A name still shared gets
+    "-" and 8 hex digits of the SHA-256 of its input's absolute path. An input
+    given twice is converted twice: its second folder gets "-2", and so on.
+    """
+    paths = [os.path.abspath(path) for path in inputs]
+    by_name = {}
+    for path in dict.fromkeys(paths):
+        by_name.setdefault(folder_name(path), []).append(path)
+    names = {}
+    for name, group in by_name.items():
+        if len(group) == 1:
+            names[group[0]] = name
+            continue
+        common = os.path.commonpath([os.path.dirname(path) for path in group])
+        for path in group:
+            below = os.path.relpath(os.path.dirname(path), common)
+            names[path] = safe_name(f"{below}/{_stem(path)}" if below != "." else _stem(path))
+    times = collections.Counter()
+    folders = []
+    for path in paths:
+        times[path] += 1
+        folders.append(names[path] if times[path] == 1 else f"{names[path]}-{times[path]}")
+    taken = collections.Counter(folders)
+    return [
+        f"{folder}-{hashlib.sha256(os.fsencode(path)).hexdigest()[:8]}" if taken[folder] > 1 else folder
+        for folder, path in zip(folders, paths)
+    ]
 
 
 def folder_name(path):
-    """The series folder's name from the input file's: always one plain name inside the output folder.
+    """The series folder's name from the input file's: always one plain name inside the output folder."""
+    return safe_name(_stem(path))
 
-    Separators and control characters become "_" and leading dots and spaces
-    go (a header named "...hv" would otherwise name "..", the parent of --out,
-    and a leading dot would hide the series among temporary folders); an
-    empty name becomes "series". Cut to 200 bytes, within any file system's limit.
-    """
-    name = Path(path).stem.removesuffix(".nii")  # scan.nii.gz -> scan
-    stem = "".join("_" if c in "/\\" or unicodedata.category(c) == "Cc" else c for c in name)
-    return os.fsdecode(os.fsencode(stem.lstrip(". "))[:_NAME_BYTES]) or "series"
+
+def _stem(path):
+    return Path(path).stem.removesuffix(".nii")  # scan.nii.gz -> scan
+
+
+def safe_name(text):
+    """``text`` as one plain folder name: separators and control characters become "_" and leading dots
+    and spaces go (a header named "...hv" would otherwise name "..", the parent of --out, and a leading dot
+    would hide the series among temporary folders); an empty name becomes "series". Cut to 200 bytes,
+    within any file system's limit, never inside a character."""
+    name = "".join("_" if c in "/\\" or unicodedata.category(c) in ("Cc", "Cs") else c for c in text)
+    return cut_to_bytes(name.lstrip(". "), _NAME_BYTES) or "series"
 
 
 _NAME_BYTES = 200
@@ -109,6 +141,8 @@ def convert_many(inputs, out_dir, *, executor=None, resume=False, report=None, *
         # a lone path would be taken letter by letter
         raise DcmforgeError(f"inputs must be a list of paths (one input is [path]), not {type(inputs).__name__}")
     out_dir = path_argument(out_dir, "out_dir", DcmforgeError)
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise DcmforgeError(f"{shown(out_dir)}: --out is a file, not a folder")
     options = {**OPTIONS, **options}
     dask = executor is not None and _is_dask_client(executor)
     inputs = [os.path.abspath(path) if dask else str(path) for path in inputs]  # remote workers have another cwd
@@ -181,7 +215,7 @@ def _committed_before(task, result):
     earlier = skipped(task, [record for record in records if record.get("batch") == task.batch])
     if earlier is None:
         return result
-    message = f"{task.input} -> {task.out_dir}: {earlier.files} files, committed by an earlier try whose worker died"
+    message = f"{shown(f'{task.input} -> {task.out_dir}')}: {earlier.files} files, committed by an earlier try whose worker died"
     return replace(earlier, status=CONVERTED, message=message, host=os.uname().nodename, pid=os.getpid())
 
 
@@ -215,7 +249,7 @@ def skipped(task, records):
     here, wanted = os.path.abspath(task.out_dir), identity(task)
     for record in records:
         if record.get("out_dir") == here and _without_run(record) == wanted and _vouches(record, facts):
-            message = f"{task.input} -> {task.out_dir}: already converted ({facts['files']} files)"
+            message = f"{shown(f'{task.input} -> {task.out_dir}')}: already converted ({facts['files']} files)"
             return ConversionResult(task.input, task.out_dir, SKIPPED, message, facts["files"], facts["nbytes"],
                                     facts["series_uid"])  # fmt: skip
     return None
@@ -367,7 +401,7 @@ def _how_it_ended(exitcode):
 
 
 def _failed(task, words):
-    return ConversionResult(task.input, task.out_dir, FAILED, f"{task.input}: {words}")
+    return ConversionResult(task.input, task.out_dir, FAILED, shown(f"{task.input}: {words}"))
 
 
 def _is_dask_client(executor):

@@ -5,7 +5,10 @@ header, a metadata file, a value: our own errors), 1 for anything else (a
 disk full, a bug). One bad input does not stop the others. Interrupted
 (SIGINT, Ctrl-C): one line "interrupted", exit status 130, and no partial
 series: the running conversions remove their temporary folders. Terminated
-(SIGTERM, a scheduler's stop): the same, "terminated" and exit status 143.
+(SIGTERM, a scheduler's stop): the same, "terminated" and exit status 143;
+SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM likewise, "terminated by SIGHUP"
+and 128 + its number. A path is never printed raw: control characters in it
+are escaped (paths.shown).
 """
 
 import argparse
@@ -18,13 +21,15 @@ from pathlib import Path
 
 from .convert import BAD_INPUT, EXIT_STATUS, FAILED, STOP_SIGNALS, Terminated, interrupt_once, one_study
 from .errors import DcmforgeError
+from .paths import shown
 from .sending.cli import add_connection_options, add_send_command, positive_int
 
 log = logging.getLogger("dcmforge")
 
 EXIT_BAD_INPUT = EXIT_STATUS[BAD_INPUT]
 EXIT_INTERRUPTED = 128 + signal.SIGINT  # what a shell reports for a command that SIGINT ended
-EXIT_TERMINATED = 128 + signal.SIGTERM
+# The line a stop signal ends the command with (its exit status 128 + the signal's number).
+STOP_WORDS = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated"}
 
 
 def cmd_convert(args):
@@ -52,7 +57,7 @@ def cmd_convert(args):
         try:
             options["study"] = one_study(args.headers[0], options)
         except DcmforgeError as exc:
-            print(f"{args.headers[0]}: {exc}", file=sys.stderr)
+            print(shown(f"{args.headers[0]}: {exc}"), file=sys.stderr)
             return EXIT_BAD_INPUT
     if args.dask and args.jobs > 1:
         print("--dask and --jobs: choose one (the Dask workers are the parallelism)", file=sys.stderr)
@@ -74,8 +79,8 @@ def cmd_convert(args):
             if send_series:  # each series goes to the archive as soon as it is committed
                 results = map(send_series, results)
             return _report(results, len(args.headers), args.quiet)
-    except DcmforgeError as exc:  # a --dask address, or a path the workers cannot see
-        print(exc, file=sys.stderr)
+    except DcmforgeError as exc:  # a --dask address, --out a file, or a path the workers cannot see
+        print(shown(exc), file=sys.stderr)
         return EXIT_BAD_INPUT
     except OSError as exc:  # a scheduler that does not answer
         print(f"--dask {args.dask}: {exc}" if args.dask else exc, file=sys.stderr)
@@ -202,7 +207,9 @@ def build_parser():
     )
     convert.add_argument("--flip", help="index axes to reverse, any of x, y, z (e.g. --flip yz)")
     convert.add_argument("--seed", help="make UIDs reproducible from this seed")
-    convert.add_argument("--overwrite", action="store_true", help="replace files of an earlier run")
+    convert.add_argument(
+        "--overwrite", action="store_true", help="replace the series of an earlier run (a folder of DICOM files only)"
+    )
     convert.add_argument(
         "--durable", action="store_true", help="fsync every file and folder of a series (for a power loss; slower)"
     )
@@ -247,6 +254,11 @@ def build_parser():
     return parser
 
 
+def _shown_record(record):
+    record.msg, record.args = shown(record.getMessage()), None
+    return True
+
+
 def _version():
     from . import __version__
 
@@ -256,13 +268,15 @@ def _version():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.ERROR if args.quiet else logging.WARNING, format="dcmforge: %(message)s")
+    for handler in logging.getLogger().handlers:  # a path in a warning never reaches the terminal raw
+        handler.addFilter(_shown_record)
     in_main_thread = threading.current_thread() is threading.main_thread()  # signal handlers live there only
     previous = {number: signal.signal(number, interrupt_once) for number in STOP_SIGNALS} if in_main_thread else {}
     try:
         return args.run(args)
     except KeyboardInterrupt as stop:
-        terminated = isinstance(stop, Terminated)
-        word, status = ("terminated", EXIT_TERMINATED) if terminated else ("interrupted", EXIT_INTERRUPTED)
+        number = signal.Signals(stop.signum if isinstance(stop, Terminated) else signal.SIGINT)
+        word, status = STOP_WORDS.get(number, f"terminated by {number.name}"), 128 + number
         # On a terminal the line holds "^C" (after the progress bar, if drawn): start a line of our own.
         print(f"\n{word}" if sys.stderr.isatty() else word, file=sys.stderr)
         return status

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import DcmforgeError, InterfileError, MetadataError
-from .paths import path_argument
+from .paths import path_argument, shown
 
 CONVERTED = "converted"
 SKIPPED = "skipped"  # already converted whole by an earlier run (batch.convert_many with resume)
@@ -76,21 +76,28 @@ class ConversionResult:
         return EXIT_STATUS[self.status]
 
 
-# The signals that stop a conversion, its temporary folder removed: Ctrl-C, and a scheduler's stop.
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# The signals that stop a conversion, its temporary folder removed: Ctrl-C, a scheduler's stop, a closed
+# terminal, and the others whose default is to end the process (which would leave its private folder).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
+                signal.SIGALRM)  # fmt: skip
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM: stops the command as an interrupt does, told apart in its message and exit status."""
+    """A stop signal other than SIGINT: stops the command as an interrupt does, told apart in its message
+    and exit status (``signum``)."""
+
+    def __init__(self, signum=signal.SIGTERM):
+        super().__init__(signum)
+        self.signum = signum
 
 
 def interrupt_once(signum, frame):
-    """SIGINT or SIGTERM: raise once, then ignore both, so that the cleanup it starts is not cut short.
+    """A stop signal: raise once, then ignore them all, so that the cleanup it starts is not cut short.
 
     The command's handler, and its pool workers' while they convert.
     """
     ignore_stop_signals()
-    raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+    raise KeyboardInterrupt if signum == signal.SIGINT else Terminated(signum)
 
 
 def ignore_stop_signals():
@@ -154,17 +161,17 @@ def _convert(header, out_dir, options, before_commit):
     except DcmforgeError as exc:
         return _fields(header, out_dir, BAD_INPUT, _naming(header, exc))
     except Exception as exc:  # keep converting the other inputs; report this one
-        return _fields(header, out_dir, FAILED, _naming(header, f"{type(exc).__name__}: {exc}"))
-    notes = "".join(f"\n  warning: {w}" for w in image.warnings)
+        return _fields(header, out_dir, FAILED, _naming(header, described(exc)))
+    notes = "".join(f"\n  warning: {shown(w)}" for w in image.warnings)
     shape = "x".join(str(n) for n in reversed(image.volume.shape))
     spacing = "x".join(f"{s:g}" for s in image.spacing)
     written = "1 Enhanced PET file" if options.get("multiframe") else f"{len(paths)} {modality} files"
     if options.get("preview"):
         from .preview import preview_path
 
-        notes = f"\n  preview: {preview_path(out_dir)}{notes}"
+        notes = f"\n  preview: {shown(preview_path(out_dir))}{notes}"
     read = _data_file_named(image)
-    message = f"{header}{read} -> {out_dir}: {written}, {shape} voxels of {spacing} mm; {image.convention}{notes}"
+    message = f"{shown(f'{header}{read} -> {out_dir}')}: {written}, {shape} voxels of {spacing} mm; {image.convention}{notes}"
     return _fields(header, out_dir, CONVERTED, message, files=len(paths), nbytes=nbytes, series_uid=uid,
                    warnings=tuple(image.warnings))  # fmt: skip
 
@@ -282,9 +289,14 @@ def _check_alone(user, modality, meta_path):
 
 
 def _naming(header, error):
-    """One line naming the input, unless the error already does."""
+    """One line naming the input, unless the error already does; safe to print (paths.shown)."""
     text = str(error)
-    return text if text.startswith(str(header)) else f"{header}: {text}"
+    return shown(text if text.startswith(str(header)) else f"{header}: {text}")
+
+
+def described(exc):
+    """An unexpected exception in one line: its type, its text, and its notes (the slice being written)."""
+    return ", ".join((f"{type(exc).__name__}: {exc}", *getattr(exc, "__notes__", ())))
 
 
 def _modality(hint):

@@ -216,6 +216,9 @@ def _write_streamed(folder, name, header, volume, scaling, backend, projections=
             per_frame = (values[part] for values in scaling)
             write_all(fd, [pixels.pack_slices(chunk, *per_frame, buffer[: len(chunk)], backend)])
             release_pages(chunk)
+    except OSError as exc:
+        exc.add_note(f"writing {folder.path(name)}")
+        raise
     finally:
         folder.close_file(fd)
 

@@ -308,7 +308,7 @@ class SeriesWriter:
         try:
             write(*args)
         except OSError as exc:
-            exc.add_note(f"while writing image {n + 1} of {self.image_count} ({self.paths[n]})")
+            exc.add_note(f"writing image {n + 1} of {self.image_count}: {self.paths[n]}")
             raise
 
     def _slice_values(self, n, packed, i):
