@@ -119,13 +119,16 @@ def read_nifti(path):
     return Image(RAS_TO_LPS @ affine, array)
 
 
-def read_with_dcm2niix(folder, work_dir):
-    """Convert ``folder`` with dcm2niix (one series expected) and read the NIfTI it writes."""
-    require("dcm2niix")
+def read_with_dcm2niix(folder, work_dir, program="dcm2niix"):
+    """Convert ``folder`` with dcm2niix (one series expected) and read the NIfTI it writes.
+
+    ``program``: the dcm2niix to run (the one on PATH unless a path is given).
+    """
+    require(program)
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(
-        ["dcm2niix", "-b", "n", "-z", "n", "-f", "series", "-o", str(work_dir), str(folder)],
+        [program, "-b", "n", "-z", "n", "-f", "series", "-o", str(work_dir), str(folder)],
         capture_output=True, text=True, timeout=120,
     )
     written = sorted(work_dir.glob("*.nii"))

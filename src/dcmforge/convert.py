@@ -165,7 +165,10 @@ def _convert(header, out_dir, options, before_commit):
     notes = "".join(f"\n  warning: {shown(w)}" for w in image.warnings)
     shape = "x".join(str(n) for n in reversed(image.volume.shape))
     spacing = "x".join(f"{s:g}" for s in image.spacing)
-    written = "1 Enhanced PET file" if options.get("multiframe") else f"{len(paths)} {modality} files"
+    written = (
+        "1 NM file" if paths[0].name.startswith("NM_")
+        else "1 Enhanced PET file" if options.get("multiframe") else f"{len(paths)} {modality} files"
+    )  # fmt: skip
     if options.get("preview"):
         from .preview import preview_path
 

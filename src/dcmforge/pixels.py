@@ -286,7 +286,7 @@ def plan_slice_scaling(mins, maxs, dtype, modality, empty_slope=None, first=0):
 
     mins, maxs: slice_extrema of *all* slices of the volume (integer input is
     judged on the whole volume, see _plan_pet).  dtype: the volume's voxel type.
-    modality: "PT" or "CT".  empty_slope: the slope for all-zero slices when
+    modality: "PT", "CT" or "NM".  empty_slope: the slope for all-zero slices when
     none of these slices has values (a streaming writer's last slope; see
     _fit_16_bits).  first: the volume index of these slices' first, for
     errors (a writer may plan a few slices at a time).  Raises VolumeError for
@@ -420,7 +420,31 @@ def _plan_ct(mins, maxs, dtype, empty_slope, first=0):
     return SliceScaling(np.ones(n), np.full(n, CT_RESCALE_INTERCEPT), np.ones(n, bool))
 
 
-_SCALING_POLICIES = {"PT": _plan_pet, "CT": _plan_ct}
+def _plan_nm(mins, maxs, dtype, empty_slope, first=0):
+    """Unsigned 16 bits, as NM images store them; a negative minimum is carried by RescaleIntercept.
+
+    Integer input whose range fits 65536 values is stored as it is (slope 1, the
+    intercept its minimum when negative). Otherwise the slope spans the lowest
+    value (or 0) to the highest in 65535 steps, rounded up, and the intercept is
+    the lowest value rounded down, both to SLOPE_DIGITS digits so that DS holds
+    them exactly: every value is then within half a slope of its stored one.
+    ``empty_slope`` is not needed: write/nm.py plans the volume as one slice.
+    """
+    lows = np.minimum(mins, 0.0)
+    unsigned = np.zeros(mins.size, bool)
+    if dtype.kind in "iu" and np.all(maxs - lows <= UNSIGNED_RANGE[1]):
+        return SliceScaling(np.ones(mins.size), lows, unsigned)
+    intercepts = np.array([-_round_up_slope(-low) if low < 0 else 0.0 for low in lows])
+    exact = (maxs - intercepts) / UNSIGNED_RANGE[1]
+    too_small = (exact > 0) & (exact < _SMALLEST_SLOPE)
+    if too_small.any():
+        k = int(np.argmax(too_small))
+        raise VolumeError(f"slice {first + k}: the range of its values is too small to scale into 16 bits")
+    slopes = np.array([_round_up_slope(s) if s > 0 else 1.0 for s in exact])
+    return SliceScaling(slopes, intercepts, unsigned)
+
+
+_SCALING_POLICIES = {"PT": _plan_pet, "CT": _plan_ct, "NM": _plan_nm}
 
 
 _FLOAT32 = np.finfo(np.float32)

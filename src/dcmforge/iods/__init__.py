@@ -3,7 +3,8 @@
 Each description is a flat tuple of ``Attribute`` rows (see ``model``), written
 module by module as PS3.3 writes them: ``common`` (modules every image has),
 ``pet`` (PET Image, A.21), ``ct`` (CT Image, A.3), ``enhanced_pet`` (Enhanced
-PET Image, A.56) with its ``functional_groups``. ``codes`` holds the coded
+PET Image, A.56) with its ``functional_groups``, ``nm`` (NM Image, A.5: one
+multi-frame file by design, whatever ``multiframe`` says). ``codes`` holds the coded
 concepts users name in words; ``validate`` checks a dataset against a description.
 This module chooses a description and answers questions about it.
 """
@@ -27,17 +28,19 @@ DESCRIPTIONS = {
     ("PT", False): ("pet", "PET_IMAGE"),
     ("CT", False): ("ct", "CT_IMAGE"),
     ("PT", True): ("enhanced_pet", "ENHANCED_PET_IMAGE"),
+    ("NM", False): ("nm", "NM_IMAGE"),
+    ("NM", True): ("nm", "NM_IMAGE"),
 }
 
 # How a modality may be spelt (upper case) -> its DICOM Modality code.
-MODALITY_SPELLINGS = {"PT": "PT", "PET": "PT", "CT": "CT"}
+MODALITY_SPELLINGS = {"PT": "PT", "PET": "PT", "CT": "CT", "NM": "NM", "SPECT": "NM"}
 
 
 def description_for(modality, multiframe=False):
-    """The description of the image dcmforge writes for ``modality`` ("PT" or "CT")."""
+    """The description of the image dcmforge writes for ``modality`` ("PT", "CT" or "NM")."""
     code = MODALITY_SPELLINGS.get(modality.strip().upper()) if isinstance(modality, str) else None
     if code is None:
-        raise DcmforgeError(f"modality {modality!r}: dcmforge describes PT (or PET) and CT images")
+        raise DcmforgeError(f"modality {modality!r}: dcmforge describes PT (or PET), CT and NM (or SPECT) images")
     where = DESCRIPTIONS.get((code, bool(multiframe)))
     if where is None:
         raise DcmforgeError(

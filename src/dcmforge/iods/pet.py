@@ -132,7 +132,7 @@ _HFS = orientation_sequences("HFS")
 _HFS_ORIENTATION, _HFS_GANTRY = _HFS["PatientOrientationCodeSequence"], _HFS["PatientGantryRelationshipCodeSequence"]
 
 # fmt: off
-_NM_PET_ORIENTATION = module("NM/PET Patient Orientation",
+NM_PET_ORIENTATION = module("NM/PET Patient Orientation",
     row("PatientOrientationCodeSequence",        "2", "user", default=_HFS_ORIENTATION, items=_ORIENTATION_ITEM, max_items=1),
     row("PatientGantryRelationshipCodeSequence", "2", "user", default=_HFS_GANTRY, items=_ORIENTATION_CODE, max_items=1),
 )
@@ -198,7 +198,7 @@ _PET_ATTRIBUTES = specialise(
     + _PET_SERIES
     + _PET_ISOTOPE
     + _PET_MULTI_GATED
-    + _NM_PET_ORIENTATION
+    + NM_PET_ORIENTATION
     + _PET_IMAGE,
 )
 

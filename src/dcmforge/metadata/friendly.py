@@ -67,7 +67,9 @@ _DERIVED_REASONS = {
     "series": "dcmforge derives it from the volume and its geometry (the image header)",
     "slice": "dcmforge derives it for every slice from the volume",
 }
-_MODALITY_NAMES = {"PT": "PET", "CT": "CT"}
+_MODALITY_NAMES = {"PT": "PET", "CT": "CT", "NM": "NM"}
+# Emission images: a radiopharmaceutical, and the patient position in the NM/PET orientation codes.
+_EMISSION = ("PT", "NM")
 
 
 def resolve_metadata(meta, modality):
@@ -237,7 +239,7 @@ def _first_radiopharmaceutical(resolved):
 
 
 def _apply_friendly(friendly, resolved, description, problems):
-    pet = description.modality == "PT"
+    pet = description.modality in _EMISSION
     for key in PET_ONLY_KEYS:
         if key in friendly and not pet:
             problems.append(problem(key, "PET only; not used for a CT image", level="note"))
@@ -412,7 +414,7 @@ def _merge_orientation(codes, position, key, resolved, problems):
 def _settle_patient_position(resolved, description, problems):
     """PET carries the patient position in code sequences: PatientPosition becomes them and is not written."""
     position = resolved.get("PatientPosition")
-    if description.modality != "PT" or position is None:
+    if description.modality not in _EMISSION or position is None:
         return
     del resolved["PatientPosition"]
     try:
@@ -422,7 +424,8 @@ def _settle_patient_position(resolved, description, problems):
         return
     _merge_orientation(codes, position.strip().upper(), "PatientPosition", resolved, problems)
     message = (
-        f"{position} is not written into a PET image: PatientOrientationCodeSequence and "
+        f"{position} is not written into a {_MODALITY_NAMES[description.modality]} image: "
+        "PatientOrientationCodeSequence and "
         "PatientGantryRelationshipCodeSequence carry it"
     )
     problems.append(problem("PatientPosition", message, level="note"))
@@ -484,7 +487,8 @@ def _seconds(friendly, key, problems):
 
 def _drop_foreign_and_derived(resolved, description, problems):
     """Explain and drop what the other modality's image holds, and what the writer derives."""
-    other = description_for("CT" if description.modality == "PT" else "PT")
+    # NM keeps PET's emission facts (Units, corrections) for its writer to say the NM way.
+    other = description_for("PT" if description.modality == "CT" else "CT")
     this_name = _MODALITY_NAMES[description.modality]
     for keyword in [key for key in resolved if key not in ("frame_start", "frame_duration")]:
         row = attribute(description, keyword)

@@ -163,7 +163,7 @@ def write_multiframe(volume, out_dir, **options):
             element_header(_PIXEL_DATA_TAG, "OW", pixel_data_length(shape)),
         ))  # fmt: skip
         projections = projections_for(shape) if options.preview else None
-        _write_streamed(folder, path.name, header, volume, scaling, backend, projections)
+        write_streamed(folder, path.name, header, volume, scaling, backend, projections)
         folder.commit()
     if projections is not None:
         draw_preview(out_dir, projections, geometry, description.modality)
@@ -198,7 +198,7 @@ def file_scaling(mins, maxs, dtype, choice="volume"):
     return scaling
 
 
-def _write_streamed(folder, name, header, volume, scaling, backend, projections=None):
+def write_streamed(folder, name, header, volume, scaling, backend, projections=None):
     """The header, then the frames packed a chunk at a time into one buffer, into a new file of the folder.
 
     ``projections`` (a preview's ProjectionAccumulator, or None) takes each chunk as it passes.

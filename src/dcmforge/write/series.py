@@ -73,6 +73,7 @@ def write_series(volume, out_dir, *, multiframe=False, **options):
     refused (OutputExistsError, before any voxel is read) unless ``overwrite``,
     which replaces it as a whole once the new series is complete.
 
+    ``modality="NM"`` writes one NM Image file (see ``dcmforge.write.nm``).
     ``multiframe=True`` writes one Enhanced PET Image file instead, every slice
     (of every time frame) one frame of it: see ``dcmforge.write.multiframe``;
     its rescale is the volume's one, or each slice's own with ``scaling="slice"``.
@@ -81,6 +82,11 @@ def write_series(volume, out_dir, *, multiframe=False, **options):
     out_dir = path_argument(out_dir, "out_dir", DcmforgeError)
     if not isinstance(volume, np.ndarray):  # lists and other array-likes; arrays and memmaps are not copied
         volume = np.asarray(volume)
+    if _writes_nm(options.get("modality")):
+        # An NM image is one multi-frame file, whatever multiframe says (write/nm.py).
+        from .nm import write_nm
+
+        return write_nm(volume, out_dir, **options)
     if multiframe:
         # Imported here: a series of single-frame files never needs it.
         from .multiframe import write_multiframe
@@ -363,6 +369,10 @@ class SeriesWriter:
             self._shutdown()
             self.folder.abort()
         return False
+
+
+def _writes_nm(modality):
+    return isinstance(modality, str) and iods.MODALITY_SPELLINGS.get(modality.strip().upper()) == "NM"
 
 
 def _thread_pool(workers):
