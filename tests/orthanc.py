@@ -2,7 +2,9 @@
 
 Orthanc 1.10 has no option for the address it binds: with RemoteAccessAllowed
 false it answers only clients on the loopback interface (others get 403), and
-the DICOM server is off. Tests talk to it on 127.0.0.1. Its HTTPS is not
+the DICOM server is off unless an AE title is given (``dicom_aet``): then it
+listens on a free DICOM port too (on every interface: Orthanc 1.10 has no
+option for that address either), checking the called AE title. Tests talk to it on 127.0.0.1. Its HTTPS is not
 used: the Debian package's (1.10.1) web server crashes in the TLS handshake.
 """
 
@@ -45,10 +47,12 @@ def free_port():
 class Orthanc:
     """One Orthanc process over a storage folder; start() and stop() may alternate (the storage stays)."""
 
-    def __init__(self, folder, users=None):
+    def __init__(self, folder, users=None, dicom_aet=None):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.users = users
+        self.dicom_aet = dicom_aet
+        self.dicom_port = None
         self.port = None
         self.process = None
 
@@ -60,6 +64,11 @@ class Orthanc:
     def dicomweb(self):
         return f"{self.base}/dicom-web"
 
+    @property
+    def dimse(self):
+        """The dicom:// URL of its DICOM port."""
+        return f"dicom://{self.dicom_aet}@127.0.0.1:{self.dicom_port}"
+
     def start(self, timeout=30):
         self.port = free_port()
         config = {
@@ -67,7 +76,7 @@ class Orthanc:
             "StorageDirectory": str(self.folder / "storage"),
             "IndexDirectory": str(self.folder / "storage"),
             "HttpPort": self.port,
-            "DicomServerEnabled": False,
+            "DicomServerEnabled": bool(self.dicom_aet),
             "RemoteAccessAllowed": False,
             "AuthenticationEnabled": bool(self.users),
             "RegisteredUsers": self.users or {},
@@ -75,6 +84,9 @@ class Orthanc:
             "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
             "HttpTimeout": 60,
         }
+        if self.dicom_aet:
+            self.dicom_port = free_port()
+            config.update({"DicomAet": self.dicom_aet, "DicomPort": self.dicom_port, "DicomCheckCalledAet": True})
         config_path = self.folder / "orthanc.json"
         config_path.write_text(json.dumps(config, indent=1))
         with open(self.folder / "orthanc.log", "ab") as log:
@@ -85,6 +97,8 @@ class Orthanc:
                 raise RuntimeError(f"Orthanc exited with {self.process.returncode}: see {self.folder / 'orthanc.log'}")
             try:
                 self.get("/system")
+                if self.dicom_aet:
+                    socket.create_connection(("127.0.0.1", self.dicom_port), timeout=1).close()
                 return self
             except (OSError, urllib.error.URLError):
                 time.sleep(0.1)
@@ -105,6 +119,11 @@ class Orthanc:
     def get(self, path, auth=None):
         """GET a path of the server as decoded JSON (QIDO-RS under /dicom-web, or Orthanc's REST API)."""
         return self._json(urllib.request.Request(self.base + path), auth)
+
+    def get_bytes(self, path):
+        """GET a path of the server as bytes (an instance's file: /instances/ID/file)."""
+        with urllib.request.urlopen(urllib.request.Request(self.base + path), timeout=10) as answer:
+            return answer.read()
 
     def post(self, path, document, auth=None):
         request = urllib.request.Request(self.base + path, data=json.dumps(document).encode(), method="POST")

@@ -31,7 +31,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import dcmforge
 from dcmforge.sending import dicomweb
-from dcmforge.sending.instances import Instance, meta_elements, read_instance
+from dcmforge.sending.instances import Instance, meta_group, read_instance
 from dcmforge.cli import main
 from dcmforge.errors import NotDicomError, SendError
 
@@ -369,7 +369,7 @@ class Scripted(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers["Content-Length"]))
         head = f"Content-Type: {self.headers['Content-Type']}\r\n\r\n".encode()
         parts = email.message_from_bytes(head + body, policy=email.policy.HTTP).iter_parts()
-        uids = [meta_elements(p.get_payload(decode=True)[132:], "part")[0x00020003] for p in parts]
+        uids = [meta_group(p.get_payload(decode=True)[132:], "part")[0][0x00020003] for p in parts]
         self.server.requests.append((dict(self.headers), uids))
         step = self.server.script.pop(0)
         if step is None:  # a server that takes the request and never answers in time

@@ -27,7 +27,7 @@ _EXPORTS = {
     "encode_file": "dicom.part10",
     "write_file": "dicom.part10",
     "new_uid": "dicom.uids",
-    "send": "sending.dicomweb",
+    "send": "sending.archive",
     "SendReport": "sending.report",
     "DcmforgeError": "errors",
     "EncodingError": "errors",

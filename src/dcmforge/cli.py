@@ -1,4 +1,4 @@
-"""The ``dcmforge`` command: convert, send, demo, preview, template, check.
+"""The ``dcmforge`` command: convert, send, echo, demo, preview, template, check.
 
 Exit status: 0 when every input converted, 2 when an input was bad (a
 header, a metadata file, a value: our own errors), 1 for anything else (a
@@ -229,7 +229,9 @@ def build_parser():
     convert.add_argument(
         "--preview", action="store_true", help="draw NAME.preview.png beside each series folder NAME (see README)"
     )
-    convert.add_argument("--send", metavar="BASE", help="send each series to this DICOMweb base URL once written")
+    convert.add_argument(
+        "--send", metavar="URL", help="send each series to this archive once written: a DICOMweb base or dicom://AE@HOST:PORT"
+    )
     add_connection_options(convert)
     convert.set_defaults(run=cmd_convert)
     add_send_command(commands)

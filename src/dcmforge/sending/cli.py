@@ -1,10 +1,11 @@
-"""The command line of sending: ``dcmforge send``, ``convert --send``, credentials and the progress bar.
+"""The command line of sending: ``dcmforge send``, ``dcmforge echo``, ``convert --send``, credentials and the progress bar.
 
 Secrets come from a file or an environment variable, never from the command
 line (where ``ps`` and shell histories show them), and are never printed.
-dicomweb (http.client, ssl) is imported only when something is sent: every
-other command parses these options too. Options left out take dicomweb.send's
-defaults.
+The URL's scheme picks the client (archive.py): dicomweb (http.client, ssl)
+or dimse (socket), imported only when something is sent: every other command
+parses these options too. Options left out take the client's defaults; an
+option of the other protocol is refused.
 """
 
 import argparse
@@ -27,7 +28,7 @@ class CredentialsError(DcmforgeError):
 
 def add_connection_options(parser):
     """The options of a send (batching, credentials, TLS, patience), shared by ``send`` and ``convert --send``."""
-    group = parser.add_argument_group("sending (DICOMweb STOW-RS)")
+    group = parser.add_argument_group("sending (DICOMweb STOW-RS for http(s):// URLs, DIMSE C-STORE for dicom://)")
     group.add_argument("--batch", type=positive_int, help="instances per request at most")
     group.add_argument("--batch-mib", type=_positive_float, help="MiB per request at most, unless one file is larger")
     group.add_argument("--user", help="user name for HTTP basic auth (with --password-file or --password-env)")
@@ -39,14 +40,31 @@ def add_connection_options(parser):
     group.add_argument("--cafile", help="PEM certificates to trust for HTTPS (default: the system's)")
     group.add_argument("--timeout", type=_positive_float, help="seconds to wait for the server")
     group.add_argument("--retries", type=_count, help="tries again after connection errors and 5xx answers")
+    add_dimse_options(group)
+    group.add_argument("--deadline", type=_positive_float, help="dicom:// only: seconds one association may take in all")
+
+
+def add_dimse_options(group):
+    group.add_argument("--calling-ae", metavar="AE", help="dicom:// only: this side's AE title (default DCMFORGE)")
 
 
 def add_send_command(commands):
-    send = commands.add_parser("send", help="send DICOM files to an archive (DICOMweb STOW-RS)")
+    send = commands.add_parser("send", help="send DICOM files to an archive (DICOMweb STOW-RS or DIMSE C-STORE)")
     send.add_argument("paths", nargs="+", metavar="PATH", help="DICOM files or folders of them")
-    send.add_argument("--url", required=True, help="DICOMweb base URL, e.g. http://localhost:8042/dicom-web")
+    send.add_argument(
+        "--url",
+        required=True,
+        help="DICOMweb base URL (http://localhost:8042/dicom-web) or DICOM port (dicom://CALLED_AE@HOST:PORT)",
+    )
     add_connection_options(send)
     send.set_defaults(run=cmd_send)
+
+    echo = commands.add_parser("echo", help="check that an archive's DICOM port answers (DIMSE C-ECHO)")
+    echo.add_argument("url", metavar="URL", help="dicom://CALLED_AE@HOST:PORT")
+    group = echo.add_argument_group("echo")
+    add_dimse_options(group)
+    group.add_argument("--timeout", type=_positive_float, help="seconds to wait for the archive")
+    echo.set_defaults(run=cmd_echo)
 
 
 def credentials(args):
@@ -83,7 +101,46 @@ def _secret(path, variable, what):
     return value
 
 
+# Options that belong to one protocol only (argparse destination -> option).
+_DICOMWEB_ONLY = {
+    "batch": "--batch",
+    "batch_mib": "--batch-mib",
+    "user": "--user",
+    "password_file": "--password-file",
+    "password_env": "--password-env",
+    "token_file": "--token-file",
+    "token_env": "--token-env",
+    "cafile": "--cafile",
+}
+_DIMSE_ONLY = {"calling_ae": "--calling-ae", "deadline": "--deadline"}
+
+
+def check_options(args, url):
+    """The protocol of ``url`` (archive.DIMSE or DICOMWEB), once its options are known to fit it.
+
+    An option of the other protocol is a CredentialsError; so are unusable credentials.
+    """
+    from .archive import DIMSE, protocol_of
+
+    protocol = protocol_of(url)
+    others = _DICOMWEB_ONLY if protocol == DIMSE else _DIMSE_ONLY
+    given = [option for name, option in others.items() if getattr(args, name, None) is not None]
+    if given:
+        scheme = "dicom://" if protocol == DIMSE else "http(s)://"
+        raise CredentialsError(f"{', '.join(given)}: not for a {scheme} URL ({url})")
+    if protocol != DIMSE:
+        credentials(args)
+    return protocol
+
+
 def _send(paths, url, args, progress=None):
+    from .archive import DIMSE
+
+    if check_options(args, url) == DIMSE:
+        from .dimse import send as send_dimse
+
+        given = {"calling_ae": args.calling_ae, "timeout": args.timeout, "retries": args.retries, "deadline": args.deadline}
+        return send_dimse(paths, url, progress=progress, **{name: value for name, value in given.items() if value is not None})
     from .dicomweb import send
 
     given = {
@@ -117,6 +174,26 @@ def cmd_send(args):
     return 0 if report.ok else EXIT_FAILED
 
 
+def cmd_echo(args):
+    """C-ECHO once; print the archive's answer. 0 only when it answered success."""
+    from .archive import DIMSE, protocol_of
+
+    try:
+        if protocol_of(args.url) != DIMSE:
+            print(f"dcmforge echo: {args.url}: echo speaks DIMSE: give dicom://CALLED_AE@HOST:PORT", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        from .dimse import echo
+
+        given = {"calling_ae": args.calling_ae, "timeout": args.timeout}
+        words = echo(args.url, **{name: value for name, value in given.items() if value is not None})
+    except SendError as exc:
+        print(f"dcmforge echo: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    if not args.quiet:
+        print(f"echo {args.url}: {words}")
+    return 0
+
+
 def problem_lines(report):
     """One line per instance not stored (or stored with a warning), at most _SHOWN_PROBLEMS of them."""
     from .report import STORED
@@ -131,12 +208,12 @@ def problem_lines(report):
 def sender_for_convert(args):
     """A function that sends a converted series and returns its ConversionResult with the send's line.
 
-    Credentials are read now, before anything is converted; a problem with them
-    is a CredentialsError.
+    The URL, its options and credentials are checked now, before anything is
+    converted: a problem with them is a CredentialsError or a SendError.
     """
     from ..convert import CONVERTED, FAILED, SKIPPED
 
-    credentials(args)
+    check_options(args, args.send)
 
     def send_series(result):
         if result.status not in (CONVERTED, SKIPPED):  # a series --resume skipped goes again: a rerun completes the archive

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from ..errors import SendError
+from .command import status_words
 from .instances import find_instances
 from .report import FAILED, NOT_SENT, STORED, WARNING, Outcome, SendReport
 
@@ -44,19 +45,6 @@ _FAILURE_REASON = "00081197"
 _WARNING_REASON = "00081196"
 # Answers to a whole batch that a smaller one may not get: it is sent again one file at a time.
 _REFUSED_WHOLE = (400, 413)
-# What a reason code means (PS3.4 C-STORE statuses, which STOW-RS reuses): exact codes first, then classes.
-_REASONS = (
-    (0xFFFF, 0xC122, "transfer syntax not supported"),
-    (0xFFFF, 0x0110, "processing failure"),
-    (0xFFFF, 0x0122, "SOP class not supported"),
-    (0xFFFF, 0x0124, "not authorized"),
-    (0xFFFF, 0xB000, "coercion of data elements"),
-    (0xFFFF, 0xB006, "elements discarded"),
-    (0xFFFF, 0xB007, "data set does not match SOP class"),
-    (0xFF00, 0xA700, "out of resources"),
-    (0xFF00, 0xA900, "data set does not match SOP class"),
-    (0xF000, 0xC000, "cannot understand"),
-)
 
 
 def plan_batches(instances, max_instances, max_bytes):
@@ -185,8 +173,7 @@ def _reason_of(dataset, tag):
         return None
     if isinstance(code, bool) or not isinstance(code, int):
         return f"reason {code!r}"
-    meaning = next((words for mask, value, words in _REASONS if code & mask == value), "unknown reason")
-    return f"{meaning} (0x{code & 0xFFFF:04X})"
+    return status_words(code & 0xFFFF)  # the C-STORE statuses, which STOW-RS reuses
 
 
 def decode_answer(status, reason, media_type, body):

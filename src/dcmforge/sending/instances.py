@@ -15,19 +15,22 @@ _MAGIC = b"DICM"
 # The meta group is a few hundred bytes; more than this is not a meta group.
 _META_LIMIT = 1 << 16
 # Explicit VR elements whose length takes 4 bytes after 2 reserved ones (PS3.5 7.1.2).
-_LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
+LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
 _META_SOP_CLASS = 0x00020002
 _META_SOP_INSTANCE = 0x00020003
+_META_TRANSFER_SYNTAX = 0x00020010
 
 
 @dataclass(frozen=True)
 class Instance:
-    """One file to send: where it is, its size, and the UIDs its meta group names."""
+    """One file to send: where it is, its size, the UIDs its meta group names, and where its data set starts."""
 
     path: str
     size: int
     sop_class_uid: str
     sop_instance_uid: str
+    transfer_syntax_uid: str = ""
+    dataset_offset: int = 0  # the bytes before it: preamble, "DICM" and the meta group
 
 
 def find_instances(paths):
@@ -83,15 +86,17 @@ def read_instance(path):
         raise NotDicomError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     if head[_MAGIC_OFFSET : _MAGIC_OFFSET + len(_MAGIC)] != _MAGIC:
         raise NotDicomError(f"{path}: not a DICOM Part 10 file (no 'DICM' at byte 128)")
-    meta = meta_elements(head[_MAGIC_OFFSET + len(_MAGIC) :], path)
+    meta, meta_length = meta_group(head[_MAGIC_OFFSET + len(_MAGIC) :], path)
     uid = meta.get(_META_SOP_INSTANCE)
     if not uid:
         raise NotDicomError(f"{path}: its file meta group has no MediaStorageSOPInstanceUID (0002,0003)")
-    return Instance(str(path), size, meta.get(_META_SOP_CLASS, ""), uid)
+    offset = _MAGIC_OFFSET + len(_MAGIC) + meta_length
+    return Instance(str(path), size, meta.get(_META_SOP_CLASS, ""), uid, meta.get(_META_TRANSFER_SYNTAX, ""), offset)
 
 
-def meta_elements(data, path):
-    """The text values of the group 0002 elements at the start of ``data`` (explicit VR little endian), by tag."""
+def meta_group(data, path):
+    """The text values of the group 0002 elements at the start of ``data`` (explicit VR little endian), by tag,
+    and the group's length in bytes."""
     values, at = {}, 0
     while at + 8 <= len(data):
         group = int.from_bytes(data[at : at + 2], "little")
@@ -99,7 +104,7 @@ def meta_elements(data, path):
             break
         tag = (group << 16) | int.from_bytes(data[at + 2 : at + 4], "little")
         vr = data[at + 4 : at + 6]
-        if vr in _LONG_VRS:
+        if vr in LONG_VRS:
             if at + 12 > len(data):
                 break
             length, start = int.from_bytes(data[at + 8 : at + 12], "little"), at + 12
@@ -110,4 +115,4 @@ def meta_elements(data, path):
         if vr == b"UI":
             values[tag] = data[start : start + length].decode("ascii", "replace").rstrip("\0 ")
         at = start + length
-    return values
+    return values, at

@@ -20,12 +20,14 @@ class Outcome:
 
 @dataclass
 class SendReport:
-    """Every file's outcome, in the order given, the requests answered, and the bytes of the batches finally answered."""
+    """Every file's outcome, in the order given, the requests answered (DICOMweb POSTs, DIMSE associations), and the
+    bytes of the batches finally answered."""
 
     url: str
     outcomes: list
     requests: int = 0
     bytes_sent: int = 0
+    request_name: str = "request"
 
     @property
     def ok(self):
@@ -43,5 +45,5 @@ class SendReport:
             if self.count(status) or status == STORED
         )
         mib = self.bytes_sent / (1 << 20)
-        requests = "1 request" if self.requests == 1 else f"{self.requests} requests"
+        requests = f"1 {self.request_name}" if self.requests == 1 else f"{self.requests} {self.request_name}s"
         return f"{len(self.outcomes)} instances to {self.url}: {counts} ({requests}, {mib:.1f} MiB)"
