@@ -24,7 +24,7 @@ from hypothesis.extra import numpy as hnp
 from dcmforge import pixels
 from dcmforge.convert import convert_one
 from dcmforge.errors import DcmforgeError, VolumeError
-from dcmforge.write.series import write_series
+from dcmforge.write.series import SeriesWriter, write_series
 from dicom_tools import dcmdump, dciodvfy, require
 from interfile_data import stir_header, write_image
 from oracles import (
@@ -209,3 +209,23 @@ def test_nm_scaling_is_unsigned_and_within_half_a_step(volume):
     stored = pixels.pack_slices(volume, *scaling, np.empty(volume.shape, np.uint16), "numpy")
     error = np.abs(stored * slope + intercept - volume)
     assert error.max() <= slope / 2 + 4 * np.spacing(max(abs(volume).max(), abs(intercept)))
+
+
+def test_series_writer_writes_the_same_nm_file_slice_by_slice_and_nothing_if_it_ends_early(tmp_path):
+    volume = spect_volume((5, 6, 7))
+    options = {"spacing": (3, 3, 4), "modality": "NM", "metadata": TC99M, "seed": "slices"}
+    with SeriesWriter(tmp_path / "slices", volume.shape, **options) as series:
+        for k in range(len(volume)):
+            series.write_slice(volume[k])
+    (whole,) = write_series(volume, tmp_path / "whole", **options)
+    written, expected = pydicom.dcmread(str(series.paths[0])), pydicom.dcmread(str(whole))
+    assert series.paths == [tmp_path / "slices" / "NM_multiframe.dcm"]
+    for keyword in ("PixelData", "RescaleSlope", "RescaleIntercept", "SOPInstanceUID", "DetectorInformationSequence"):
+        assert written[keyword].value == expected[keyword].value, keyword
+
+    with pytest.raises(VolumeError, match="ended after 2 of 5 slices; nothing was written"):
+        with SeriesWriter(tmp_path / "short", volume.shape, **options) as series:
+            series.write_slices(volume[:2])
+    with pytest.raises(VolumeError, match=r"^shape \(2, 5, 6, 7\): dcmforge writes static NM images"):
+        SeriesWriter(tmp_path / "dynamic", (2, *volume.shape), **options)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["slices", "whole"]  # no spool file left either

@@ -19,7 +19,9 @@ dataset, validated -> header and PixelData header -> the frames, a chunk at a
 time, into a temporary file renamed when whole.
 """
 
+import dataclasses
 import logging
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +37,7 @@ from ..iods import validate
 from ..iods.codes import PET_UNITS, radionuclide_for_code
 from ..iods.nm import NM_IMAGE
 from ..iods.pet import PET_IMAGE
+from ..paths import path_argument
 from .commit import SeriesFolder, refuse_existing
 from .multiframe import pixel_data_length, write_streamed
 from .plan import (
@@ -52,6 +55,8 @@ log = logging.getLogger("dcmforge")
 
 _PIXEL_DATA_TAG = 0x7FE00010
 
+NM_FILE_NAME = "NM_multiframe.dcm"
+
 # The metadata's Units when it says none: the values are what the reconstruction counted.
 COUNTS = "CNTS"
 
@@ -64,7 +69,7 @@ _ISOTOPE_FACTS = frozenset({"RadionuclideHalfLife", "RadionuclidePositronFractio
 
 
 def write_nm(volume, out_dir, **options):
-    """Write ``volume`` ([z, y, x]) as one NM Image file, ``out_dir``/NM_multiframe.dcm; returns [its path].
+    """Write ``volume`` ([z, y, x]) as one NM Image file, ``out_dir``/NM_FILE_NAME; returns [its path].
 
     The options are write_series' (``WriteOptions``); ``scaling`` may only be
     None or "volume": an NM image has one rescale for all its frames.
@@ -75,19 +80,14 @@ def write_nm(volume, out_dir, **options):
         raise DcmforgeError(f"scaling={options.scaling!r}: an NM image has one rescale for all its frames (\"volume\")")
     if not isinstance(volume, np.ndarray):
         volume = np.asarray(volume)
-    if volume.ndim == 4:
-        raise VolumeError(
-            f"shape {volume.shape}: dcmforge writes static NM images [z, y, x]; dynamic or gated SPECT "
-            "([t, z, y, x]) is not written (write each time frame or gate as its own series)"
-        )
-    plan = plan_series(volume.shape, options)
+    plan = plan_series(check_static(volume.shape), options)
     pixel_data_length(plan.shape)  # before anything is read or written
     place = along_normal(plan.geometry, plan.slice_count)
     if place is not plan.geometry:
         volume = volume[::-1]  # the frames run along the normal: the last slice first
     dataset = nm_values(plan, place)
 
-    path = Path(out_dir) / "NM_multiframe.dcm"
+    path = Path(out_dir) / NM_FILE_NAME
     refuse_existing(out_dir, options.overwrite)  # before any voxel is read
     backend = pixels.select_backend(volume.size, options.backend)
     with SeriesFolder(
@@ -112,6 +112,16 @@ def write_nm(volume, out_dir, **options):
     return [path]
 
 
+def check_static(shape):
+    """``shape``, unless it is [t, z, y, x]: dynamic or gated NM is not written."""
+    if hasattr(shape, "__len__") and len(shape) == 4:
+        raise VolumeError(
+            f"shape {tuple(shape)}: dcmforge writes static NM images [z, y, x]; dynamic or gated SPECT "
+            "([t, z, y, x]) is not written (write each time frame or gate as its own series)"
+        )
+    return shape
+
+
 def along_normal(geometry, count):
     """``geometry``, or the same slices in reverse order when its slice step runs against row x column.
 
@@ -125,6 +135,66 @@ def along_normal(geometry, count):
     affine[:3, 3] += (count - 1) * affine[:3, 2]
     affine[:3, 2] *= -1
     return Geometry(affine)
+
+
+class NMSeriesWriter:
+    """SeriesWriter for ``modality="NM"``: the slices as they come, then one NM Image file when the block ends.
+
+    One rescale for the file needs every slice first, so the slices are kept
+    in an unnamed temporary file beside ``out_dir`` (disk, not memory) in the
+    type of the first ones, and written by ``write_nm`` on close. If the block
+    raises or ends early, nothing is written.
+    """
+
+    def __init__(self, out_dir, shape, **options):
+        self.options = options_from(options, "SeriesWriter")
+        out_dir = path_argument(out_dir, "out_dir", DcmforgeError)
+        refuse_existing(out_dir, self.options.overwrite)  # before anything else is done
+        self.shape = plan_series(check_static(shape), self.options).shape  # what write_nm refuses, before a slice
+        self.out_dir = Path(out_dir)
+        self.paths = [self.out_dir / NM_FILE_NAME]
+        self.written = 0
+        self._spool = tempfile.TemporaryFile(dir=self.out_dir.parent)
+        self._dtype = None
+
+    def write_slice(self, image):
+        """Write the next slice (a 2-D [y, x] array)."""
+        self.write_slices(np.asarray(image)[None])
+
+    def write_slices(self, slices):
+        """Write the next len(slices) slices (a 3-D [z, y, x] array, in order)."""
+        slices = np.asarray(slices)
+        if slices.ndim != 3 or slices.shape[1:] != self.shape[1:]:
+            raise VolumeError(f"expected slices of shape (n, {self.shape[1]}, {self.shape[2]}), got {slices.shape}")
+        if self.written + len(slices) > self.shape[0]:
+            raise VolumeError(f"the image has {self.shape[0]} slices; {self.written + len(slices)} were given")
+        if self._dtype is None:
+            self._dtype = slices.dtype.newbyteorder("=")
+        elif not np.can_cast(slices.dtype, self._dtype, "same_kind"):
+            raise VolumeError(f"slices of {slices.dtype} after slices of {self._dtype}: give every slice one type")
+        self._spool.write(np.ascontiguousarray(slices, self._dtype).tobytes())
+        self.written += len(slices)
+
+    def close(self):
+        """Write the NM file into out_dir; it is an error if slices are missing."""
+        try:
+            if self.written != self.shape[0]:
+                raise VolumeError(f"the image ended after {self.written} of {self.shape[0]} slices; nothing was written")
+            self._spool.flush()
+            volume = np.memmap(self._spool, self._dtype, "r", shape=self.shape)
+            return write_nm(volume, self.out_dir, **dataclasses.asdict(self.options))
+        finally:
+            self._spool.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.close()
+        else:
+            self._spool.close()
+        return False
 
 
 # -- the dataset ---------------------------------------------------------------------

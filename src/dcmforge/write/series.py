@@ -108,11 +108,21 @@ class SeriesWriter:
     ...         series.write_slice(reconstruct(k))
 
     The options are write_series' (``WriteOptions``); ``workers`` > 1 writes
-    files from that many threads. Memory does not grow with the volume.
+    files from that many threads. With ``modality="NM"`` it is an
+    NMSeriesWriter (write/nm.py): the slices are kept in a temporary file
+    and written as one NM Image file when the block ends. Memory does not grow with the volume.
     Slices must come in order. The files go into a private folder that becomes
     ``out_dir`` when the block ends with every slice written; if it raises, or
     ends early, the folder is removed: a series is either whole or absent.
     """
+
+    def __new__(cls, out_dir, shape, *, workers=1, **options):
+        # An NM image is one file with one rescale: its slices wait on disk until the block ends (write/nm.py).
+        if _writes_nm(options.get("modality")):
+            from .nm import NMSeriesWriter
+
+            return NMSeriesWriter(out_dir, shape, **options)
+        return super().__new__(cls)
 
     def __init__(self, out_dir, shape, *, workers=1, **options):
         options = options_from(options, "SeriesWriter")
