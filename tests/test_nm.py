@@ -229,3 +229,40 @@ def test_series_writer_writes_the_same_nm_file_slice_by_slice_and_nothing_if_it_
     with pytest.raises(VolumeError, match=r"^shape \(2, 5, 6, 7\): dcmforge writes static NM images"):
         SeriesWriter(tmp_path / "dynamic", (2, *volume.shape), **options)
     assert sorted(path.name for path in tmp_path.iterdir()) == ["slices", "whole"]  # no spool file left either
+
+
+def rotation(quaternion):
+    """The rotation matrix of a (non-zero) quaternion."""
+    w, x, y, z = np.asarray(quaternion, float) / np.linalg.norm(quaternion)
+    return np.array([
+        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+    ])  # fmt: skip
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(
+    quaternion=st.tuples(*[st.floats(-1, 1) for _ in range(4)]).filter(lambda q: np.linalg.norm(q) > 0.1),
+    spacing=st.tuples(*[st.floats(0.5, 8) for _ in range(3)]),
+    origin=st.tuples(*[st.floats(-300, 300) for _ in range(3)]),
+    flips=st.tuples(*[st.sampled_from([1.0, -1.0]) for _ in range(3)]),
+)
+def test_any_stack_is_placed_from_detector_information_alone(tmp_path_factory, quaternion, spacing, origin, flips):
+    """Whatever way the stack runs (left- or right-handed), the first frame's position, the orientation and
+    SpacingBetweenSlices along the normal put every voxel where the input's affine says."""
+    affine = np.eye(4)
+    affine[:3, :3] = rotation(quaternion) * np.multiply(spacing, flips)
+    affine[:3, 3] = origin
+    volume = np.arange(3 * 2 * 4, dtype=np.float32).reshape(3, 2, 4)
+    out = tmp_path_factory.mktemp("stack") / "nm"
+    (path,) = write_series(volume, out, affine=affine, affine_convention="LPS", modality="NM")
+    ds = pydicom.dcmread(str(path))
+    (detector,) = ds.DetectorInformationSequence
+    said = affine_from_spacing(
+        [float(ds.PixelSpacing[1]), float(ds.PixelSpacing[0]), float(ds.SpacingBetweenSlices)],
+        [float(v) for v in detector.ImagePositionPatient], [float(v) for v in detector.ImageOrientationPatient],
+    )  # fmt: skip
+    read = matched_to(Image(said, ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)), affine)
+    assert geometry_error(read, affine) < 1e-3
+    within(read.array, volume, allowed_value_error(float(ds.RescaleSlope), volume, volume.dtype), "pydicom")
