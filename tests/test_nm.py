@@ -149,6 +149,19 @@ def test_a_numpy_tc99m_volume_is_one_nm_file_every_reader_places_and_scales(tmp_
     assert float(ds.RescaleIntercept) <= -2.5 and float(ds.RescaleIntercept) > -2.5 - 1e-8
 
 
+def test_an_injection_date_time_with_a_utc_offset_gives_the_time_of_day_alone(tmp_path):
+    item = {"RadionuclideCodeSequence": [{"CodeValue": "72454006", "CodingSchemeDesignator": "SCT",
+                                          "CodeMeaning": "^99m^Technetium"}],
+            "RadiopharmaceuticalStartDateTime": "20250301093000.25+0100"}  # fmt: skip
+    metadata = {**TC99M, "RadiopharmaceuticalInformationSequence": [item]}
+    del metadata["isotope"], metadata["injected_activity"]
+    (path,) = write_series(np.ones((2, 3, 4), np.float32), tmp_path / "nm", spacing=(1, 1, 1), modality="NM",
+                           metadata=metadata)  # fmt: skip
+    written = pydicom.dcmread(str(path)).RadiopharmaceuticalInformationSequence[0]
+    assert written.RadiopharmaceuticalStartTime == "093000.25" and "RadiopharmaceuticalStartDateTime" not in written
+    assert dciodvfy(path).errors == []
+
+
 def test_a_stir_spect_header_head_in_prone_with_first_pixel_offsets(tmp_path):
     shape, spacing, first = (7, 10, 11), (4.0, 4.5, 3.25), (-20.0, -22.5, 6.0)
     volume = spect_volume(shape, seed=3)

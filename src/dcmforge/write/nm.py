@@ -21,6 +21,7 @@ time, into a temporary file renamed when whole.
 
 import dataclasses
 import logging
+import re
 import tempfile
 from pathlib import Path
 
@@ -270,7 +271,7 @@ def _radiopharmaceutical(number, item):
         nm["RadionuclideTotalDose"] = float(dose) / 1e6  # Bq -> MBq
     start = item.get("RadiopharmaceuticalStartDateTime")
     if start and "RadiopharmaceuticalStartTime" not in nm:
-        nm["RadiopharmaceuticalStartTime"] = str(start)[8:]  # DT YYYYMMDDHHMMSS... -> its TM
+        nm["RadiopharmaceuticalStartTime"] = re.split("[+-]", str(start)[8:])[0]  # DT -> its TM, no UTC offset
     return nm
 
 
