@@ -175,11 +175,12 @@ def _quantize(x, intercepts, inv_slopes, lows, highs, out):
 def _quantize_slices(x, terms):
     """The contract on one value per slice (x: float64 holding the voxels' values exactly), each in its T."""
     *terms, narrow = terms
-    wide = _quantize(np.asarray(x, np.float64), *terms, np.empty(len(narrow)))
-    if not narrow.any():
-        return wide
-    tight = _quantize(np.asarray(x, np.float64).astype(np.float32), *terms, np.empty(len(narrow), np.float32))
-    return np.where(narrow, tight, wide)
+    x = np.asarray(x, np.float64)
+    values = _quantize(x, *terms, np.empty(len(narrow)))
+    if narrow.any():  # only those slices: the others' terms need not be float32 numbers
+        tight = [term[narrow] for term in terms]
+        values[narrow] = _quantize(x[narrow].astype(np.float32), *tight, np.empty(int(narrow.sum()), np.float32))
+    return values
 
 
 def _slice_extrema_numpy(src, mins, maxs):
