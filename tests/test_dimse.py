@@ -576,3 +576,33 @@ def test_convert_sends_each_series_by_dimse(tmp_path, parallel):
     assert done.stdout.count(f"sent 4 instances to {scp.url}: 4 stored (1 association") == 2
     written = {read_instance(p).sop_instance_uid for p in (tmp_path / "dicom").rglob("*.dcm")}
     assert set(scp.received()) == written and len(written) == 8
+
+
+@pytest.fixture
+def certificate(tmp_path):
+    """A self-signed certificate for 127.0.0.1 (openssl): its key and certificate files."""
+    _require("openssl")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert],
+                   check=True, capture_output=True)  # fmt: skip
+    return key, cert
+
+
+def test_dicom_over_tls_trusts_a_cafile_and_refuses_an_unknown_certificate(series, tmp_path, certificate):
+    key, cert = certificate
+    scp = Storescp(tmp_path / "received", "+tls", key, cert, "--ignore-peer-cert")
+    url = scp.url.replace("dicom://", "dicoms://")
+    try:
+        with pytest.raises(SendError) as raised:
+            dimse.echo(url, timeout=10)
+        echoed = run_cli("echo", url, "--cafile", cert)
+        report = dimse.send(all_files(series), url, cafile=cert, **FAST)
+    finally:
+        scp.stop()
+    assert str(raised.value).startswith(f"{url}: the archive's certificate is not trusted (")
+    assert str(raised.value).endswith("; use --cafile")
+    assert (echoed.returncode, echoed.stdout) == (0, f"echo {url}: success (0x0000)\n")
+    assert report.ok and len(scp.received()) == len(all_files(series))
+    with pytest.raises(SendError, match="a certificate file is for dicoms:// URLs"):
+        dimse.echo(scp.url, cafile=cert)

@@ -1,7 +1,8 @@
 """One way to send for both protocols: the archive is a URL, and its scheme says which client goes.
 
 ``http://`` and ``https://`` are a DICOMweb base (STOW-RS, dicomweb.py);
-``dicom://CALLED_AE@HOST:PORT`` is a DICOM port (C-STORE, dimse.py). Each
+``dicom://CALLED_AE@HOST:PORT`` is a DICOM port (C-STORE, dimse.py), and
+``dicoms://`` the same over TLS. Each
 client is imported only when its URL is used.
 """
 
@@ -11,7 +12,7 @@ from ..errors import SendError
 
 DICOMWEB = "DICOMweb"
 DIMSE = "DIMSE"
-_SCHEMES = {"http": DICOMWEB, "https": DICOMWEB, "dicom": DIMSE}
+_SCHEMES = {"http": DICOMWEB, "https": DICOMWEB, "dicom": DIMSE, "dicoms": DIMSE}
 
 
 def protocol_of(url):
@@ -29,8 +30,8 @@ def send(paths, url, **options):
 
     ``options`` are those of the protocol's client: dicomweb.send for
     ``http(s)://`` (batch_instances, batch_bytes, auth, cafile, timeout,
-    retries, backoff, progress), dimse.send for ``dicom://`` (calling_ae,
-    timeout, deadline, retries, backoff, progress).
+    retries, backoff, progress), dimse.send for ``dicom://`` and ``dicoms://``
+    (calling_ae, cafile, timeout, deadline, retries, backoff, progress).
     """
     if protocol_of(url) == DIMSE:
         from .dimse import send as send_dimse

@@ -37,7 +37,7 @@ def add_connection_options(parser):
     secret.add_argument("--password-env", metavar="VAR", help="environment variable holding the password")
     secret.add_argument("--token-file", metavar="FILE", help="file holding a bearer token")
     secret.add_argument("--token-env", metavar="VAR", help="environment variable holding a bearer token")
-    group.add_argument("--cafile", help="PEM certificates to trust for HTTPS (default: the system's)")
+    group.add_argument("--cafile", help="PEM certificates to trust for https:// and dicoms:// (default: the system's)")
     group.add_argument("--timeout", type=_positive_float, help="seconds to wait for the server")
     group.add_argument("--retries", type=_count, help="tries again after connection errors and 5xx answers")
     add_dimse_options(group)
@@ -60,10 +60,11 @@ def add_send_command(commands):
     send.set_defaults(run=cmd_send)
 
     echo = commands.add_parser("echo", help="check that an archive's DICOM port answers (DIMSE C-ECHO)")
-    echo.add_argument("url", metavar="URL", help="dicom://CALLED_AE@HOST:PORT")
+    echo.add_argument("url", metavar="URL", help="dicom://CALLED_AE@HOST:PORT (dicoms:// over TLS)")
     group = echo.add_argument_group("echo")
     add_dimse_options(group)
     group.add_argument("--timeout", type=_positive_float, help="seconds to wait for the archive")
+    group.add_argument("--cafile", help="PEM certificates to trust for dicoms:// (default: the system's)")
     echo.set_defaults(run=cmd_echo)
 
 
@@ -110,7 +111,6 @@ _DICOMWEB_ONLY = {
     "password_env": "--password-env",
     "token_file": "--token-file",
     "token_env": "--token-env",
-    "cafile": "--cafile",
 }
 _DIMSE_ONLY = {"calling_ae": "--calling-ae", "deadline": "--deadline"}
 
@@ -139,7 +139,13 @@ def _send(paths, url, args, progress=None):
     if check_options(args, url) == DIMSE:
         from .dimse import send as send_dimse
 
-        given = {"calling_ae": args.calling_ae, "timeout": args.timeout, "retries": args.retries, "deadline": args.deadline}
+        given = {
+            "calling_ae": args.calling_ae,
+            "cafile": args.cafile,
+            "timeout": args.timeout,
+            "retries": args.retries,
+            "deadline": args.deadline,
+        }
         return send_dimse(paths, url, progress=progress, **{name: value for name, value in given.items() if value is not None})
     from .dicomweb import send
 
@@ -184,7 +190,7 @@ def cmd_echo(args):
             return EXIT_BAD_INPUT
         from .dimse import echo
 
-        given = {"calling_ae": args.calling_ae, "timeout": args.timeout}
+        given = {"calling_ae": args.calling_ae, "cafile": args.cafile, "timeout": args.timeout}
         words = echo(args.url, **{name: value for name, value in given.items() if value is not None})
     except SendError as exc:
         print(f"dcmforge echo: {exc}", file=sys.stderr)

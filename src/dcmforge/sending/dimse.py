@@ -1,6 +1,7 @@
 """Sending DICOM files to an archive's DICOM port: DIMSE C-STORE and C-ECHO (PS3.7 9.1, PS3.8), standard library only.
 
-A send is one association (``dicom://CALLED_AE@HOST:PORT``) proposing one
+A send is one association (``dicom://CALLED_AE@HOST:PORT``, or
+``dicoms://`` for DICOM over TLS, PS3.15 B.1) proposing one
 presentation context per SOP class of the files, Explicit VR Little Endian
 then Implicit VR Little Endian (a file in another transfer syntax gets a
 context of its own for its syntax alone). Each file goes as a C-STORE-RQ
@@ -33,6 +34,7 @@ from .report import FAILED, NOT_SENT, STORED, WARNING, Outcome, SendReport
 
 DEFAULT_CALLING_AE = "DCMFORGE"
 DEFAULT_PORT = 104  # the well-known DICOM port (PS3.8 F.1)
+DEFAULT_TLS_PORT = 2762  # the well-known DICOM port over TLS (PS3.15 B.1)
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_RETRIES = 3
 DEFAULT_BACKOFF = 1.0  # seconds before the first retry, doubled for each next one
@@ -53,30 +55,46 @@ _TS_NAMES = {
 
 @dataclass(frozen=True)
 class Target:
-    """The archive of a ``dicom://CALLED_AE@HOST:PORT`` URL."""
+    """The archive of a ``dicom://CALLED_AE@HOST:PORT`` URL (``dicoms://``: over TLS)."""
 
     url: str
     called_ae: str
     host: str
     port: int
+    tls: bool = False
 
 
 def target_of(url):
     """The Target of a DIMSE URL; SendError naming what is wrong with it."""
     parts = urllib.parse.urlsplit(url)
-    if parts.scheme != "dicom" or not parts.hostname or parts.username is None:
+    if parts.scheme not in ("dicom", "dicoms") or not parts.hostname or parts.username is None:
         raise SendError(
             f"{url}: a DIMSE URL is dicom://CALLED_AE@HOST:PORT (the archive's AE title, host and DICOM port)"
         )
     if parts.password is not None or parts.path.strip("/") or parts.query or parts.fragment:
         raise SendError(f"{url}: a DIMSE URL has nothing but dicom://CALLED_AE@HOST:PORT")
     try:
-        port = parts.port or DEFAULT_PORT
+        port = parts.port or (DEFAULT_TLS_PORT if parts.scheme == "dicoms" else DEFAULT_PORT)
     except ValueError:
         raise SendError(f"{url}: the port is not a number from 1 to 65535") from None
     called = check_ae_title(urllib.parse.unquote(parts.username), f"{url}: the called AE title")
     host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-    return Target(f"dicom://{urllib.parse.quote(called)}@{host}:{port}", called, parts.hostname, port)
+    url = f"{parts.scheme}://{urllib.parse.quote(called)}@{host}:{port}"
+    return Target(url, called, parts.hostname, port, parts.scheme == "dicoms")
+
+
+def tls_context(target, cafile):
+    """The TLS context of a dicoms:// target (the system's certificates, or those of ``cafile``); None for dicom://."""
+    if not target.tls:
+        if cafile:
+            raise SendError(f"{target.url}: a certificate file is for dicoms:// URLs (DICOM over TLS)")
+        return None
+    import ssl
+
+    try:
+        return ssl.create_default_context(cafile=cafile)
+    except (OSError, ssl.SSLError) as exc:
+        raise SendError(f"{cafile}: cannot be read as certificates ({exc})") from None
 
 
 def check_ae_title(title, what):
@@ -101,7 +119,7 @@ class _DeadlinePassed(Exception):
 class Association:
     """One open association over a socket: PDUs in and out, every wait bounded by the timeout and the deadline."""
 
-    def __init__(self, target, calling_ae, contexts, timeout, deadline):
+    def __init__(self, target, calling_ae, contexts, timeout, deadline, tls=None):
         self.target = target
         self.timeout = timeout
         self.ends_at = None if deadline is None else time.monotonic() + deadline
@@ -111,17 +129,27 @@ class Association:
         self.sock = None
         self.deadline_is_nearer = False
         try:
-            self._negotiate(calling_ae, contexts)
+            self._negotiate(calling_ae, contexts, tls)
         except BaseException:
             self.close()
             raise
 
-    def _negotiate(self, calling_ae, contexts):
+    def _negotiate(self, calling_ae, contexts, tls):
         target = self.target
         try:
             self.sock = socket.create_connection((target.host, target.port), timeout=self._wait())
             self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if tls:
+                self.sock = tls.wrap_socket(self.sock, server_hostname=target.host)
         except OSError as exc:
+            if tls and type(exc).__name__ == "SSLCertVerificationError":  # another try meets the same certificate
+                raise SendError(
+                    f"{target.url}: the archive's certificate is not trusted ({exc.verify_message}); use --cafile"
+                )
+            if tls and type(exc).__module__ == "ssl":
+                raise SendError(
+                    f"{target.url}: the TLS handshake failed ({exc.reason or exc}); does the port speak TLS?"
+                )
             raise self._lost(exc) from None
         request = pdu.AssociateRQ(
             target.called_ae,
@@ -328,7 +356,7 @@ def connection_words(exc, target):
 # -- C-ECHO ----------------------------------------------------------------------------
 
 
-def echo(url, *, calling_ae=DEFAULT_CALLING_AE, timeout=DEFAULT_TIMEOUT, deadline=None):
+def echo(url, *, calling_ae=DEFAULT_CALLING_AE, cafile=None, timeout=DEFAULT_TIMEOUT, deadline=None):
     """C-ECHO the archive at a ``dicom://`` URL once; returns its status in words ('success (0x0000)').
 
     Raises SendError with one line when the archive cannot be reached, rejects
@@ -337,8 +365,9 @@ def echo(url, *, calling_ae=DEFAULT_CALLING_AE, timeout=DEFAULT_TIMEOUT, deadlin
     target = target_of(url)
     calling_ae = check_ae_title(calling_ae, "the calling AE title")
     context = pdu.PresentationContext(1, command.VERIFICATION_SOP_CLASS, (IMPLICIT_VR_LITTLE_ENDIAN,))
+    tls = tls_context(target, cafile)
     try:
-        association = Association(target, calling_ae, [context], timeout, deadline)
+        association = Association(target, calling_ae, [context], timeout, deadline, tls)
         if 1 not in association.accepted:
             association.release()
             raise SendError(
@@ -436,6 +465,7 @@ def send(
     url,
     *,
     calling_ae=DEFAULT_CALLING_AE,
+    cafile=None,
     timeout=DEFAULT_TIMEOUT,
     deadline=None,
     retries=DEFAULT_RETRIES,
@@ -445,7 +475,8 @@ def send(
     """Send the DICOM files in ``paths`` (files or folders) to the archive at ``url`` by C-STORE.
 
     ``url`` is ``dicom://CALLED_AE@HOST:PORT`` (port 104 when left out);
-    ``calling_ae`` is this side's AE title. ``timeout`` bounds every wait for
+    ``calling_ae`` is this side's AE title. ``dicoms://`` goes over TLS,
+    trusting the system's certificates or ``cafile``'s. ``timeout`` bounds every wait for
     the archive, ``deadline`` (seconds, None for none) each association.
     ``progress(instances, bytes, total_instances, total_bytes)`` is called as
     each instance is answered.
@@ -460,6 +491,7 @@ def send(
     calling_ae = check_ae_title(calling_ae, "the calling AE title")
     instances = find_instances([paths] if isinstance(paths, (str, os.PathLike)) else paths)
     contexts, context_ids = plan_contexts(instances)
+    tls = tls_context(target, cafile)
     report = SendReport(
         target.url, [Outcome(i.path, i.sop_instance_uid, NOT_SENT) for i in instances], request_name="association"
     )
@@ -469,7 +501,7 @@ def send(
     failures = 0
     while pending:
         try:
-            association = Association(target, calling_ae, contexts, timeout, deadline)
+            association = Association(target, calling_ae, contexts, timeout, deadline, tls)
         except _Lost as exc:
             failures = _retry_or_raise(exc, failures, retries, backoff, report, target)
             continue
