@@ -414,6 +414,43 @@ def test_contact_sheet_names_a_folder_it_cannot_read_and_draws_the_rest(tmp_path
     assert_marker_next_to_l_a_h(sheet, scale=1, series=1)
 
 
+def nested_sequences(depth):
+    """A Part 10 file (Explicit VR Little Endian) whose one sequence holds an item holding a sequence... depth deep."""
+    syntax = b"1.2.840.10008.1.2.1\0"
+    meta = struct.pack("<HH2sH", 0x0002, 0x0010, b"UI", len(syntax)) + syntax
+    inner = b""
+    for _ in range(depth):
+        item = struct.pack("<HHI", 0xFFFE, 0xE000, len(inner)) + inner
+        inner = struct.pack("<HH2sHI", 0x0008, 0x1115, b"SQ", 0, len(item)) + item
+    return bytes(128) + b"DICM" + meta + inner
+
+
+def test_a_file_of_5000_nested_sequences_is_one_line_not_a_recursion_error(tmp_path):
+    (tmp_path / "deep").mkdir()
+    (tmp_path / "deep" / "PT_0001.dcm").write_bytes(nested_sequences(5000))
+    process = subprocess.run([sys.executable, "-m", "dcmforge.cli", "preview", str(tmp_path), "--output",
+                              str(tmp_path / "sheet.png")], capture_output=True, text=True, env=command_env())  # fmt: skip
+    assert process.returncode == 2
+    assert process.stderr.splitlines() == [f"{tmp_path / 'deep' / 'PT_0001.dcm'}: sequences nest deeper than 16 "
+                                           "levels at byte 480"]  # fmt: skip
+    assert Image.open(tmp_path / "sheet.png").size  # the sheet holds its row with the reason
+
+
+def test_a_series_folder_named_contact_sheet_png_is_told_and_kept(tmp_path):
+    hfs = position_affine("HFS")
+    dcmforge.write_series(marked_volume(hfs[:3, :3]), tmp_path / "contact-sheet.png", affine=hfs,
+                          affine_convention="LPS")  # fmt: skip
+    before = sorted(p.name for p in (tmp_path / "contact-sheet.png").iterdir())
+    process = subprocess.run([sys.executable, "-m", "dcmforge.cli", "preview", str(tmp_path)], capture_output=True,
+                             text=True, env=command_env())  # fmt: skip
+    assert process.returncode == 2
+    assert process.stderr.splitlines() == [f"{tmp_path / 'contact-sheet.png'}: a folder is there; name the contact "
+                                           "sheet with --output"]  # fmt: skip
+    assert sorted(p.name for p in (tmp_path / "contact-sheet.png").iterdir()) == before
+    assert cli.main(["-q", "preview", str(tmp_path), "--output", str(tmp_path / "sheet.png")]) == 0
+    assert_marker_next_to_l_a_h(tmp_path / "sheet.png", scale=1, series=1)
+
+
 def test_reading_back_what_dcmforge_wrote_gives_its_affine_and_values(tmp_path):
     affine = oblique_affine()
     volume = marked_volume(affine[:3, :3])

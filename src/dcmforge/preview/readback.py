@@ -25,6 +25,8 @@ _ITEM_TAG = (0xFFFE, 0xE000)
 _UNDEFINED = 0xFFFFFFFF
 _TRANSFER_SYNTAX = 0x00020010
 _EXPLICIT_LITTLE = "1.2.840.10008.1.2.1"
+# Sequences dcmforge writes nest three deep (functional groups); deeper ones are refused before Python's stack is.
+MAX_DEPTH = 16
 
 # tags read, by keyword (PS3.6)
 MODALITY = 0x00080060
@@ -54,11 +56,12 @@ def read_dataset(path):
     return dataset
 
 
-def _elements(data, start, end, path):
+def _elements(data, start, end, path, depth=0):
     elements, position = {}, start
     while position < end:
         if position + _ELEMENT.size > end:
             raise PreviewError(f"{path}: an element header is cut off at byte {position}")
+        at = position
         group, element, vr_bytes, length = _ELEMENT.unpack_from(data, position)
         vr = vr_bytes.decode("latin-1")
         rule = VR_RULES.get(vr)
@@ -73,12 +76,16 @@ def _elements(data, start, end, path):
         if length == _UNDEFINED or position + length > end:
             raise PreviewError(f"{path}: ({group:04X},{element:04X}) length {length} runs past its end at byte {position}")
         value = data[position : position + length]
-        elements[(group << 16) | element] = (vr, _items(data, position, position + length, path) if vr == "SQ" else value)
+        if vr == "SQ":
+            if depth == MAX_DEPTH:
+                raise PreviewError(f"{path}: sequences nest deeper than {MAX_DEPTH} levels at byte {at}")
+            value = _items(data, position, position + length, path, depth + 1)
+        elements[(group << 16) | element] = (vr, value)
         position += length
     return elements
 
 
-def _items(data, start, end, path):
+def _items(data, start, end, path, depth):
     items, position = [], start
     while position < end:
         if position + _ITEM.size > end:
@@ -87,7 +94,7 @@ def _items(data, start, end, path):
         position += _ITEM.size
         if (group, element) != _ITEM_TAG or length == _UNDEFINED or position + length > end:
             raise PreviewError(f"{path}: not an item with a defined length at byte {position - _ITEM.size}")
-        items.append(_elements(data, position, position + length, path))
+        items.append(_elements(data, position, position + length, path, depth))
         position += length
     return items
 

@@ -25,7 +25,7 @@ def contact_sheet(root):
         name = str(folder.relative_to(root)) if folder != root else folder.name
         try:
             rows.append(_row(name, read_series(folder)))
-        except ValueError as exc:  # PreviewError, or numbers a picture cannot be made of
+        except (ValueError, OSError) as exc:  # PreviewError, numbers no picture can be made of, an unreadable file
             problems.append((folder, str(exc)))
             rows.append(stack([_label([name.upper()]), text_block([_short(str(exc).upper(), 90)], ERROR)], axis=1))
     return np.pad(stack(rows, axis=0), GAP), problems
