@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import signal
+import stat
 import time
 import unicodedata
 import uuid
@@ -39,11 +40,18 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from . import __version__
-from .convert import BAD_INPUT, CONVERTED, FAILED, OPTIONS, SKIPPED, ConversionResult, convert_one, series_uid
+from .convert import (BAD_INPUT, CONVERTED, FAILED, OPTIONS, SKIPPED, UNRECORDED, ConversionResult, convert_one,
+                      series_uid)  # fmt: skip
+from .dicom.part10 import PREAMBLE
 from .errors import DcmforgeError
-from .paths import cut_to_bytes, path_argument, shown
+from .paths import NotAFileError, cut_to_bytes, not_a_file, path_argument, read_regular_file, shown
+
+log = logging.getLogger("dcmforge")
 
 MANIFEST_NAME = ".dcmforge-manifest.jsonl"
+# How an earlier file of each kind begins: only such a file (or an empty one) is appended to or written over.
+_MANIFEST_START = b'{"'
+_REPORT_START = b'{"dcmforge": '
 
 # Options that say whether an earlier series may be replaced, how surely it reaches the disk, or whether a
 # picture is drawn beside it: not what is written into the series.
@@ -60,6 +68,7 @@ class ConversionTask:
     manifest: str  # where a committed series is recorded
     batch: str  # this batch's id: a task run again after its worker died finds its own record
     existed: bool  # out_dir was there before the batch started
+    unrecorded: bool = False  # out_dir holds a series no record names (--resume converts it again, over it)
 
 
 def output_dirs(inputs, out_root):
@@ -115,24 +124,32 @@ def safe_name(text):
     """``text`` as one plain folder name: separators and control characters become "_" and leading dots
     and spaces go (a header named "...hv" would otherwise name "..", the parent of --out, and a leading dot
     would hide the series among temporary folders); an empty name becomes "series". Cut to 200 bytes,
-    within any file system's limit, never inside a character."""
+    within any file system's limit, never inside a character. A name that ends as a preview picture's
+    does (p1.preview.png.hv) ends in "_png", so it never takes p1's picture's place."""
+    from .preview import SUFFIX
+
     name = "".join("_" if c in "/\\" or unicodedata.category(c) in ("Cc", "Cs") else c for c in text)
-    return cut_to_bytes(name.lstrip(". "), _NAME_BYTES) or "series"
+    name = cut_to_bytes(name.lstrip(". "), _NAME_BYTES) or "series"
+    return name[: -len(".png")] + "_png" if name.endswith(SUFFIX) else name
 
 
 _NAME_BYTES = 200
 
 
-def convert_many(inputs, out_dir, *, executor=None, resume=False, report=None, **options):
+def convert_many(inputs, out_dir, *, executor=None, resume=False, report=None, after=None, **options):
     """Convert every input into its own folder under out_dir; yield a ConversionResult per input as each completes.
 
     ``executor``: None (one after the other in this process), any
     ``concurrent.futures.Executor``, or a ``distributed.Client`` (its workers
     must see the inputs and out_dir at the same paths: checked first, a
     DcmforgeError names what a worker cannot see). ``resume``: skip the
-    inputs that the manifest says are converted whole with these options.
-    ``report``: a file that gets one JSON line per result (with the dcmforge
-    version and the options). ``options``: the keys of ``convert.OPTIONS``.
+    inputs that the manifest says are converted whole with these options,
+    and convert again over a series folder that no record names (its record
+    could not be written). ``report``: a file that gets one JSON line per
+    result (with the dcmforge version and the options); neither it nor the
+    manifest may be a file a series is read from, nor another program's file.
+    ``after``: a function of each result whose return is reported and yielded
+    instead (the command's --send). ``options``: the keys of ``convert.OPTIONS``.
     """
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:
@@ -149,6 +166,10 @@ def convert_many(inputs, out_dir, *, executor=None, resume=False, report=None, *
     out_root = Path(os.path.abspath(out_dir) if dask else out_dir)
     batch = uuid.uuid4().hex
     manifest = str(out_root / MANIFEST_NAME)
+    sources = [*inputs, *filter(None, [options["meta"]])]
+    check_ours(manifest, "the batch manifest", _MANIFEST_START, sources)
+    if report:
+        check_ours(report, "the report", _REPORT_START, sources)
     folders = output_dirs(inputs, out_root)
     tasks = [ConversionTask(path, str(d), options, manifest, batch, d.exists()) for path, d in zip(inputs, folders)]
     if dask:
@@ -157,8 +178,9 @@ def convert_many(inputs, out_dir, *, executor=None, resume=False, report=None, *
     finished = []
     if resume:
         records = read_manifest(manifest)
+        recorded = {record.get("out_dir") for each in records.values() for record in each}
         finished = [skipped(task, records.get(identity_key(task.input), [])) for task in tasks]
-        tasks = [task for task, result in zip(tasks, finished) if result is None]
+        tasks = [_reconciled(task, recorded) for task, result in zip(tasks, finished) if result is None]
         finished = [result for result in finished if result is not None]
         if options["preview"]:  # drawn as each is reported, not all before the first line
             finished = map(with_preview, finished)
@@ -171,10 +193,64 @@ def convert_many(inputs, out_dir, *, executor=None, resume=False, report=None, *
     with open(report, "w", encoding="utf-8") if report else contextlib.nullcontext() as stream:
         for results in (finished, running):
             for result in results:
+                if after is not None:
+                    result = after(result)
                 if stream is not None:
                     stream.write(report_line(result, options) + "\n")
                     stream.flush()
                 yield result
+
+
+def check_ours(path, what, start, sources):
+    """A DcmforgeError unless path, a file the batch writes (the manifest, the report), is absent or an
+    earlier one of its kind (an empty file, or one that begins with ``start``).
+
+    Never a file a series is read from (an input, the metadata file), an
+    input's data file or anyone's file (they do not begin so), a link (the
+    write would change another name too), or no regular file (a FIFO hangs).
+    """
+    try:
+        status = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise DcmforgeError(f"{path}: {what} cannot be looked at: {exc.strerror or exc}") from None
+    kind = "a symbolic link" if stat.S_ISLNK(status.st_mode) else not_a_file(path)
+    if kind:
+        raise DcmforgeError(f"{path}: {what} is {kind}, not a regular file")
+    for source in sources:
+        with contextlib.suppress(OSError):
+            if os.path.samestat(status, os.stat(source)):
+                raise DcmforgeError(f"{path}: {what} would write over {source}, which a series is read from")
+    if status.st_nlink > 1:
+        raise DcmforgeError(f"{path}: {what} has {status.st_nlink} names (hard links): writing would change them all")
+    try:
+        begins = read_regular_file(path, len(start))
+    except OSError as exc:
+        raise DcmforgeError(f"{path}: {what} cannot be read: {exc.strerror or exc}") from None
+    if begins != start[: len(begins)]:
+        raise DcmforgeError(f"{path}: {what} would write over a file that is not one (an input's data file?)")
+
+
+def _reconciled(task, recorded):
+    """The task, to convert again over its folder when that holds a series that no record names: a run
+    whose manifest append failed (a full disk) committed it. Anything else there stays refused."""
+    if os.path.abspath(task.out_dir) in recorded or not _a_series_folder(task.out_dir):
+        return task
+    return replace(task, options={**task.options, "overwrite": True}, unrecorded=True)
+
+
+def _a_series_folder(folder):
+    """Whether folder holds Part 10 files and nothing else (no folder, link or other file)."""
+    try:
+        with os.scandir(folder) as scan:
+            entries = list(scan)
+        return bool(entries) and all(
+            entry.is_file(follow_symlinks=False) and read_regular_file(entry.path, len(PREAMBLE)) == PREAMBLE
+            for entry in entries
+        )
+    except OSError:
+        return False
 
 
 def report_line(result, options):
@@ -196,14 +272,19 @@ def run_task(task):
                 raise OSError(f"{folder} cannot be read back")
             append_record(task.manifest, {**identity(task), "out_dir": os.path.abspath(task.out_dir), **facts,
                                           "batch": task.batch})  # fmt: skip
-        except OSError as exc:  # the series is still committed whole; only a later resume will not know it
-            unrecorded.append(f"not recorded in {task.manifest}: {exc}")
+        except OSError as exc:  # the series is still committed whole; a later resume converts it again
+            unrecorded.append(f"not recorded in {task.manifest}: {exc.strerror or exc}")
 
     result = convert_one(task.input, task.out_dir, task.options, before_commit=record)
     if result.status == BAD_INPUT and not task.existed and os.path.isdir(task.out_dir):
         return _committed_before(task, result)
+    if result.status == CONVERTED and task.unrecorded:
+        result = replace(result, message=f"{result.message}\n  it replaced a series there that the manifest "
+                                         "did not record")  # fmt: skip
     if result.status == CONVERTED and unrecorded:
-        return replace(result, warnings=(*result.warnings, *unrecorded))
+        notes = "".join(f"\n  warning: {text}" for text in unrecorded)
+        return replace(result, status=UNRECORDED, message=result.message + notes,
+                       warnings=(*result.warnings, *unrecorded))  # fmt: skip
     return result
 
 
@@ -317,10 +398,14 @@ def folder_facts(folder):
 def append_record(manifest, record):
     """Append one JSON line with a single O_APPEND write: concurrent writers on one machine never interleave."""
     line = (json.dumps(record, sort_keys=True) + "\n").encode("utf-8")
-    # O_NOFOLLOW: a link planted at this predictable name must not carry records outside the folder
-    fd = os.open(manifest, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    # O_NOFOLLOW: a link planted at this predictable name must not carry records outside the folder;
+    # O_NONBLOCK: a FIFO there opens at once, to be refused
+    fd = os.open(manifest, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
     try:
-        size = os.fstat(fd).st_size
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode) or status.st_nlink > 1:
+            raise OSError(f"it is {not_a_file(manifest) or 'a hard link'}, not a file of its own")
+        size = status.st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":  # a torn line before: it must not swallow this one
             line = b"\n" + line
         written = os.write(fd, line)
@@ -331,19 +416,27 @@ def append_record(manifest, record):
 
 
 def read_manifest(manifest):
-    """{input's absolute path: its records, oldest first}; lines that do not parse (a torn line) are skipped."""
-    records = {}
+    """{input's absolute path: its records, oldest first}; a DcmforgeError when the manifest is no regular file.
+
+    A line that does not parse (a torn line) is skipped; one that parses but
+    is no record of an input is skipped with a warning.
+    """
     try:
-        with open(manifest, encoding="utf-8", errors="replace") as stream:
-            for line in stream:
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(record, dict) and "input" in record:
-                    records.setdefault(record["input"], []).append(record)
+        text = read_regular_file(manifest).decode("utf-8", errors="replace")
     except FileNotFoundError:
-        pass
+        return {}
+    except NotAFileError as exc:  # a FIFO would hang the reader
+        raise DcmforgeError(f"{manifest}: the batch manifest: {exc}") from None
+    records = {}
+    for number, line in enumerate(text.split("\n"), 1):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("input"), str):
+            records.setdefault(record["input"], []).append(record)
+        else:
+            log.warning(f"{manifest}: line {number} is not a record of an input (skipped)")
     return records
 
 

@@ -73,11 +73,9 @@ def cmd_convert(args):
             return EXIT_BAD_INPUT
     try:
         with _executor(args) as executor:
-            results = convert_many(
-                args.headers, args.out, executor=executor, resume=args.resume, report=args.report, **options
-            )
-            if send_series:  # each series goes to the archive as soon as it is committed
-                results = map(send_series, results)
+            # each series goes to the archive as soon as it is committed, its report line saying how it went
+            results = convert_many(args.headers, args.out, executor=executor, resume=args.resume,
+                                   report=args.report, after=send_series, **options)  # fmt: skip
             return _report(results, len(args.headers), args.quiet)
     except DcmforgeError as exc:  # a --dask address, --out a file, or a path the workers cannot see
         print(shown(exc), file=sys.stderr)

@@ -22,9 +22,10 @@ CONVERTED = "converted"
 SKIPPED = "skipped"  # already converted whole by an earlier run (batch.convert_many with resume)
 BAD_INPUT = "bad input"
 FAILED = "failed"
+UNRECORDED = "unrecorded"  # committed whole, but its record could not join the batch manifest
 
 # The command's exit status for each outcome.
-EXIT_STATUS = {CONVERTED: 0, SKIPPED: 0, BAD_INPUT: 2, FAILED: 1}
+EXIT_STATUS = {CONVERTED: 0, SKIPPED: 0, BAD_INPUT: 2, FAILED: 1, UNRECORDED: 1}
 
 # The options convert_one understands, with their defaults.
 OPTIONS = {
@@ -61,7 +62,7 @@ class ConversionResult:
 
     input: str
     out_dir: str
-    status: str  # CONVERTED, SKIPPED, BAD_INPUT or FAILED
+    status: str  # CONVERTED, SKIPPED, BAD_INPUT, FAILED or UNRECORDED
     message: str
     files: int = 0
     nbytes: int = 0  # of the series' files

@@ -217,12 +217,12 @@ def sender_for_convert(args):
     The URL, its options and credentials are checked now, before anything is
     converted: a problem with them is a CredentialsError or a SendError.
     """
-    from ..convert import CONVERTED, FAILED, SKIPPED
+    from ..convert import CONVERTED, FAILED, SKIPPED, UNRECORDED
 
     check_options(args, args.send)
 
     def send_series(result):
-        if result.status not in (CONVERTED, SKIPPED):  # a series --resume skipped goes again: a rerun completes the archive
+        if result.status not in (CONVERTED, SKIPPED, UNRECORDED):  # a series --resume skipped goes again: a rerun completes the archive
             return result
         try:
             report = _send([result.out_dir], args.send, args)
