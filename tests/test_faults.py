@@ -477,9 +477,9 @@ def test_a_link_planted_at_the_manifest_name_is_not_followed(place):
     (out / MANIFEST_NAME).symlink_to(outside / "sentinel.dcm")
     freeze()
     status, stdout, err = finish(start("convert", header, "--out", out))
-    assert status == 0, err
-    assert "vol.hv -> " in stdout  # converted; only a later --resume will not know it
-    assert whole_or_none(out / "vol", 3) is not None and leftovers(out) == []
+    assert status == 2, err
+    assert err.splitlines() == [f"{out / MANIFEST_NAME}: the batch manifest is a symbolic link, not a regular file"]
+    assert not (out / "vol").exists() and leftovers(out) == []  # refused before anything converts
 
 
 # -- two writers of one series -----------------------------------------------------------------------

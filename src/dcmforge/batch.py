@@ -211,7 +211,7 @@ def check_ours(path, what, start, sources):
     """
     try:
         status = os.lstat(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # not there (--out a file: each input says so)
         return
     except OSError as exc:
         raise DcmforgeError(f"{path}: {what} cannot be looked at: {exc.strerror or exc}") from None
