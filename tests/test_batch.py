@@ -8,9 +8,11 @@ would); nothing else changes. Inputs are small Interfile images written by
 dcmforge.write_interfile; series are read back with pydicom.
 """
 
+import contextlib
 import json
 import os
 import pickle
+import re
 import signal
 import subprocess
 import sys
@@ -168,6 +170,74 @@ def wait_until_idle(client):
         time.sleep(0.2)
 
 
+@contextlib.contextmanager
+def own_scheduler(root, workers=0):
+    """(address, [scheduler, worker...]): a scheduler of the test's own and its workers, as processes in
+    sessions of their own, stopped by their ids (SIGKILL, whatever is still running) at the end."""
+    root.mkdir(parents=True, exist_ok=True)
+    local = ("--host", "127.0.0.1", "--no-dashboard", "--dashboard-address", "127.0.0.1:0")
+    processes = []
+    with open(root / "dask.log", "w") as log:
+        def start(*args):
+            processes.append(subprocess.Popen([*dask_command(), *args], stdout=log, stderr=subprocess.STDOUT,
+                                              env=environment(), cwd=root, start_new_session=True))  # fmt: skip
+
+        try:
+            start("scheduler", "--port", "0", "--scheduler-file", str(root / "scheduler.json"), *local)
+            deadline = time.monotonic() + 60
+            while not (root / "scheduler.json").exists():
+                assert processes[0].poll() is None and time.monotonic() < deadline, (root / "dask.log").read_text()
+                time.sleep(0.2)
+            time.sleep(0.2)  # the file is written whole right after it appears
+            address = json.loads((root / "scheduler.json").read_text())["address"]
+            for _ in range(workers):
+                start("worker", address, "--nworkers", "1", "--nthreads", "1", *local)
+            yield address, processes
+        finally:
+            for process in processes:
+                with_children(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def test_a_scheduler_without_workers_is_told_after_the_wait(tmp_path):
+    headers = make_inputs(tmp_path / "in", 1)
+    with own_scheduler(tmp_path / "dask") as (address, _):
+        done = subprocess.run([sys.executable, "-m", "dcmforge.cli", "convert", *map(str, headers), "--out",
+                               str(tmp_path / "out"), "--dask", address, "--dask-wait", "2"], capture_output=True,
+                              text=True, env=environment(), timeout=60)  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [f"--dask {address}: no Dask worker joined the scheduler in 2 s "
+                                        "(--dask-wait SECONDS to wait longer)"]  # fmt: skip
+    assert os.listdir(tmp_path / "out") == []
+
+
+def test_a_scheduler_killed_mid_batch_leaves_a_report_that_matches_the_disk(tmp_path):
+    """What a worker committed is reported converted, the rest failed; no traceback; exit status 1."""
+    headers = make_inputs(tmp_path / "in", 8, (24, 64, 64))
+    out, report = tmp_path / "out", tmp_path / "report.jsonl"
+    with own_scheduler(tmp_path / "dask", workers=1) as (address, (scheduler, _)):
+        command = subprocess.Popen([sys.executable, "-m", "dcmforge.cli", "convert", *map(str, headers), "--out",
+                                    str(out), "--dask", address, "--report", str(report)], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True, env=environment())  # fmt: skip
+        deadline = time.monotonic() + 120
+        while len(read_manifest(out / MANIFEST_NAME)) < 2:  # the second is written just before its rename
+            assert command.poll() is None and time.monotonic() < deadline, command.communicate()
+            time.sleep(0.02)
+        with_children(scheduler.pid, signal.SIGKILL)
+        stdout, stderr = command.communicate(timeout=120)
+    lines = {line["input"]: line for line in report_lines(report)}
+    assert sorted(lines) == sorted(map(str, headers))  # one line each
+    converted = sorted(Path(i).stem for i, line in lines.items() if line["status"] == "converted")
+    assert converted == series_folders(out) == sorted(Path(r).stem for r in read_manifest(out / MANIFEST_NAME))
+    assert len(converted) >= 2 and {line["status"] for line in lines.values()} == {"converted", "failed"}
+    for name in converted:
+        assert whole_series(out / name, (24, 64, 64)) == lines[str(tmp_path / "in" / f"{name}.hv")]["series_uid"]
+    failed = [i for i, line in lines.items() if line["status"] == "failed"]
+    assert sorted(stderr.splitlines()) == sorted(lines[i]["message"] for i in failed), stderr  # and no traceback
+    assert all("not converted: the Dask scheduler was lost" in lines[i]["message"] for i in failed)
+    assert len(stdout.splitlines()) >= len(converted) and command.returncode == 1
+
+
 # --- on a running scheduler ----------------------------------------------------------------------
 
 
@@ -207,28 +277,20 @@ def can_hide_folders():
         return False
 
 
-@pytest.mark.skipif(not can_hide_folders(), reason="needs unshare --mount (root) to hide a folder from a worker")
-def test_an_input_a_worker_cannot_see_is_named_before_anything_converts(cluster, client, tmp_path):
-    address, _ = cluster
-    seen = make_inputs(tmp_path / "in", 1)[0]
-    hidden = make_inputs(tmp_path / "hidden", 2)[1]
+@contextlib.contextmanager
+def worker_seeing_another(client, address, folder, tmp_path, then="true"):
+    """A third worker for which folder is an empty tmpfs (after the shell command then, run there): its address."""
     before = set(client.scheduler_info()["workers"])
-    # a third worker for which tmp_path/hidden is an empty file system: it cannot see that input
-    hide = ["unshare", "--mount", "--propagation", "private", "sh", "-c", 'mount -t tmpfs tmpfs "$0" && exec "$@"',
-            str(tmp_path / "hidden"), *dask_command(), "worker", address, "--no-nanny", "--nthreads", "1",
-            "--host", "127.0.0.1", "--no-dashboard", "--dashboard-address", "127.0.0.1:0"]  # fmt: skip
+    script = f'mount -t tmpfs tmpfs "$0" && {then} && exec "$@"'
+    hide = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, str(folder), *dask_command(),
+            "worker", address, "--no-nanny", "--nthreads", "1", "--host", "127.0.0.1", "--no-dashboard",
+            "--dashboard-address", "127.0.0.1:0"]  # fmt: skip
     with open(tmp_path / "worker.log", "w") as log:
         worker = subprocess.Popen(hide, stdout=log, stderr=subprocess.STDOUT, env=environment(), start_new_session=True)
     try:
         client.wait_for_workers(3, timeout=120)
         (third,) = set(client.scheduler_info()["workers"]) - before
-        done = run_command("convert", seen, hidden, "--out", tmp_path / "out", "--dask", address)
-        assert done.returncode == 2
-        assert done.stderr.splitlines() == [
-            f"{hidden}: the Dask worker {third} cannot see it; inputs and --out must be on a file system "
-            "the workers share, at the same path"
-        ]
-        assert series_folders(tmp_path / "out") == []  # nothing ran
+        yield third
     finally:
         with_children(worker.pid, signal.SIGTERM)
         worker.wait(timeout=60)
@@ -236,6 +298,47 @@ def test_an_input_a_worker_cannot_see_is_named_before_anything_converts(cluster,
     while len(client.scheduler_info()["workers"]) > 2:
         assert time.monotonic() < deadline, "the third worker did not leave"
         time.sleep(0.2)
+
+
+@pytest.mark.skipif(not can_hide_folders(), reason="needs unshare --mount (root) to hide a folder from a worker")
+def test_an_input_a_worker_cannot_see_is_named_before_anything_converts(cluster, client, tmp_path):
+    address, _ = cluster
+    seen = make_inputs(tmp_path / "in", 1)[0]
+    hidden = make_inputs(tmp_path / "hidden", 2)[1]
+    with worker_seeing_another(client, address, tmp_path / "hidden", tmp_path) as third:
+        done = run_command("convert", seen, hidden, "--out", tmp_path / "out", "--dask", address)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"{hidden}: the Dask worker {third} cannot see it; inputs and --out must be on a file system "
+        "the workers share, at the same path"
+    ]
+    assert series_folders(tmp_path / "out") == []  # nothing ran
+
+
+@pytest.mark.skipif(not can_hide_folders(), reason="needs unshare --mount (root) to hide a folder from a worker")
+@pytest.mark.parametrize("elsewhere", ["out", "input"])
+def test_a_worker_that_sees_another_out_or_input_at_the_same_path_is_named(cluster, client, tmp_path, elsewhere):
+    """The worker sees a folder at --out (or a file at an input's path), but not the client's."""
+    address, _ = cluster
+    header = make_inputs(tmp_path / "in", 1)[0]
+    out = tmp_path / "out"
+    out.mkdir()
+    other = make_inputs(tmp_path / "other", 1)[0]  # another in00.hv, another size and time
+    os.utime(other, ns=(0, 0))
+    folder, then = (out, "true") if elsewhere == "out" else (tmp_path / "in", f'cp -p "{other}" "$0"')
+    with worker_seeing_another(client, address, folder, tmp_path, then) as third:
+        done = run_command("convert", header, "--out", out, "--dask", address)
+    assert done.returncode == 2, done.stderr
+    share = "inputs and --out must be on a file system the workers share, at the same path"
+    [line] = done.stderr.splitlines()
+    if elsewhere == "out":
+        assert re.fullmatch(f"{re.escape(str(out))}: the Dask worker {third} sees another folder there \\(not the "
+                            f"file \\.dcmforge-token-[0-9a-f]{{32}} this command wrote in it\\); {share}", line), line
+    else:
+        here = header.stat()
+        assert line == (f"{header}: the Dask worker {third} sees another file there ({other.stat().st_size} bytes, "
+                        f"modified 0 ns, here {here.st_size} bytes, modified {here.st_mtime_ns} ns); {share}")
+    assert sorted(os.listdir(out)) == []  # nothing converted, the token gone
 
 
 def test_resume_after_an_interrupted_batch_converts_only_the_rest(cluster, client, tmp_path):

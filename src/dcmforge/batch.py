@@ -43,7 +43,7 @@ from . import __version__
 from .convert import (BAD_INPUT, CONVERTED, FAILED, OPTIONS, SKIPPED, UNRECORDED, ConversionResult, convert_one,
                       series_uid)  # fmt: skip
 from .dicom.part10 import PREAMBLE
-from .errors import DcmforgeError
+from .errors import DcmforgeError, NoWorkerError
 from .paths import NotAFileError, cut_to_bytes, not_a_file, path_argument, read_regular_file, shown
 
 log = logging.getLogger("dcmforge")
@@ -136,13 +136,15 @@ def safe_name(text):
 _NAME_BYTES = 200
 
 
-def convert_many(inputs, out_dir, *, executor=None, resume=False, report=None, after=None, **options):
+def convert_many(inputs, out_dir, *, executor=None, resume=False, report=None, after=None, worker_wait=60.0,
+                 **options):  # fmt: skip
     """Convert every input into its own folder under out_dir; yield a ConversionResult per input as each completes.
 
     ``executor``: None (one after the other in this process), any
     ``concurrent.futures.Executor``, or a ``distributed.Client`` (its workers
     must see the inputs and out_dir at the same paths: checked first, a
-    DcmforgeError names what a worker cannot see). ``resume``: skip the
+    DcmforgeError names what a worker cannot see; a NoWorkerError when no
+    worker joins the scheduler in ``worker_wait`` seconds). ``resume``: skip the
     inputs that the manifest says are converted whole with these options,
     and convert again over a series folder that no record names (its record
     could not be written). ``report``: a file that gets one JSON line per
@@ -174,7 +176,8 @@ def convert_many(inputs, out_dir, *, executor=None, resume=False, report=None, a
     tasks = [ConversionTask(path, str(d), options, manifest, batch, d.exists()) for path, d in zip(inputs, folders)]
     if dask:
         out_root.mkdir(parents=True, exist_ok=True)  # so that the workers can be asked whether they see it
-        check_workers_see(executor, [str(out_root), *inputs])
+        wait_for_a_worker(executor, worker_wait)
+        check_workers_see(executor, out_root, inputs)
     finished = []
     if resume:
         records = read_manifest(manifest)
@@ -502,24 +505,72 @@ def _is_dask_client(executor):
     return all(hasattr(executor, name) for name in ("scheduler_info", "run", "get_worker_logs"))
 
 
-def check_workers_see(client, paths):
-    """Raise a DcmforgeError naming the first path that this process sees and a worker does not."""
-    here = [path for path in paths if os.path.exists(path)]
+def wait_for_a_worker(client, patience):
+    """Return once the scheduler has a worker; a NoWorkerError after patience seconds without one
+    (tasks given to a scheduler without workers wait for ever)."""
     try:
-        unseen = client.run(_unseen, here)
+        client.wait_for_workers(1, timeout=patience)
+    except TimeoutError:
+        raise NoWorkerError(f"no Dask worker joined the scheduler in {patience:g} s") from None
+
+
+def check_workers_see(client, out_root, inputs):
+    """Raise a DcmforgeError naming the first worker that does not see what this process sees.
+
+    Each input by its size and modification time; out_root by a token file
+    this process writes into it and each worker reads back (a worker with
+    another file system mounted at that path sees the folder, but not the file).
+    """
+    here = {path: _seen(path) for path in [str(out_root), *inputs]}
+    token = Path(out_root) / f".dcmforge-token-{uuid.uuid4().hex}"
+    fd = os.open(token, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        os.write(fd, token.name.encode())
+        os.close(fd)
+        seen = client.run(_what_is_seen, list(here), str(token))
     except ImportError as exc:
         raise DcmforgeError(f"the Dask workers cannot import dcmforge ({exc}): install it where they run") from None
-    for worker, missing in sorted(unseen.items()):
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(token)
+    share = "inputs and --out must be on a file system the workers share, at the same path"
+    for worker, (facts, read_back) in sorted(seen.items()):
+        missing = [path for path, fact in zip(here, facts) if fact is None and here[path] is not None]
         if missing:
             more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-            raise DcmforgeError(
-                f"{missing[0]}{more}: the Dask worker {worker} cannot see it; inputs and --out must be on a "
-                "file system the workers share, at the same path"
-            )
+            raise DcmforgeError(f"{missing[0]}{more}: the Dask worker {worker} cannot see it; {share}")
+        for path, fact in zip(here, facts):
+            if fact != here[path]:
+                raise DcmforgeError(f"{path}: the Dask worker {worker} sees another file there ({_told(fact)}, "
+                                    f"here {_told(here[path])}); {share}")  # fmt: skip
+        if read_back != token.name:
+            raise DcmforgeError(f"{out_root}: the Dask worker {worker} sees another folder there (not the file "
+                                f"{token.name} this command wrote in it); {share}")  # fmt: skip
 
 
-def _unseen(paths):
-    return [path for path in paths if not os.path.exists(path)]
+def _seen(path):
+    """What tells a file from another at one path, on two machines: (size, modification time), or None."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return "a folder" if stat.S_ISDIR(status.st_mode) else [status.st_size, status.st_mtime_ns]
+
+
+def _told(fact):
+    return fact if isinstance(fact, str) else f"{fact[0]} bytes, modified {fact[1]} ns"
+
+
+def _what_is_seen(paths, token, patience=2.0):
+    """On a worker: ([_seen(path) for each path], the token file's text or None)."""
+    deadline = time.monotonic() + patience
+    while True:
+        with contextlib.suppress(OSError):
+            os.listdir(os.path.dirname(token))  # on NFS, opening the folder revalidates its entries
+            return [_seen(path) for path in paths], read_regular_file(token, 200).decode("utf-8", "replace")
+        if time.monotonic() > deadline:
+            return [_seen(path) for path in paths], None
+        time.sleep(0.1)
 
 
 def local_workers(address):
@@ -540,8 +591,10 @@ def dask_client(address):
     LocalCluster of N single-threaded worker processes on 127.0.0.1 that ends with the block."""
     from distributed import Client, LocalCluster
 
-    # The scheduler of a LocalCluster runs here: its INFO lines would bury the summary lines.
-    logging.getLogger("distributed").setLevel(logging.ERROR)
+    # Not even its errors: what they mean for an input (a lost scheduler, a dead worker) is that input's line,
+    # and a client that lost its scheduler logs tracebacks as it closes, after the last line.
+    for name in ("distributed", "distributed.client"):  # distributed's configuration gives its client a level
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     workers = local_workers(address)
     if workers is None:
         with Client(address) as client:
@@ -569,12 +622,63 @@ def _run_on_dask(client, tasks):
             try:
                 result = future.result()
             except Exception as exc:  # noqa: BLE001 - KilledWorker or a lost connection: the input fails
+                if client.status != "running":  # the scheduler is gone, and with it every answer to come
+                    yield from after_the_scheduler_was_lost([task, *futures.values()], exc)
+                    futures.clear()
+                    return
                 result = _failed(task, _last_words(client, exc))
             future.release()
             yield result
     finally:
         if futures:  # the caller stopped early
             client.cancel(list(futures))
+
+
+def after_the_scheduler_was_lost(tasks, exc, quiet=2.0, patience=30.0):
+    """A result for each task whose answer was lost with the scheduler: converted when a record of this batch
+    vouches for its folder (a worker committed it), else failed.
+
+    Workers go on with the tasks they hold when the scheduler dies: the
+    answer waits until none of these series has been written for ``quiet``
+    seconds (no private folder of theirs, the manifest and folder unchanged),
+    ``patience`` seconds at most.
+    """
+    out_root = Path(tasks[0].out_dir).parent
+    names = {Path(task.out_dir).name[:80] for task in tasks}  # as write/commit.py cuts them
+    deadline = time.monotonic() + patience
+    last, still = None, time.monotonic()
+    while time.monotonic() < deadline:
+        now = _writing(out_root, names, tasks[0].manifest)
+        if now != last or now[0]:
+            last, still = now, time.monotonic()
+        elif time.monotonic() - still >= quiet:
+            break
+        time.sleep(0.2)
+    try:
+        records = read_manifest(tasks[0].manifest)
+    except DcmforgeError:
+        records = {}
+    for task in tasks:
+        ours = [record for record in records.get(identity_key(task.input), []) if record.get("batch") == task.batch]
+        earlier = skipped(task, ours)
+        if earlier is None:
+            yield _failed(task, f"not converted: the Dask scheduler was lost ({type(exc).__name__}); --resume "
+                                "converts what is missing")  # fmt: skip
+        else:
+            words = f"{earlier.files} files, committed by a worker; its answer was lost with the Dask scheduler"
+            yield replace(earlier, status=CONVERTED, message=f"{task.input} -> {task.out_dir}: {words}")
+
+
+def _writing(out_root, names, manifest):
+    """(whether a series of names is being written, out_root's entries, the manifest's size): what changes
+    while a worker writes. Private folders are named .NAME.dcmforge-HOST-PID-TOKEN.partial (write/commit.py)."""
+    try:
+        entries = sorted(os.listdir(out_root))
+        size = os.stat(manifest).st_size
+    except OSError:
+        entries, size = [], 0
+    partial = any(e.endswith(".partial") and e.split(".dcmforge-")[0][1:] in names for e in entries)
+    return partial, entries, size
 
 
 def _last_words(client, exc):

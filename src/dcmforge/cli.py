@@ -20,7 +20,7 @@ import threading
 from pathlib import Path
 
 from .convert import BAD_INPUT, EXIT_STATUS, FAILED, STOP_SIGNALS, Terminated, interrupt_once, one_study
-from .errors import DcmforgeError
+from .errors import DcmforgeError, NoWorkerError
 from .paths import shown
 from .sending.cli import add_connection_options, add_send_command, positive_int
 
@@ -75,8 +75,12 @@ def cmd_convert(args):
         with _executor(args) as executor:
             # each series goes to the archive as soon as it is committed, its report line saying how it went
             results = convert_many(args.headers, args.out, executor=executor, resume=args.resume,
-                                   report=args.report, after=send_series, **options)  # fmt: skip
+                                   report=args.report, after=send_series, worker_wait=args.dask_wait,
+                                   **options)  # fmt: skip
             return _report(results, len(args.headers), args.quiet)
+    except NoWorkerError as exc:  # not the input's fault
+        print(f"--dask {args.dask}: {exc} (--dask-wait SECONDS to wait longer)", file=sys.stderr)
+        return EXIT_STATUS[FAILED]
     except DcmforgeError as exc:  # a --dask address, --out a file, or a path the workers cannot see
         print(shown(exc), file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -200,6 +204,9 @@ def build_parser():
     convert.add_argument("--jobs", type=positive_int, default=1, help="inputs converted in parallel (processes)")
     convert.add_argument(
         "--dask", metavar="ADDRESS", help="convert on a Dask cluster: tcp://host:port of its scheduler, or local[:N]"
+    )
+    convert.add_argument(
+        "--dask-wait", metavar="SECONDS", type=float, default=60.0, help="for a worker to join the scheduler (default 60)"
     )
     convert.add_argument("--report", metavar="FILE", help="write one JSON line per input as results arrive")
     convert.add_argument(

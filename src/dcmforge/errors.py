@@ -90,6 +90,10 @@ class OutputExistsError(DcmforgeError):
     replace), or another writer committed the same folder first. The message names the folder."""
 
 
+class NoWorkerError(DcmforgeError):
+    """No Dask worker joined the scheduler in the time given (a batch's tasks would wait for ever)."""
+
+
 class NotDicomError(DcmforgeError):
     """A path given to send is not a DICOM Part 10 file (no "DICM" at byte 128) or folder of them."""
 
