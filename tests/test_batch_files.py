@@ -212,15 +212,22 @@ def test_a_full_disk_at_the_manifest_append_is_told_and_a_resume_converts_it_aga
     assert record["input"] == str(header) and record["files"] == SHAPE[0]
 
 
-def test_a_resume_does_not_replace_a_folder_that_is_not_a_series(tmp_path):
+@pytest.mark.parametrize("there", ["notes", "another writer's series"])
+def test_a_resume_does_not_replace_a_folder_that_dcmforge_did_not_write(tmp_path, there):
     [header] = make_inputs(tmp_path / "in", ["a"])
     out = tmp_path / "out"
-    (out / "a").mkdir(parents=True)
-    (out / "a" / "notes.txt").write_text("mine")
+    if there == "notes":
+        (out / "a").mkdir(parents=True)
+        (out / "a" / "notes.txt").write_text("mine")
+    else:
+        for path in dcmforge.write_series(np.ones(SHAPE, np.float32), out / "a", spacing=(1, 1, 1)):
+            dataset = pydicom.dcmread(path)
+            dataset.file_meta.ImplementationClassUID = "1.2.826.0.1.3680043.2.1143.107"  # as if another wrote it
+            dataset.save_as(path)
+    before = contents(out)
     done = run_command("convert", header, "--out", out, "--resume")
     assert done.returncode == 2 and "exists" in done.stderr, done.stderr
-    assert (out / "a" / "notes.txt").read_text() == "mine"
-    assert read_manifest(out / MANIFEST_NAME) == {}
+    assert contents(out) == before
 
 
 # --- names ----------------------------------------------------------------------------------------

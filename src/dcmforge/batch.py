@@ -42,7 +42,8 @@ from pathlib import Path
 from . import __version__
 from .convert import (BAD_INPUT, CONVERTED, FAILED, OPTIONS, SKIPPED, UNRECORDED, ConversionResult, convert_one,
                       series_uid)  # fmt: skip
-from .dicom.part10 import PREAMBLE
+from .dicom.part10 import read_text_element
+from .dicom.uids import IMPLEMENTATION_CLASS_UID
 from .errors import DcmforgeError, NoWorkerError
 from .paths import NotAFileError, cut_to_bytes, not_a_file, path_argument, read_regular_file, shown
 
@@ -238,22 +239,26 @@ def check_ours(path, what, start, sources):
 def _reconciled(task, recorded):
     """The task, to convert again over its folder when that holds a series that no record names: a run
     whose manifest append failed (a full disk) committed it. Anything else there stays refused."""
-    if os.path.abspath(task.out_dir) in recorded or not _a_series_folder(task.out_dir):
+    if os.path.abspath(task.out_dir) in recorded or not _written_by_dcmforge(task.out_dir):
         return task
     return replace(task, options={**task.options, "overwrite": True}, unrecorded=True)
 
 
-def _a_series_folder(folder):
-    """Whether folder holds Part 10 files and nothing else (no folder, link or other file)."""
+def _written_by_dcmforge(folder):
+    """Whether folder holds Part 10 files that name dcmforge as their writer, and nothing else."""
     try:
         with os.scandir(folder) as scan:
             entries = list(scan)
         return bool(entries) and all(
-            entry.is_file(follow_symlinks=False) and read_regular_file(entry.path, len(PREAMBLE)) == PREAMBLE
+            entry.is_file(follow_symlinks=False)
+            and read_text_element(entry.path, _IMPLEMENTATION_CLASS_UID) == IMPLEMENTATION_CLASS_UID
             for entry in entries
         )
     except OSError:
         return False
+
+
+_IMPLEMENTATION_CLASS_UID = 0x00020012
 
 
 def report_line(result, options):
