@@ -290,7 +290,7 @@ def run_task(task):
         result = replace(result, message=f"{result.message}\n  it replaced a series there that the manifest "
                                          "did not record")  # fmt: skip
     if result.status == CONVERTED and unrecorded:
-        notes = "".join(f"\n  warning: {text}" for text in unrecorded)
+        notes = "".join(f"\n  warning: {shown(text)}" for text in unrecorded)
         return replace(result, status=UNRECORDED, message=result.message + notes,
                        warnings=(*result.warnings, *unrecorded))  # fmt: skip
     return result
@@ -444,7 +444,7 @@ def read_manifest(manifest):
         if isinstance(record, dict) and isinstance(record.get("input"), str):
             records.setdefault(record["input"], []).append(record)
         else:
-            log.warning(f"{manifest}: line {number} is not a record of an input (skipped)")
+            log.warning(f"{shown(manifest)}: line {number} is not a record of an input (skipped)")
     return records
 
 
@@ -671,7 +671,7 @@ def after_the_scheduler_was_lost(tasks, exc, quiet=2.0, patience=30.0):
                                 "converts what is missing")  # fmt: skip
         else:
             words = f"{earlier.files} files, committed by a worker; its answer was lost with the Dask scheduler"
-            yield replace(earlier, status=CONVERTED, message=f"{task.input} -> {task.out_dir}: {words}")
+            yield replace(earlier, status=CONVERTED, message=f"{shown(f'{task.input} -> {task.out_dir}')}: {words}")
 
 
 def _writing(out_root, names, manifest):
