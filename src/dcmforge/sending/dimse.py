@@ -45,6 +45,10 @@ UNLIMITED_FRAGMENT = 1 << 20
 # Other PDUs than P-DATA-TF (an A-ASSOCIATE-AC) are not bounded by RECEIVE_MAX_PDU; larger than this is not an answer.
 _MAX_ANY_PDU = 1 << 20
 _WRITE_SIZE = 256 << 10
+# An archive with Nagle's algorithm on (dcmtk's storescp as installed) sends the second piece of an answer only
+# once the first is acknowledged, and Linux delays that acknowledgement by up to 40 ms: asked before every read,
+# it is sent at once (Linux resets the flag by itself). 20 instances/s become hundreds (benchmarks/bench_dimse.py).
+_QUICKACK = getattr(socket, "TCP_QUICKACK", None)
 _MAX_CONTEXTS = 128  # odd IDs 1..255 (PS3.8 9.3.2.2)
 _AE_CHARACTERS = set(map(chr, range(0x20, 0x7F))) - {"\\"}
 _TS_NAMES = {
@@ -217,6 +221,8 @@ class Association:
         try:
             while got < count:
                 self.sock.settimeout(self._wait())
+                if _QUICKACK is not None:
+                    self.sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
                 n = self.sock.recv_into(view[got:])
                 if not n:
                     raise _Lost("the archive closed the connection without answering")
