@@ -457,7 +457,8 @@ def test_reading_back_what_dcmforge_wrote_gives_its_affine_and_values(tmp_path):
     dcmforge.write_series(volume, tmp_path / "s", affine=affine, affine_convention="LPS")
     dcmforge.write_series(volume, tmp_path / "m", affine=affine, affine_convention="LPS", multiframe=True,
                           metadata=METADATA)  # fmt: skip
-    for name in ("s", "m"):
+    dcmforge.write_series(volume, tmp_path / "nm", affine=affine, affine_convention="LPS", modality="NM")
+    for name in ("s", "m", "nm"):
         series = read_series(tmp_path / name)
         assert np.allclose(series.affine, affine, atol=1e-5)
         assert np.allclose(series.accumulator.projections()["z"], volume.max(axis=0), rtol=1e-4)

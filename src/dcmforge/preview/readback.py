@@ -39,6 +39,7 @@ PIXEL_SPACING = 0x00280030
 PIXEL_REPRESENTATION = 0x00280103
 INTERCEPT, SLOPE = 0x00281052, 0x00281053
 NUMBER_OF_SLICES = 0x00540081
+SPACING_BETWEEN_SLICES, DETECTOR_INFORMATION = 0x00180088, 0x00540022
 PIXEL_DATA = 0x7FE00010
 SHARED_GROUPS, PER_FRAME_GROUPS = 0x52009229, 0x52009230
 PIXEL_MEASURES, PLANE_POSITION, PLANE_ORIENTATION = 0x00289110, 0x00209113, 0x00209116
@@ -146,13 +147,15 @@ class SeriesProjections(NamedTuple):
 
 
 def read_series(folder):
-    """SeriesProjections of the series in folder (single-frame files, or one Enhanced PET file)."""
+    """SeriesProjections of the series in folder (single-frame files, one Enhanced PET or one NM file)."""
     files = sorted(p for p in Path(folder).iterdir() if p.suffix == ".dcm" and not p.name.startswith("."))
     if not files:
         raise PreviewError(f"{folder}: no .dcm files")
     first = read_dataset(files[0])
     if NUMBER_OF_FRAMES in first and PER_FRAME_GROUPS in first:
         return _enhanced(files[0], first)
+    if NUMBER_OF_FRAMES in first and DETECTOR_INFORMATION in first:
+        return _nm(files[0], first)
     return _single_frames(files, first)
 
 
@@ -227,6 +230,26 @@ def _enhanced(path, dataset):
     spacing = _grouped(per_frame[0], shared, PIXEL_MEASURES, PIXEL_SPACING, path)
     second = positions[1] if slices > 1 else None
     return SeriesProjections(accumulator, _affine(orientation, spacing, positions[0], second, path), "PT")
+
+
+def _nm(path, dataset):
+    """One NM Image file: its frames step along the normal from the first one's position in
+    DetectorInformationSequence, SpacingBetweenSlices apart (PS3.3 C.8.4.14); one rescale for all."""
+    frames = int(numbers(dataset, NUMBER_OF_FRAMES, path, 1)[0])
+    stored = _pixels(dataset, path, frames)
+    slope, intercept = numbers(dataset, SLOPE, path, 1)[0], numbers(dataset, INTERCEPT, path, 1)[0]
+    accumulator = ProjectionAccumulator((1, *stored.shape))
+    for z in range(frames):
+        accumulator.add(stored[z : z + 1] * slope + intercept, z, 0)
+    detectors = dataset[DETECTOR_INFORMATION][1]
+    if not isinstance(detectors, list) or len(detectors) != 1:
+        raise PreviewError(f"{path}: DetectorInformationSequence does not hold one item")
+    orientation = numbers(detectors[0], ORIENTATION, path, 6)
+    first = numbers(detectors[0], POSITION, path, 3)
+    step = numbers(dataset, SPACING_BETWEEN_SLICES, path, 1)[0]
+    second = np.add(first, step * np.cross(orientation[:3], orientation[3:])) if frames > 1 else None
+    spacing = numbers(dataset, PIXEL_SPACING, path, 2)
+    return SeriesProjections(accumulator, _affine(orientation, spacing, first, second, path), "NM")
 
 
 def series_folders(root):
