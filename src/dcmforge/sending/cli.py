@@ -28,7 +28,7 @@ class CredentialsError(DcmforgeError):
 
 def add_connection_options(parser):
     """The options of a send (batching, credentials, TLS, patience), shared by ``send`` and ``convert --send``."""
-    group = parser.add_argument_group("sending (DICOMweb STOW-RS for http(s):// URLs, DIMSE C-STORE for dicom://)")
+    group = parser.add_argument_group("sending (DICOMweb STOW-RS for http(s):// URLs, DIMSE C-STORE for dicom(s)://)")
     group.add_argument("--batch", type=positive_int, help="instances per request at most")
     group.add_argument("--batch-mib", type=_positive_float, help="MiB per request at most, unless one file is larger")
     group.add_argument("--user", help="user name for HTTP basic auth (with --password-file or --password-env)")
@@ -41,11 +41,11 @@ def add_connection_options(parser):
     group.add_argument("--timeout", type=_positive_float, help="seconds to wait for the server")
     group.add_argument("--retries", type=_count, help="tries again after connection errors and 5xx answers")
     add_dimse_options(group)
-    group.add_argument("--deadline", type=_positive_float, help="dicom:// only: seconds one association may take in all")
+    group.add_argument("--deadline", type=_positive_float, help="dicom(s):// only: seconds one association may take in all")
 
 
 def add_dimse_options(group):
-    group.add_argument("--calling-ae", metavar="AE", help="dicom:// only: this side's AE title (default DCMFORGE)")
+    group.add_argument("--calling-ae", metavar="AE", help="dicom(s):// only: this side's AE title (default DCMFORGE)")
 
 
 def add_send_command(commands):
@@ -54,7 +54,8 @@ def add_send_command(commands):
     send.add_argument(
         "--url",
         required=True,
-        help="DICOMweb base URL (http://localhost:8042/dicom-web) or DICOM port (dicom://CALLED_AE@HOST:PORT)",
+        help="DICOMweb base URL (http://localhost:8042/dicom-web) or DICOM port (dicom://CALLED_AE@HOST:PORT, "
+        "dicoms:// over TLS)",
     )
     add_connection_options(send)
     send.set_defaults(run=cmd_send)
