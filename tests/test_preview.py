@@ -30,7 +30,8 @@ from dcmforge import cli
 from dcmforge.batch import with_preview
 from dcmforge.convert import SKIPPED, ConversionResult
 from dcmforge.demo import METADATA
-from dcmforge.preview import ProjectionAccumulator, picture, preview_path
+from dcmforge.preview import picture, preview_path
+from dcmforge.preview.projection import ProjectionAccumulator
 from dcmforge.preview.font import text_mask
 from dcmforge.preview.png import png_bytes
 from dcmforge.preview.readback import read_series

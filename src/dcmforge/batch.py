@@ -25,7 +25,6 @@ this batch's record.
 
 import collections
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -33,9 +32,7 @@ import signal
 import stat
 import time
 import unicodedata
-import uuid
 from collections.abc import Iterable
-from concurrent.futures import BrokenExecutor, as_completed
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -106,10 +103,14 @@ def series_folder_names(inputs):
         times[path] += 1
         folders.append(names[path] if times[path] == 1 else f"{names[path]}-{times[path]}")
     taken = collections.Counter(folders)
-    return [
-        f"{folder}-{hashlib.sha256(os.fsencode(path)).hexdigest()[:8]}" if taken[folder] > 1 else folder
-        for folder, path in zip(folders, paths)
-    ]
+    return [_with_path_hash(folder, path) if taken[folder] > 1 else folder for folder, path in zip(folders, paths)]
+
+
+def _with_path_hash(folder, path):
+    """folder-XXXXXXXX, eight hex digits of the input path's SHA-256: for a name two inputs would share."""
+    import hashlib  # rare: a one-input run does not load it
+
+    return f"{folder}-{hashlib.sha256(os.fsencode(path)).hexdigest()[:8]}"
 
 
 def folder_name(path):
@@ -167,7 +168,7 @@ def convert_many(inputs, out_dir, *, executor=None, resume=False, report=None, a
     dask = executor is not None and _is_dask_client(executor)
     inputs = [os.path.abspath(path) if dask else str(path) for path in inputs]  # remote workers have another cwd
     out_root = Path(os.path.abspath(out_dir) if dask else out_dir)
-    batch = uuid.uuid4().hex
+    batch = os.urandom(16).hex()  # this run's mark in the manifest (no uuid module for a short run)
     manifest = str(out_root / MANIFEST_NAME)
     sources = [*inputs, *filter(None, [options["meta"]])]
     check_ours(manifest, "the batch manifest", _MANIFEST_START, sources)
@@ -454,6 +455,8 @@ def read_manifest(manifest):
 def _run_on_executor(executor, tasks):
     """Results as they complete. When a process of the pool dies, every input it took down with it is
     run again alone, in a process of its own, so only the input that kills its process fails."""
+    from concurrent.futures import BrokenExecutor, as_completed  # a pool's: a one-input run does not load it
+
     futures = {executor.submit(run_task, task): task for task in tasks}
     broken = []
     try:
@@ -527,7 +530,7 @@ def check_workers_see(client, out_root, inputs):
     another file system mounted at that path sees the folder, but not the file).
     """
     here = {path: _seen(path) for path in [str(out_root), *inputs]}
-    token = Path(out_root) / f".dcmforge-token-{uuid.uuid4().hex}"
+    token = Path(out_root) / f".dcmforge-token-{os.urandom(16).hex()}"
     fd = os.open(token, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         os.write(fd, token.name.encode())

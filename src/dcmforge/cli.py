@@ -139,7 +139,7 @@ def cmd_demo(args):
 
 
 def cmd_preview(args):
-    from .preview import write_png
+    from .preview.png import write_png
     from .preview.picture import PALETTE
     from .preview.sheet import SHEET_NAME, contact_sheet
 

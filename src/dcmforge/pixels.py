@@ -53,7 +53,6 @@ that bad voxels are found before any file is written and per-volume decisions
 import math
 import os
 import sys
-from decimal import Decimal
 from typing import NamedTuple
 
 import numpy as np
@@ -385,6 +384,8 @@ def _not_whole(slope):
     """
     if slope != math.floor(slope) or slope >= 10.0 ** (SLOPE_DIGITS - 1):
         return slope
+    from decimal import Decimal  # only for a whole slope: most series never load it
+
     exact = Decimal(slope)
     return float(exact + Decimal(1).scaleb(exact.adjusted() - SLOPE_DIGITS + 1))
 

@@ -6,7 +6,6 @@ rather than silently applied.
 """
 
 import datetime
-import difflib
 import math
 
 from ..dicom import tags
@@ -122,6 +121,8 @@ def _is_keyword(key):
 
 
 def _unknown_key_message(key, description):
+    import difflib  # only for a key nobody knows: a run without one does not load it
+
     candidates = list(FRIENDLY_KEYS) + list(LEGACY_KEYS) + [row.keyword for row in description.attributes]
     by_folded = {candidate.casefold(): candidate for candidate in candidates}
     close = difflib.get_close_matches(str(key).casefold(), by_folded, n=1, cutoff=0.7)

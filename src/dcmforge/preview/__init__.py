@@ -13,10 +13,9 @@ same way (``convert --resume --preview`` for a series it skips).
 
 from pathlib import Path
 
-from .png import write_png
-from .projection import ProjectionAccumulator
-
-__all__ = ["ProjectionAccumulator", "draw_from_files", "preview_path", "write_png", "write_preview"]
+# Nothing of the drawing is imported here: a convert without a picture asks this package only for the
+# picture's name (preview_path).
+__all__ = ["draw_from_files", "preview_path", "write_preview"]
 
 SUFFIX = ".preview.png"
 
@@ -30,6 +29,7 @@ def preview_path(series_dir):
 def write_preview(series_dir, accumulator, affine, modality):
     """Draw the accumulated projections of the series in series_dir; returns the picture's path."""
     from .picture import PALETTE, preview_picture
+    from .png import write_png
 
     picture = preview_picture(
         accumulator.projections(), affine, modality, Path(series_dir).name, accumulator.frame_count

@@ -297,7 +297,7 @@ def release_pages(chunk):
 
 def projections_for(shape):
     """The accumulator of a preview's projections (imported only when a preview is asked for)."""
-    from ..preview import ProjectionAccumulator
+    from ..preview.projection import ProjectionAccumulator
 
     return ProjectionAccumulator(shape)
 
