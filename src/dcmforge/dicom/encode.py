@@ -234,6 +234,7 @@ class HeaderTemplate:
             slots.append((tag, _Slot(key, tag, entry.keyword, entry.vr)))
         slot_tags = {tag for tag, _ in slots}
         pieces = [(tag, data) for tag, data in encode_elements(shared, codec, shared) if tag not in slot_tags]
+        self.encoded = frozenset(shared)  # every shared key encoded without error: validation need not again
         pieces += slots
         pieces.sort(key=lambda piece: piece[0])
         # Merge neighbouring shared pieces so render joins as few bytes objects as possible.

@@ -59,19 +59,25 @@ def problem(keyword, message, row=None, level="error"):
     return Problem(row.module if row else None, keyword, tag, row.type if row else None, message, level)
 
 
-def validate(dataset, description):
-    """Every problem of ``dataset`` (one image's keyword -> value dict) against ``description``."""
+def validate(dataset, description, encoded=frozenset()):
+    """Every problem of ``dataset`` (one image's keyword -> value dict) against ``description``.
+
+    encoded: top-level keys whose values the caller has encoded already (a HeaderTemplate's shared
+    elements): their encoding is not tried again, every other check is made.
+    """
     effective, codec, problems = _as_encoded(dataset, description.attributes)
-    problems += _level_problems(effective, description.attributes, "", codec, effective)
+    problems += _level_problems(effective, description.attributes, "", codec, effective, encoded)
     for rule in description.rules:
         for keyword, level, message in rule.check(effective):
             problems.append(problem(keyword, message, _row_at(description.attributes, keyword), level))
     return problems
 
 
-def check(dataset, description):
-    """Raise ValidationError (errors first, then the rest) if ``dataset`` has an error; else return the rest."""
-    problems = sorted(validate(dataset, description), key=lambda found: LEVELS.index(found.level))
+def check(dataset, description, encoded=frozenset()):
+    """Raise ValidationError (errors first, then the rest) if ``dataset`` has an error; else return the rest.
+
+    encoded: as for validate."""
+    problems = sorted(validate(dataset, description, encoded), key=lambda found: LEVELS.index(found.level))
     if problems and problems[0].level == "error":
         raise ValidationError(problems)
     return problems
@@ -110,12 +116,12 @@ def _row_at(rows, path):
     return row
 
 
-def _level_problems(container, rows, path, codec, context):
+def _level_problems(container, rows, path, codec, context, encoded=frozenset()):
     """Problems of one dataset level: its description rows, then every element it holds."""
     found = []
     for row in rows:
         found += _row_problems(container, row, path, context)
-    found += _elements(container, {row.keyword: row for row in rows}, path, codec, context)
+    found += _elements(container, {row.keyword: row for row in rows}, path, codec, context, encoded)
     return found
 
 
@@ -169,7 +175,7 @@ def _is_allowed(single, allowed):
         return False
 
 
-def _elements(container, rows, path, codec, context):
+def _elements(container, rows, path, codec, context, encoded=frozenset()):
     """VR, value count and sequence shape of every element of one level; items are checked in turn."""
     found = []
     for key, value in container.items():
@@ -181,7 +187,7 @@ def _elements(container, rows, path, codec, context):
         elif entry.vr == "SQ":
             found += _sequence_problems(value, row, name, codec, context)
         else:
-            found += _single_element_problems(key, value, entry, row, name, codec, context)
+            found += _single_element_problems(key, value, entry, row, name, codec, context, key not in encoded)
     return found
 
 
@@ -207,11 +213,12 @@ def _sequence_problems(value, row, name, codec, context):
     return found
 
 
-def _single_element_problems(key, value, entry, row, name, codec, context):
-    try:
-        encode_element(key, value, codec, context)
-    except EncodingError as error:
-        return [problem(name, error.reason, row)]
+def _single_element_problems(key, value, entry, row, name, codec, context, encode=True):
+    if encode:
+        try:
+            encode_element(key, value, codec, context)
+        except EncodingError as error:
+            return [problem(name, error.reason, row)]
     found = []
     vm = row.vm if row and row.vm else entry.vm
     count = 0 if entry.vr in _UNCOUNTED_VRS else len(values_of(value))  # a byte stream is one value

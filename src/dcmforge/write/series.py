@@ -304,7 +304,7 @@ class SeriesWriter:
         packed = Packed(stored, scaling.slopes, scaling.intercepts, scaling.signed, smallest, largest)
         first = self.written
         if not self._validated:
-            validate.check(self._dataset_for(first, packed, 0), self.description)
+            validate.check(self._dataset_for(first, packed, 0), self.description, self.template.encoded)
             self._validated = True
         jobs = []
         write = self.folder.write
