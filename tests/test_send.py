@@ -167,6 +167,7 @@ def test_credentials_wrong_fail_cleanly_right_ones_work(own_orthanc, series, tmp
     own_orthanc.start()
     password = tmp_path / "password"
     password.write_text("wrong\n")
+    password.chmod(0o600)
     paths = series["CT"][:3]
     for wrong in (["--user", "alice", "--password-file", password], []):
         done = run_cli("send", *paths, "--url", own_orthanc.dicomweb, *wrong)
@@ -488,7 +489,7 @@ def test_a_server_that_does_not_answer_in_time(scripted, series):
     done = run_cli("send", series["PT"][0], "--url", scripted.url, "--timeout", "0.3", "--retries", "1")
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1
-    assert "no answer within the timeout (tried 2 times)" in done.stderr
+    assert "no whole answer within the timeout (0.3 s for the request) (tried 2 times)" in done.stderr
     assert len(scripted.requests) == 2
 
 

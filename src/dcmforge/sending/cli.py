@@ -1,7 +1,9 @@
 """The command line of sending: ``dcmforge send``, ``dcmforge echo``, ``convert --send``, credentials and the progress bar.
 
 Secrets come from a file or an environment variable, never from the command
-line (where ``ps`` and shell histories show them), and are never printed.
+line (where ``ps`` and shell histories show them), and are never printed: a
+secret of more than one line is refused without showing it, and a secret file
+that every user may read gives a warning.
 The URL's scheme picks the client (archive.py): dicomweb (http.client, ssl)
 or dimse (socket), imported only when something is sent: every other command
 parses these options too. Options left out take the client's defaults; an
@@ -10,7 +12,9 @@ option of the other protocol is refused.
 
 import argparse
 import dataclasses
+import logging
 import os
+import stat
 import sys
 
 from ..errors import DcmforgeError, NotDicomError, SendError
@@ -20,6 +24,9 @@ EXIT_BAD_INPUT = 2
 _MIB = 1 << 20
 _BAR_WIDTH = 30
 _SHOWN_PROBLEMS = 20  # instances listed one per line; the rest are counted
+
+log = logging.getLogger("dcmforge")
+_WARNED = set()  # secret files already warned about: the credentials are read once per series sent
 
 
 class CredentialsError(DcmforgeError):
@@ -33,7 +40,7 @@ def add_connection_options(parser):
     group.add_argument("--batch-mib", type=_positive_float, help="MiB per request at most, unless one file is larger")
     group.add_argument("--user", help="user name for HTTP basic auth (with --password-file or --password-env)")
     secret = group.add_mutually_exclusive_group()
-    secret.add_argument("--password-file", metavar="FILE", help="file holding the password (its first line)")
+    secret.add_argument("--password-file", metavar="FILE", help="file holding the password (one line)")
     secret.add_argument("--password-env", metavar="VAR", help="environment variable holding the password")
     secret.add_argument("--token-file", metavar="FILE", help="file holding a bearer token")
     secret.add_argument("--token-env", metavar="VAR", help="environment variable holding a bearer token")
@@ -77,29 +84,47 @@ def credentials(args):
         token = _secret(args.token_file, args.token_env, "token").strip()
         if not token:
             raise CredentialsError("the bearer token is empty")
+        if any(ord(character) < 32 or ord(character) == 127 for character in token):
+            raise CredentialsError("the bearer token holds a control character: a token is printable text (it is not shown)")
         return token
     if args.password_file or args.password_env:
         if not args.user:
             raise CredentialsError("a password needs --user NAME")
-        lines = _secret(args.password_file, args.password_env, "password").splitlines()
-        if not lines or not lines[0]:
+        password = _secret(args.password_file, args.password_env, "password")
+        if not password:
             raise CredentialsError("the password is empty")
-        return args.user, lines[0]
+        return args.user, password
     if args.user:
         raise CredentialsError("--user needs --password-file FILE or --password-env VAR (never a password on the command line)")
     return None
 
 
 def _secret(path, variable, what):
+    """The secret in a file or a variable, less the line endings at its end.
+
+    Any other line break is a CredentialsError that does not show the secret
+    (a second line is a mistake, and would end an HTTP header early). A regular
+    file that every user may read gives a warning (a pipe, ``<(pass show x)``, does not).
+    """
     if path:
+        source = f"{path}: the {what} file"
         try:
             with open(path, encoding="utf-8") as f:
-                return f.read()
-        except OSError as exc:
-            raise CredentialsError(f"{path}: the {what} file cannot be read ({exc.strerror or exc})") from None
-    value = os.environ.get(variable)
-    if not value:
-        raise CredentialsError(f"the environment variable {variable} that should hold the {what} is not set")
+                mode = os.fstat(f.fileno()).st_mode
+                if stat.S_ISREG(mode) and mode & stat.S_IROTH and path not in _WARNED:
+                    _WARNED.add(path)
+                    log.warning("%s: the %s file can be read by every user of this machine (chmod 600 it)", path, what)
+                value = f.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CredentialsError(f"{source} cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
+    else:
+        source = f"the environment variable {variable}"
+        value = os.environ.get(variable)
+        if not value:
+            raise CredentialsError(f"the environment variable {variable} that should hold the {what} is not set")
+    value = value.rstrip("\r\n")
+    if "\r" in value or "\n" in value:
+        raise CredentialsError(f"{source} holds more than one line: a {what} is one line (it is not shown)")
     return value
 
 

@@ -10,14 +10,23 @@ meta group names. Connection errors and 5xx answers are retried with
 exponential backoff, resending only the batch that had no answer; a 4xx answer
 is not retried, but a batch refused whole (400, 413) is sent again one file at
 a time, so that the report names the file the server cannot take.
+
+Each request has one deadline (``timeout`` seconds from its start, however
+slowly the server reads or answers) and at most ANSWER_LIMIT bytes of its
+answer are read. No printed text carries a secret: the credentials, and the
+values of the URL's query (where some archives take a token), are masked
+wherever the server echoes them.
 """
 
 import base64
+import dataclasses
 import http.client
 import json
 import os
 import secrets
+import socket
 import ssl
+import threading
 import time
 import urllib.parse
 from dataclasses import dataclass
@@ -33,6 +42,12 @@ DEFAULT_BATCH_BYTES = 32 << 20
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_RETRIES = 3
 DEFAULT_BACKOFF = 1.0  # seconds before the first retry, doubled for each next one
+
+# The most of an answer that is read: a store answer takes well under 1 KiB per instance it names, so this is
+# room for thousands of instances; a longer answer is not a store answer, and is not held in memory.
+ANSWER_LIMIT = 16 << 20
+# What a secret is replaced with in every printed line.
+MASK = "***"
 
 # Files are read and sent in pieces of this size: a RAM/system-call trade-off.
 _CHUNK = 1 << 20
@@ -111,20 +126,21 @@ def body_pieces(batch, boundary):
 # -- the server's answer ---------------------------------------------------------------
 
 
-def outcomes_from_answer(status, answer, batch):
+def outcomes_from_answer(status, answer, batch, hidden=()):
     """Each instance's Outcome from a 200, 202 or 409 answer's DICOM JSON dataset (already decoded).
 
     An instance the answer does not name was not stored. A 202 that names no
     failure and no warning still is not success: its instances are WARNING.
-    Anything but a DICOM JSON object is a SendError.
+    Anything but a DICOM JSON object is a SendError. A reason that is text
+    is shown with ``hidden`` masked.
     """
     if not isinstance(answer, dict):
         raise SendError(f"the server's {status} answer is not a DICOM JSON dataset (a {type(answer).__name__})")
-    top_warning = _reason_of(answer, _WARNING_REASON)
+    top_warning = _reason_of(answer, _WARNING_REASON, hidden)
     stored = {}
     for item in _items(answer, _REFERENCED_SOPS):
-        stored[_uid_of(item)] = _reason_of(item, _WARNING_REASON)
-    failed = {_uid_of(item): _reason_of(item, _FAILURE_REASON) for item in _items(answer, _FAILED_SOPS)}
+        stored[_uid_of(item)] = _reason_of(item, _WARNING_REASON, hidden)
+    failed = {_uid_of(item): _reason_of(item, _FAILURE_REASON, hidden) for item in _items(answer, _FAILED_SOPS)}
     quiet_202 = status == 202 and not failed and top_warning is None and not any(stored.values())
     outcomes = []
     for instance in batch:
@@ -166,38 +182,40 @@ def _uid_of(item):
     return uid
 
 
-def _reason_of(dataset, tag):
+def _reason_of(dataset, tag, hidden=()):
     """A FailureReason or WarningReason as words, or None when absent."""
     code = _value(dataset, tag)
     if code is None:
         return None
     if isinstance(code, bool) or not isinstance(code, int):
-        return f"reason {code!r}"
+        return f"reason {masked(repr(code), hidden)}"
     return status_words(code & 0xFFFF)  # the C-STORE statuses, which STOW-RS reuses
 
 
-def decode_answer(status, reason, media_type, body):
-    """The DICOM JSON dataset of a body, or a SendError that says what the server sent instead."""
+def decode_answer(status, reason, media_type, body, hidden=()):
+    """The DICOM JSON dataset of a body, or a SendError that says what the server sent instead (``hidden`` masked)."""
     text = body.decode("utf-8", "replace")
     if "html" in media_type or text.lstrip()[:1] == "<":
         raise SendError(
             f"the server answered {status} {reason} with HTML, not DICOM JSON "
-            f"(is the URL the DICOMweb base?): {first_line(text)}"
+            f"(is the URL the DICOMweb base?): {first_line(masked(text, hidden))}"
         )
     try:
         return json.loads(text)
     except (ValueError, RecursionError):
-        raise SendError(f"the server answered {status} {reason} with something that is not JSON: {first_line(text)}") from None
+        shown = first_line(masked(text, hidden))
+        raise SendError(f"the server answered {status} {reason} with something that is not JSON: {shown}") from None
 
 
-def _body_words(body):
-    """A body in one line: compact JSON when it is JSON, else its first line."""
-    text = body.decode("utf-8", "replace")
+def _body_words(answer, hidden):
+    """An answer's body in one line, ``hidden`` masked before it is shortened: compact JSON when it is JSON, else
+    its first line."""
+    text = answer.body.decode("utf-8", "replace")
     try:
         text = json.dumps(json.loads(text), separators=(",", ":"))
     except (ValueError, RecursionError):
         pass
-    return first_line(text)
+    return first_line(masked(text, hidden))
 
 
 def first_line(text):
@@ -213,12 +231,13 @@ def first_line(text):
 class Target:
     """Where the POSTs go: the connection's class and arguments, and the path of {base}/studies."""
 
-    url: str
+    url: str  # as printed: the query's values masked
     https: bool
     host: str
     port: int | None
     path: str
     context: ssl.SSLContext | None
+    hidden: tuple = ()  # the texts no printed line may show (secrets_of), longest first
 
 
 def target_of(url, cafile=None):
@@ -226,34 +245,81 @@ def target_of(url, cafile=None):
     parts = urllib.parse.urlsplit(url)
     if parts.username is not None or parts.password is not None:  # never echo them
         raise SendError("the URL holds credentials (user:password@): give --user with --password-file or --password-env")
+    shown = masked_url(url)
+    if any(ord(c) <= 32 or ord(c) == 127 for c in url):  # http.client would echo the path, query and all
+        raise SendError(f"{shown}: the URL holds a space or a control character")
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise SendError(f"{url}: a DICOMweb URL starts with http:// or https:// and names a host")
+        raise SendError(f"{shown}: a DICOMweb URL starts with http:// or https:// and names a host")
     try:
         port = parts.port
     except ValueError:
-        raise SendError(f"{url}: the port is not a number from 0 to 65535") from None
+        raise SendError(f"{shown}: the port is not a number from 0 to 65535") from None
     path = parts.path.rstrip("/")
     if not path.endswith("/studies"):
         path += "/studies"
+    shown_path = path
     if parts.query:
         path += f"?{parts.query}"
+        shown_path += f"?{urllib.parse.urlsplit(shown).query}"
     context = None
     if parts.scheme == "https":
         try:
             context = ssl.create_default_context(cafile=cafile)
         except (OSError, ssl.SSLError) as exc:
             raise SendError(f"{cafile}: cannot be read as certificates ({exc})") from None
-    return Target(f"{parts.scheme}://{parts.netloc}{path}", parts.scheme == "https", parts.hostname, port, path, context)
+    return Target(f"{parts.scheme}://{parts.netloc}{shown_path}", parts.scheme == "https", parts.hostname, port, path, context)
+
+
+def masked_url(url):
+    """The URL as printed: each value of its query masked (some archives take a token there), its fragment left out."""
+    parts = urllib.parse.urlsplit(url)
+    if not parts.query:
+        return urllib.parse.urlunsplit(parts._replace(fragment=""))
+    pairs = (item.partition("=") for item in parts.query.split("&"))
+    query = "&".join(f"{name}={MASK}" if equals else MASK for name, equals, _ in pairs)
+    return urllib.parse.urlunsplit(parts._replace(query=query, fragment=""))
 
 
 def auth_header(auth):
-    """The Authorization header value: a (user, password) pair is basic auth, a string a bearer token."""
+    """The Authorization header value: a (user, password) pair is basic auth, a string a bearer token.
+
+    A token with a control character (a line break would end the header) and a user name with a colon (which
+    basic auth cannot carry) are a SendError that does not show them.
+    """
     if auth is None:
         return None
     if isinstance(auth, str):
+        if not auth or any(ord(c) < 32 or ord(c) == 127 for c in auth):
+            raise SendError("the bearer token is empty or holds a line break or another control character (not shown)")
         return f"Bearer {auth}"
     user, password = auth
+    if ":" in user:
+        raise SendError("the user name holds a colon, which HTTP basic auth cannot carry")
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+
+
+def secrets_of(auth, url):
+    """The texts that no printed line may show: the credentials, their header value, the values of the URL's query."""
+    found = set()
+    if isinstance(auth, str):
+        found.add(auth)
+    elif auth is not None:
+        found.update(auth[1:])
+    header = auth_header(auth)
+    if header:
+        found.add(header.split(" ", 1)[1])
+    for item in urllib.parse.urlsplit(url).query.split("&"):
+        name, equals, value = item.partition("=")
+        for raw in (value if equals else name,):
+            found.update((raw, urllib.parse.unquote_plus(raw)))
+    return tuple(sorted((text for text in found if text), key=len, reverse=True))
+
+
+def masked(text, hidden):
+    """``text`` with each of the texts ``hidden`` (longest first) replaced by MASK."""
+    for secret in hidden:
+        text = text.replace(secret, MASK)
+    return text
 
 
 class _Retryable(Exception):
@@ -270,8 +336,48 @@ class Answer(NamedTuple):
     body: bytes
 
 
-def post_batch(target, batch, headers, timeout, sent=None):
-    """POST one batch; returns its Answer. Connection failures raise _Retryable.
+class _Deadline:
+    """One deadline for a whole request: when it passes, the connection's socket is shut down, which ends any
+    send or read in progress (a socket timeout alone counts per read, and a server trickling a byte at a time
+    never reaches it)."""
+
+    def __init__(self, connection, seconds):
+        self.seconds = seconds
+        self.passed = False
+        self._connection = connection
+        self._lock = threading.Lock()  # the shutdown never meets a socket being closed
+        self._timer = threading.Timer(seconds, self._shut)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _shut(self):
+        with self._lock:
+            self.passed = True
+            sock = self._connection.sock
+            if sock is not None:
+                try:
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)  # the plain socket's: no TLS goodbye
+                except OSError:
+                    pass
+
+    def check(self):
+        """Raises TimeoutError once the deadline has passed (a connect that outlived it is not used)."""
+        if self.passed:
+            raise TimeoutError
+
+    def close(self):
+        """Stops the timer and closes the connection."""
+        self._timer.cancel()
+        with self._lock:
+            self._connection.close()
+
+    def words(self):
+        return f"no whole answer within the timeout ({self.seconds:g} s for the request)"
+
+
+def post_batch(target, batch, headers, timeout, sent=None, limit=ANSWER_LIMIT):
+    """POST one batch; returns its Answer. Connection failures, and a request not answered within ``timeout``
+    seconds of its start, raise _Retryable; an answer of more than ``limit`` bytes is a SendError.
 
     ``sent(instance)`` is called as each instance's bytes are out.
     """
@@ -280,17 +386,22 @@ def post_batch(target, batch, headers, timeout, sent=None):
         connection = http.client.HTTPSConnection(target.host, target.port, timeout=timeout, context=target.context)
     else:
         connection = http.client.HTTPConnection(target.host, target.port, timeout=timeout)
+    deadline = _Deadline(connection, timeout)
     try:
         sending_error = None
         try:
             connection.putrequest("POST", target.path, skip_accept_encoding=True)
             for name, value in headers.items():
-                connection.putheader(name, value)
+                try:
+                    connection.putheader(name, value)
+                except ValueError:  # its text would carry the value (a credential)
+                    raise SendError(f"{target.url}: the {name} header's value is not a valid HTTP header value (not shown)") from None
             connection.putheader("Content-Type", content_type(boundary))
             connection.putheader("Content-Length", str(body_length(batch, boundary)))
             connection.endheaders()
             for number, instance in enumerate(batch):
                 for piece in part_pieces(instance, boundary, number == 0):
+                    deadline.check()
                     connection.send(piece)
                 if sent:
                     sent(instance)
@@ -300,28 +411,39 @@ def post_batch(target, batch, headers, timeout, sent=None):
         except ssl.SSLError as exc:  # another try meets the same server: not retried
             raise SendError(f"{target.url}: the TLS handshake failed ({exc.reason or exc}); is the server speaking HTTPS?") from None
         except (OSError, http.client.HTTPException) as exc:
+            if deadline.passed:
+                raise _Retryable(deadline.words()) from None
             if connection.sock is None:  # never connected
-                raise _Retryable(_connection_words(exc)) from None
+                raise _Retryable(_connection_words(exc, target.hidden)) from None
             sending_error = exc  # the server may have answered early (a 401 before reading the body): read it
         try:
             response = connection.getresponse()
-            body = response.read()
+            body = response.read(limit + 1)
+            deadline.check()  # a shutdown reads as the end of a body that has no length
         except (OSError, http.client.HTTPException) as exc:
-            raise _Retryable(_connection_words(sending_error or exc)) from None
+            words = deadline.words() if deadline.passed else _connection_words(sending_error or exc, target.hidden)
+            raise _Retryable(words) from None
+        if len(body) > limit:
+            raise SendError(
+                f"{target.url}: the server's {response.status} answer is longer than {limit / (1 << 20):g} MiB, "
+                "the most dcmforge reads of an answer (not read further)"
+            )
         media_type = (response.getheader("Content-Type") or "").lower()
-        return Answer(response.status, response.reason, media_type, response.getheader("Location") or "", body)
+        location = masked(masked_url(response.getheader("Location") or ""), target.hidden)
+        return Answer(response.status, masked(response.reason, target.hidden), media_type, location, body)
     finally:
-        connection.close()
+        deadline.close()
 
 
-def _connection_words(exc):
+def _connection_words(exc, hidden):
+    """What went wrong, in words; the exception's own text (a status line the server sent) with ``hidden`` masked."""
     if isinstance(exc, TimeoutError):
         return "no answer within the timeout"
     if isinstance(exc, http.client.RemoteDisconnected):
         return "the server closed the connection without answering"
     if isinstance(exc, ConnectionRefusedError):
         return "cannot connect: nothing answers at this address and port (connection refused)"
-    return f"the connection failed ({getattr(exc, 'strerror', None) or exc or type(exc).__name__})"
+    return f"the connection failed ({masked(str(getattr(exc, 'strerror', None) or exc or type(exc).__name__), hidden)})"
 
 
 def send(
@@ -350,7 +472,9 @@ def send(
     without a warning). Raises NotDicomError before sending anything when a
     path is not DICOM, and SendError (with the report so far) when the server
     cannot be reached after ``retries`` retries, refuses the credentials, or
-    answers something other than a store answer.
+    answers something other than a store answer. No reason or message shows
+    the credentials or the values of the URL's query, even where the server
+    echoes them.
     """
     if batch_instances < 1 or batch_bytes < 1:
         raise SendError(f"batches need at least 1 instance and 1 byte, not {batch_instances} and {batch_bytes}")
@@ -360,7 +484,17 @@ def send(
     authorization = auth_header(auth)
     if authorization:
         headers["Authorization"] = authorization
+    target = dataclasses.replace(target, hidden=secrets_of(auth, url))
     report = SendReport(target.url, [Outcome(i.path, i.sop_instance_uid, NOT_SENT) for i in instances])
+    try:
+        _store_all(target, instances, headers, report, batch_instances, batch_bytes, timeout, retries, backoff, progress)
+    except SendError as exc:
+        raise SendError(str(exc), exc.report or report) from None
+    return report
+
+
+def _store_all(target, instances, headers, report, batch_instances, batch_bytes, timeout, retries, backoff, progress):
+    """Send the instances in batches, filling in ``report``; raises SendError as send says."""
     done = {"instances": 0, "bytes": 0}
     total_bytes = sum(instance.size for instance in instances)
 
@@ -379,7 +513,7 @@ def send(
             if len(batch) > 1:
                 done.update(before)  # its instances go again, each alone: they count once
                 return [outcome for instance in batch for outcome in store([instance])]
-            words = f"the server refused it ({answer.status} {answer.reason}: {_body_words(answer.body)})"
+            words = f"the server refused it ({answer.status} {answer.reason}: {_body_words(answer, target.hidden)})"
             return [Outcome(batch[0].path, batch[0].sop_instance_uid, FAILED, words)]
         return _outcomes(target, answer, batch, report)
 
@@ -397,7 +531,6 @@ def send(
             ) from None
         report.outcomes[position : position + len(batch)] = outcomes
         position += len(batch)
-    return report
 
 
 def _post_with_retries(target, batch, headers, timeout, retries, backoff, sent, report):
@@ -420,7 +553,7 @@ def _post_with_retries(target, batch, headers, timeout, retries, backoff, sent, 
             report.requests += 1
             if answer.status < 500:
                 return answer
-            raise _Retryable(f"the server answered {answer.status} {answer.reason}: {_body_words(answer.body)}")
+            raise _Retryable(f"the server answered {answer.status} {answer.reason}: {_body_words(answer, target.hidden)}")
         except _Retryable:
             if attempt == retries:
                 raise
@@ -435,13 +568,13 @@ def _outcomes(target, answer, batch, report):
         words = "missing or wrong credentials" if status == 401 else "these credentials are not allowed to store"
         raise SendError(f"{target.url}: the server refused the request ({status} {reason}): {words}", report)
     if status not in (200, 202, 409):
-        text = _body_words(answer.body)
+        text = _body_words(answer, target.hidden)
         hint = " (is the URL the DICOMweb base?)" if status in (404, 405) else ""
         if 300 <= status < 400:
             hint = f" (to {answer.location or 'nowhere said'}: give the URL it points to)"
         raise SendError(f"{target.url}: the server answered {status} {reason}{hint}: {text}", report)
     try:
-        dataset = decode_answer(status, reason, answer.media_type, answer.body)
-        return outcomes_from_answer(status, dataset, batch)
+        dataset = decode_answer(status, reason, answer.media_type, answer.body, target.hidden)
+        return outcomes_from_answer(status, dataset, batch, target.hidden)
     except SendError as exc:
         raise SendError(f"{target.url}: {exc}", report) from None
