@@ -177,8 +177,9 @@ def with_character_set(dataset):
     """
     given = dataset.get("SpecificCharacterSet")
     if given is not None:
-        name = given if isinstance(given, str) else "\\".join(str(term) for term in given)
-        codec = CHARACTER_SETS.get(name.strip())
+        terms = [given] if isinstance(given, str) else given if isinstance(given, (list, tuple)) else None
+        name = "\\".join(str(term) for term in terms) if terms is not None else None  # a number names no set
+        codec = CHARACTER_SETS.get(name.strip()) if name is not None else None
         if codec is None:
             raise EncodingError(
                 f"dcmforge writes only {', '.join(repr(c) for c in CHARACTER_SETS if c)}",
