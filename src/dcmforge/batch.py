@@ -53,7 +53,7 @@ _REPORT_START = b'{"dcmforge": '
 
 # Options that say whether an earlier series may be replaced, how surely it reaches the disk, or whether a
 # picture is drawn beside it: not what is written into the series.
-_NOT_IN_IDENTITY = ("overwrite", "durable", "preview")
+_NOT_IN_IDENTITY = ("overwrite", "durable", "preview", "allow_data_outside")
 
 
 @dataclass(frozen=True)

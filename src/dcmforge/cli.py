@@ -48,6 +48,7 @@ def cmd_convert(args):
         "multiframe": args.multiframe,
         "preview": args.preview,
         "durable": args.durable,
+        "allow_data_outside": args.allow_data_outside,
         "scaling": "slice" if args.per_slice_scaling else None,
     }
     if args.per_slice_scaling and not args.multiframe:
@@ -217,6 +218,9 @@ def build_parser():
     convert.add_argument("--first-voxel", type=float, nargs=3, metavar=("X", "Y", "Z"), help="LPS mm of voxel [0,0,0]")
     convert.add_argument(
         "--spacing", type=float, nargs=3, metavar=("DX", "DY", "DZ"), help="mm, for a NIfTI file without geometry"
+    )
+    convert.add_argument(
+        "--allow-data-outside", action="store_true", help="read a data file outside its header's folder (Interfile, MetaImage)"
     )
     convert.add_argument("--flip", help="index axes to reverse, any of x, y, z (e.g. --flip yz)")
     convert.add_argument("--seed", help="make UIDs reproducible from this seed")

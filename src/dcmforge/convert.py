@@ -43,6 +43,7 @@ OPTIONS = {
     "study": None,
     "preview": False,
     "durable": False,
+    "allow_data_outside": False,
 }
 
 # Metadata keys that say when the acquisition happened.
@@ -240,6 +241,7 @@ def _read(header, options):
         first_voxel=options.get("first_voxel"),
         spacing=options.get("spacing"),
         flip=options.get("flip") or (),  # read_interfile names a flip that is no set of axes
+        allow_data_outside=options.get("allow_data_outside") or None,  # None: not given, so NIfTI takes it
     )
     meta = dict(image.metadata)
     modality = options.get("modality") or _modality(meta.get("modality"))

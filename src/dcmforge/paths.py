@@ -55,6 +55,26 @@ def read_regular_file(path, limit=-1):
         return stream.read(limit)
 
 
+# How a header may name a data file outside its own folder, in the API and on the command line.
+OUTSIDE_OPTION = "allow_data_outside=True (--allow-data-outside)"
+
+
+def check_inside(header_path, data_path, allowed, error, what="data file"):
+    """``error`` when ``data_path`` is outside the folder tree of ``header_path`` and that is not ``allowed``.
+
+    The name is judged as written (``..`` and absolute paths; symbolic links are not
+    followed, so a data set linked into its folder still reads): a header must not make
+    any file its reader can open the pixels of a series, which ``--send`` uploads.
+    """
+    folder = os.path.abspath(Path(header_path).parent)
+    if allowed or os.path.commonpath([folder, os.path.abspath(data_path)]) == folder:
+        return
+    raise error(
+        f"{header_path}: the {what} {data_path} is outside the header's folder {Path(header_path).parent}: not read "
+        f"(its bytes would become the image) unless {OUTSIDE_OPTION}"
+    )
+
+
 def path_argument(value, name, error):
     """``value`` as a Path; ``error`` (a DcmforgeError class) naming the argument when it is no path."""
     if isinstance(value, (str, os.PathLike)) and os.fspath(value) not in ("", b""):

@@ -6,7 +6,9 @@ are flattened into the top level.
 """
 
 import json
+import math
 import os
+import re
 from collections.abc import Mapping
 
 from ..errors import MetadataError
@@ -16,6 +18,12 @@ JPET_SECTIONS = ("patient", "petSeries", "petIsotope", "petPatientOrientation")
 # Tables and lists, the top-level table counting as one: 15 levels of sequence (a list of tables each).
 # Real DICOM sequences nest a handful of levels.
 MAX_DEPTH = 32
+# Python's own bound on an integer read from or written as text (sys.int_max_str_digits' default); no DICOM
+# value holds more than 20 digits, so a longer one is a mistake to name, not a number to read.
+MAX_INTEGER_DIGITS = 4300
+_LONG_INTEGER = re.compile(rf"(?<![\w.])-?\d{{{MAX_INTEGER_DIGITS + 1},}}")
+# The key a value follows: "Key": or Key = (quotes optional), at the end of the text before the value.
+_KEY_BEFORE = re.compile(r"[\"']?([\w.-]+)[\"']?\s*[:=]\s*\[?\s*$")
 
 
 def read_metadata(path):
@@ -25,6 +33,7 @@ def read_metadata(path):
         text = read_regular_file(path).decode("utf-8")
     except (OSError, ValueError) as error:  # ValueError: a NUL in the name, or not UTF-8
         raise MetadataError(f"{path}: cannot read metadata: {error}") from None
+    _check_integer_lengths(text, path)
     try:
         if path.suffix.lower() == ".json" or (path.suffix.lower() != ".toml" and text.lstrip().startswith("{")):
             data = _parse_json(text, path)
@@ -51,8 +60,27 @@ def metadata_mapping(metadata):
     )
 
 
+def _check_integer_lengths(text, path):
+    """MetadataError naming the line and key of an integer longer than MAX_INTEGER_DIGITS (the parsers would
+    raise Python's own ValueError, which names neither)."""
+    found = _LONG_INTEGER.search(text)
+    if found is None:
+        return
+    before = text[: found.start()]
+    key = _KEY_BEFORE.search(before[-200:])
+    where = f"{path}, line {before.count(chr(10)) + 1}" + (f": {key.group(1)}" if key else "")
+    digits = len(found.group().lstrip("-"))
+    raise MetadataError(f"{where}: an integer of {digits} digits; dcmforge reads integers of at most {MAX_INTEGER_DIGITS} digits")
+
+
+def _digit_count(value):
+    """The decimal digits of an int too long to write as text (log10 reads any int)."""
+    return int(math.log10(abs(value))) + 1
+
+
 def check_nesting(data, source="metadata"):
-    """MetadataError naming ``source``, the depth and the key path when ``data`` nests deeper than MAX_DEPTH.
+    """MetadataError naming ``source``, the depth and the key path when ``data`` nests deeper than MAX_DEPTH,
+    or holds an integer of more than MAX_INTEGER_DIGITS digits (which Python cannot even write as text).
 
     The resolver, the validator and the encoder walk sequences recursively:
     this bound, checked first and by a loop, turns what would be a
@@ -65,6 +93,11 @@ def check_nesting(data, source="metadata"):
             children = [(item, f"{where}.{key}" if where else str(key)) for key, item in value.items()]
         elif isinstance(value, (list, tuple)):
             children = [(item, f"{where}[{number}]") for number, item in enumerate(value, 1)]
+        elif isinstance(value, int) and abs(value) >= 10**MAX_INTEGER_DIGITS:
+            raise MetadataError(
+                f"{source}: {where}: an integer of {_digit_count(value)} digits; "
+                f"dcmforge reads integers of at most {MAX_INTEGER_DIGITS} digits"
+            )
         else:
             continue
         if depth > MAX_DEPTH:

@@ -104,6 +104,7 @@ def resolve(meta, description):
         else:
             problems.append(problem(str(key), _unknown_key_message(key, description)))
     _drop_bad_values(resolved, problems)
+    _drop_negative_measures(resolved, problems)
     _update_codes(resolved, "", problems)
     _apply_friendly(friendly, resolved, description, problems)
     _fill_radionuclide_data(resolved, problems)
@@ -194,6 +195,22 @@ def _drop_bad_values(resolved, problems):
         if found.level == "error":  # warnings come again when the merged image is validated
             problems.append(found)
             resolved.pop(found.keyword.split("[", 1)[0].split(".", 1)[0], None)
+
+
+# A patient's measures (PS3.3 C.7.2.2): a sign typed by mistake would skew every SUV computed from them.
+_NOT_NEGATIVE = {"PatientWeight": ("weight", "kg"), "PatientSize": ("size", "m")}
+
+
+def _drop_negative_measures(resolved, problems):
+    for keyword, (noun, unit) in _NOT_NEGATIVE.items():
+        value = resolved.get(keyword)
+        try:
+            negative = value is not None and float(value) < 0
+        except (TypeError, ValueError):  # not a number: its VR check has said so
+            continue
+        if negative:
+            problems.append(problem(keyword, f"{value!r} is negative: a {noun} is 0 {unit} or more"))
+            resolved.pop(keyword)
 
 
 def _update_codes(dataset, path, problems):

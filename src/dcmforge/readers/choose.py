@@ -68,7 +68,8 @@ def read_image(path, **options):
 
     Options (None or empty means not given): dialect, patient_position, flip (Interfile
     only), first_voxel (LPS mm of voxel [0, 0, 0]), spacing (mm, for a NIfTI file that
-    has no geometry). An option the format cannot use is an error, not silently dropped.
+    has no geometry), allow_data_outside (Interfile, MetaImage: read a data file outside
+    the header's folder). An option the format cannot use is an error, not silently dropped.
     """
     given = {key: value for key, value in options.items() if value is not None and value != ()}
     path = path_argument(path, "read_image's path", InputError)
@@ -79,7 +80,7 @@ def read_image(path, **options):
     if kind == INTERFILE:
         from .interfile import read_interfile as reader
 
-        accepted = ("dialect", "patient_position", "first_voxel", "flip")
+        accepted = ("dialect", "patient_position", "first_voxel", "flip", "allow_data_outside")
     elif kind == NIFTI:
         from .nifti import read_nifti as reader
 
@@ -87,7 +88,7 @@ def read_image(path, **options):
     else:
         from .metaimage import read_metaimage as reader
 
-        accepted = ("first_voxel",)
+        accepted = ("first_voxel", "allow_data_outside")
     unused = [key for key in given if key not in accepted]
     if unused:
         names = ", ".join("--" + key.replace("_", "-") for key in unused)

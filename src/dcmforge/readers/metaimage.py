@@ -12,6 +12,7 @@ Uncompressed data in one file is memory-mapped; zlib-compressed data is inflated
 """
 
 import math
+import os
 import re
 import zlib
 from pathlib import Path
@@ -21,7 +22,8 @@ import numpy as np
 from ..errors import MetaImageError
 from ..geometry import finite_vector, from_affine
 from ..image import METAIMAGE, Image
-from ..paths import read_regular_file
+from ..paths import check_inside, read_regular_file
+from .inflate import DEFLATE_MOST, cannot_inflate_to
 
 ELEMENT_TYPES = {
     "MET_CHAR": "i1", "MET_UCHAR": "u1", "MET_SHORT": "i2", "MET_USHORT": "u2", "MET_INT": "i4",
@@ -37,10 +39,11 @@ _HEADER_LIMIT = 1 << 20  # bytes of text before ElementDataFile; headers are a f
 _PATTERN = re.compile(r"^(?P<name>\S*%\d*d\S*)\s+(?P<first>-?\d+)\s+(?P<last>-?\d+)(?:\s+(?P<step>-?\d+))?$")
 
 
-def read_metaimage(path, *, first_voxel=None):
+def read_metaimage(path, *, first_voxel=None, allow_data_outside=False):
     """Read the MetaImage at path into a :class:`dcmforge.image.Image`.
 
     first_voxel: LPS mm of the centre of voxel [0, 0, 0], replacing the header's Offset.
+    A data file outside the header's folder tree is refused unless allow_data_outside.
     Raises MetaImageError for anything that is not a readable image.
     """
     path = Path(path)
@@ -57,7 +60,7 @@ def read_metaimage(path, *, first_voxel=None):
         raise MetaImageError(f"{path}: DimSize = {keys['DimSize']}: every axis needs at least one voxel")
     dtype = _dtype(path, keys)
     shape = tuple(reversed(sizes)) if ndims > 2 else (1, *reversed(sizes))  # x varies fastest
-    data_path, volume = _voxels(path, keys, data_start, listed, dtype, shape, warnings)
+    data_path, volume = _voxels(path, keys, data_start, listed, dtype, shape, warnings, allow_data_outside)
     affine = _affine(path, keys, ndims, warnings)
     if first_voxel is not None:
         affine[:3, 3] = finite_vector(first_voxel, 3, "first_voxel (LPS mm)")
@@ -171,7 +174,7 @@ def _dtype(path, keys):
 # -- the voxels --------------------------------------------------------------------------
 
 
-def _voxels(path, keys, data_start, listed, dtype, shape, warnings):
+def _voxels(path, keys, data_start, listed, dtype, shape, warnings, allow_outside):
     """(path of the data file, volume [z, y, x] or [t, z, y, x])."""
     name = keys["ElementDataFile"]
     compressed = _flag(path, keys, "CompressedData", False)
@@ -182,7 +185,7 @@ def _voxels(path, keys, data_start, listed, dtype, shape, warnings):
     if name.upper() == "LOCAL":
         files, local = [path], True
     else:
-        files, local = _data_files(path, name, listed), False
+        files, local = _data_files(path, name, listed, allow_outside), False
     if len(files) == 1 and not compressed:
         data_path = files[0]
         offset = _offset(path, data_path, data_start if local else 0, header_size, need, warnings)
@@ -208,12 +211,12 @@ def _squeezed(volume):
     return volume[0] if volume.ndim == 4 and volume.shape[0] == 1 else volume
 
 
-def _data_files(path, name, listed):
+def _data_files(path, name, listed, allow_outside):
     folder = path.parent
     if name.upper().startswith("LIST"):
         if not listed:
             raise MetaImageError(f"{path}: ElementDataFile = LIST but no file names follow it")
-        return [_existing(path, folder / entry) for entry in listed]
+        return [_existing(path, folder / entry, allow_outside) for entry in listed]
     pattern = _PATTERN.match(name)
     if pattern:
         first, last = int(pattern["first"]), int(pattern["last"])
@@ -224,11 +227,12 @@ def _data_files(path, name, listed):
             names = [pattern["name"] % number for number in range(first, last + (1 if step > 0 else -1), step)]
         except (TypeError, ValueError):
             raise MetaImageError(f"{path}: ElementDataFile = {name}: not a usable %d pattern") from None
-        return [_existing(path, folder / entry) for entry in names]
-    return [_existing(path, folder / name)]
+        return [_existing(path, folder / entry, allow_outside) for entry in names]
+    return [_existing(path, folder / name, allow_outside)]
 
 
-def _existing(path, data_path):
+def _existing(path, data_path, allow_outside):
+    check_inside(path, data_path, allow_outside, MetaImageError)
     if not data_path.is_file():
         raise MetaImageError(f"{path}: ElementDataFile {data_path} is not a file")
     return data_path
@@ -253,7 +257,15 @@ def _inflated(path, keys, data_path, start, header_size, need):
     with open(data_path, "rb") as file:
         file.seek(start + max(header_size, 0))
         declared = keys.get("CompressedDataSize")
-        packed = file.read(int(declared) if declared and declared.isdigit() else -1)
+        available = os.fstat(file.fileno()).st_size - file.tell()
+        if declared and declared.isdigit():
+            available = min(available, int(declared))
+        if cannot_inflate_to(available, need):
+            raise MetaImageError(
+                f"{path}: {available} bytes of zlib data cannot inflate to the {need} bytes DimSize and ElementType "
+                f"need (deflate gives at most {DEFLATE_MOST} times its size): not inflated"
+            )
+        packed = file.read(available)
     inflater = zlib.decompressobj(47)  # 32 + 15: zlib or gzip, as MetaIO accepts
     try:
         data = inflater.decompress(packed, need + 1)

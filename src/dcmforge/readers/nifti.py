@@ -31,6 +31,7 @@ import numpy as np
 from ..errors import GeometryError, NiftiError
 from ..geometry import finite_vector, from_affine
 from ..image import NIFTI, Image
+from .inflate import DEFLATE_MOST, cannot_inflate_to
 from .lazy import LazyVolume
 
 # nifti1.h, in order: (name, type, count). The NIfTI-1 header is 348 bytes.
@@ -204,6 +205,10 @@ def _raw_voxels(path, data_path, offset, stored, shape):
 
 
 def _check_compressed_size(path, data_path, needed):
+    compressed = os.stat(data_path).st_size
+    if cannot_inflate_to(compressed, needed):
+        raise NiftiError(f"{path}: {compressed} bytes of gzip data cannot inflate to the {needed} bytes dim and datatype "
+                         f"need (deflate gives at most {DEFLATE_MOST} times its size): not inflated")  # fmt: skip
     if needed >= 1 << 32:
         if needed > _memory():
             raise NiftiError(f"{path}: {needed} bytes compressed cannot be read into memory: gunzip it, "

@@ -12,6 +12,7 @@ its own and streams the pixels. The volume is read by the helpers at the end
 import dataclasses
 import datetime
 import logging
+import math
 import mmap
 import operator
 
@@ -113,7 +114,7 @@ def plan_series(shape, options, multiframe=False):
     """The SeriesPlan of a volume of ``shape`` (validated here) written with ``options``."""
     description = iods.description_for(options.modality, multiframe=multiframe)  # refuses a modality it does not describe
     modality = description.modality
-    shape = check_shape(shape, modality)
+    shape = check_shape(shape, modality, multiframe)
     frame_count = shape[0] if len(shape) == 4 else 1
     place = geometry_from(options.spacing, options.origin, options.orientation, options.affine, options.affine_convention)
     user, frames, half_life = user_metadata(options.metadata, modality, frame_count, options.study)
@@ -206,7 +207,7 @@ def decay_factors(frames, decay_correction, half_life):
     return [timing.decay_factor(frame, half_life) for frame in frames]
 
 
-def check_shape(shape, modality):
+def check_shape(shape, modality, multiframe=False):
     try:
         shape = tuple(operator.index(n) for n in shape)  # 2.5 is not a size; numpy integers are
     except TypeError:
@@ -217,6 +218,13 @@ def check_shape(shape, modality):
         raise VolumeError(f"only PET series can be dynamic ([t, z, y, x]); got shape {shape} for {modality}")
     if max(shape[-2:]) > 0xFFFF:
         raise VolumeError(f"rows and columns (the shape's last two axes) must be at most 65535, got {shape[-2:]}")
+    images = math.prod(shape[:-2])
+    if modality == "PT" and not multiframe and images > 0xFFFF:  # checked before a voxel is read
+        frames = f"{shape[0]} frames of {shape[1]} slices are" if len(shape) == 4 else f"{shape[0]} slices are"
+        raise VolumeError(
+            f"{frames} {images} images; a PET series numbers its images with ImageIndex (US), at most 65535: "
+            "write it with --multiframe, or in parts"
+        )
     return shape
 
 

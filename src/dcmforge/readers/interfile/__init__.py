@@ -30,7 +30,7 @@ import numpy as np
 from ...errors import GeometryError, InterfileError
 from ...geometry import finite_vector
 from ...image import INTERFILE, Image
-from ...paths import path_argument
+from ...paths import check_inside, path_argument
 from .byteorder import check_byte_order
 from .geometry import POSITIONS, geometry_from_header, patient_position_from_header
 from .grammar import normalise_key, parse_header, parse_list, read_header_file
@@ -58,16 +58,19 @@ SINOGRAM_KEYS = (
 )  # fmt: skip
 
 
-def read_interfile(path, *, dialect=None, patient_position=None, first_voxel=None, flip=()):
+def read_interfile(path, *, dialect=None, patient_position=None, first_voxel=None, flip=(), allow_data_outside=False):
     """Read the Interfile image whose header is at path.
 
     Overrides: dialect (one of DIALECTS; "sirf" means "stir"), patient_position
     ("HFS", "HFP", "FFS", "FFP"), first_voxel (LPS mm of the centre of voxel
     [0, 0, 0]) and flip (a subset of "x", "y", "z": that index axis runs the
-    other way). Raises InterfileError for anything that is not a readable image,
-    including projection data.
+    other way). A data file (or a metaheader's data set header) outside the
+    header's folder tree is refused unless allow_data_outside. Raises
+    InterfileError for anything that is not a readable image, including
+    projection data.
     """
     overrides = _checked_overrides(dialect, patient_position, first_voxel, flip)
+    overrides["allow_data_outside"] = bool(allow_data_outside)
     header_path = path_argument(path, "read_interfile's path", InterfileError)
     header = read_header_file(header_path)
     if header.indexed("%data set") and not header.has("name of data file"):
@@ -98,7 +101,7 @@ def _read_image(header_path, header, overrides):
     if reason:
         raise InterfileError(f"{header_path} is projection data (sinogram/list mode), not an image: {reason}")
     dialect = overrides["dialect"] or _detect_dialect(header, header_path, warnings)
-    data_path = find_data_file(header_path, header, warnings)
+    data_path = find_data_file(header_path, header, warnings, overrides["allow_data_outside"])
     data_size = data_file_size(data_path, header_path)
     layout = layout_from_header(header, dialect, data_size, warnings)
     whole, frames = map_data(data_path, data_size, layout, header_path, warnings)
@@ -136,6 +139,7 @@ def _read_metaheader(header_path, header, overrides):
         if len(items) < 2 or not items[1]:
             raise header.fail(entry, "expected {offset, header file, data file}")
         frame_path = resolve_name(header_path.parent, items[1])
+        check_inside(header_path, frame_path, overrides["allow_data_outside"], InterfileError, "data set header")
         frame_header = read_header_file(frame_path)
         if frame_header.indexed("%data set") and not frame_header.has("name of data file"):
             raise header.fail(entry, "a metaheader inside a metaheader is not supported")

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import InterfileError
-from ...paths import not_a_file
+from ...paths import check_inside, not_a_file
 from .grammar import normalise_key
 from .numbers import entry_count, loose_number
 
@@ -191,8 +191,9 @@ def _frame_offsets(header, frames, frame_bytes, warnings):
     return tuple(offsets)
 
 
-def find_data_file(header_path, header, warnings):
-    """The data file, relative to the header's folder (absolute and Windows paths accepted)."""
+def find_data_file(header_path, header, warnings, allow_outside=False):
+    """The data file, relative to the header's folder (absolute and Windows paths accepted); one outside the
+    header's folder tree is an InterfileError unless ``allow_outside``."""
     entry = header.get("name of data file")
     if entry is None or not entry.value.strip():
         suffix = DATA_SUFFIX_FOR_HEADER.get(header_path.suffix.lower())
@@ -202,6 +203,7 @@ def find_data_file(header_path, header, warnings):
         return header_path.with_suffix(suffix)
     written = header_path.parent / _portable_name(entry.value)
     path = resolve_name(header_path.parent, entry.value)
+    check_inside(header_path, path, allow_outside, InterfileError)
     if not _is_file(path):
         kind = not_a_file(path)
         found = f"{path} is {kind}, not a data file" if kind else f"data file not found (looked for {written})"

@@ -84,8 +84,12 @@ def _patient(header, dialect, header_path, data_path, frames, meta, warnings):
     if birth is not None and birth.value.strip():
         meta["PatientBirthDate"] = parse_date(header, birth)
     weight = header.find_prefixed("patient weight")
-    if weight is not None and weight.value.strip() and entry_number(header, weight) > 0:
-        meta["PatientWeight"] = entry_number(header, weight)
+    if weight is not None and weight.value.strip():
+        kilograms = entry_number(header, weight)
+        if kilograms < 0:
+            raise header.fail(weight, "a weight is 0 kg or more")
+        if kilograms > 0:  # 0 is how scanners write "not known"
+            meta["PatientWeight"] = kilograms
 
 
 def _tracer(header, dialect, header_path, data_path, frames, meta, warnings):

@@ -58,11 +58,13 @@ def scaling_from_header(header, frames, planes, warnings):
 
 def _plane_factors(header, entry, planes):
     if not entry.value.startswith("{"):
-        return entry_number(header, entry)
-    items = parse_list(header, entry)
-    values = [list_number(header, entry, item) for item in items]
+        values = [entry_number(header, entry)]
+    else:
+        values = [list_number(header, entry, item) for item in parse_list(header, entry)]
     if len(values) not in (1, planes):
         raise header.fail(entry, f"expected one factor or one per plane ({planes}), found {len(values)}")
+    if 0.0 in values:
+        raise header.fail(entry, "a scaling factor of 0 would erase the image")
     return values[0] if len(values) == 1 else np.array(values)
 
 
