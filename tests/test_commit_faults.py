@@ -15,7 +15,9 @@ import signal
 import pytest
 from test_faults import (
     LARGE,
+    children_of,
     finish,
+    gone,
     leftovers,
     listing,
     make_input,
@@ -133,6 +135,24 @@ def test_other_stopping_signals_are_one_line_exit_128_plus_n_and_no_series(place
     assert whole_or_none(out / "vol", 600) is None and leftovers(out) == []
 
 
+def test_sighup_to_the_group_with_jobs_stops_every_worker_and_leaves_no_private_folder(place):
+    """A closed terminal signals the whole process group: the pool's workers clean up as the command does."""
+    inputs, out, outside, freeze = place
+    headers = [make_input(inputs / name, name, seed=n, **LARGE) for n, name in enumerate(("one", "two", "three"))]
+    freeze()
+    process = start("convert", *headers, "--out", out, "--jobs", "2", new_session=True)
+    wait_for(lambda: partial_with_files(out) or process.poll() is not None, "a temporary folder with files")
+    workers = children_of(process.pid)
+    os.killpg(process.pid, signal.SIGHUP)
+    status, stdout, err = finish(process)
+    assert status == 128 + signal.SIGHUP, err
+    assert stderr_lines(err)[-1] == "terminated by SIGHUP" and "Traceback" not in err, err
+    wait_for(lambda: all(gone(pid) for pid in workers), "the workers to stop", timeout=30)
+    for name in ("one", "two", "three"):
+        whole_or_none(out / name, 600)  # a series committed before the signal is whole
+    assert leftovers(out) == []
+
+
 # -- what reaches the terminal -------------------------------------------------------------------------
 
 
@@ -158,6 +178,11 @@ def test_control_characters_in_input_names_are_escaped_in_every_line(place):
         assert all(shown in line for line in text.splitlines() if "red" in line)
     assert "already converted" in outputs[1][1] and "exists" in outputs[2][2]
     assert listing(out) == ["red_[31m_line_"]
+    (out / f"odd{evil}").mkdir()  # a folder preview cannot read: its line names it
+    (out / f"odd{evil}" / "x.dcm").write_bytes(b"not DICOM")
+    status, stdout, err = finish(start("preview", out))
+    assert status == 2 and f"odd{shown}" in err, err
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f]", stdout + err), stdout + err
 
 
 def test_long_names_are_never_cut_inside_a_character(place):

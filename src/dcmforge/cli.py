@@ -146,22 +146,22 @@ def cmd_preview(args):
 
     root = Path(args.dir)
     if not root.is_dir():
-        print(f"{root}: not a folder", file=sys.stderr)
+        print(shown(f"{root}: not a folder"), file=sys.stderr)
         return EXIT_BAD_INPUT
     output = Path(args.output) if args.output else root / SHEET_NAME
     if output.is_dir():  # a series folder of that name, say
-        print(f"{output}: a folder is there; name the contact sheet with --output", file=sys.stderr)
+        print(shown(f"{output}: a folder is there; name the contact sheet with --output"), file=sys.stderr)
         return EXIT_BAD_INPUT
     picture, problems = contact_sheet(root)
     for folder, problem in problems:
-        print(problem if problem.startswith(str(folder)) else f"{folder}: {problem}", file=sys.stderr)
+        print(shown(problem if problem.startswith(str(folder)) else f"{folder}: {problem}"), file=sys.stderr)
     try:
         path = write_png(output, picture, PALETTE)
     except OSError as exc:
-        print(f"{output}: the contact sheet cannot be written: {exc.strerror or exc}", file=sys.stderr)
+        print(shown(f"{output}: the contact sheet cannot be written: {exc.strerror or exc}"), file=sys.stderr)
         return EXIT_STATUS[FAILED]
     if not args.quiet:
-        print(f"{path}: contact sheet of the series under {root}")
+        print(shown(f"{path}: contact sheet of the series under {root}"))
     return EXIT_BAD_INPUT if problems else 0
 
 

@@ -26,6 +26,7 @@ class InterruptiblePool(ProcessPoolExecutor):
 
     def __init__(self, workers):
         context = multiprocessing.get_context("spawn")
+        _start_resource_tracker()
         super().__init__(max_workers=workers, mp_context=context, initializer=ignore_stop_signals)
 
     def submit(self, fn, /, *args, **kwargs):
@@ -44,6 +45,22 @@ class InterruptiblePool(ProcessPoolExecutor):
                     process.join(0.1)
         self.shutdown(wait=True, cancel_futures=exc_type is not None)
         return False
+
+
+def _start_resource_tracker():
+    """Start multiprocessing's resource tracker with our stop signals blocked, which it inherits.
+
+    It ignores SIGINT and SIGTERM itself; any other stop signal to the process group (SIGHUP: the
+    terminal closed) would kill it, and the pool would print its tracebacks and warnings.
+    """
+    from multiprocessing import resource_tracker
+
+    others = set(STOP_SIGNALS) - {signal.SIGINT, signal.SIGTERM}
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, others)
+    try:
+        resource_tracker.ensure_running()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 def _interruptible(fn, *args, **kwargs):
