@@ -39,7 +39,8 @@ its lock service; on a ``nolock`` mount locks are local to each client).
 Pids (HOST-PID in the name) only say whose folder it was. A folder without
 its lock file is left alone too: the lock file is removed just before the
 rename (so a series never holds it), and a writer killed in that instant, or
-between making the folder and its lock, leaves a folder nothing removes.
+between making the folder and its lock, or (overwriting) between the swap and
+the removal of the old series, leaves a folder nothing removes.
 
 ``before_commit``, when given, is called with the temporary folder's path
 once every file is written, just before the rename (a batch records the
