@@ -817,6 +817,9 @@ def test_demo_writes_a_valid_phantom_series(tmp_path):
     done = run_command("demo", tmp_path / "demo")
     assert done.returncode == 0, done.stderr
     assert f"wrote the Interfile phantom {tmp_path / 'demo' / 'phantom.hv'}" in done.stdout
+    # the demo states its own facts, as a user would, so that its series is SUV-ready
+    assert f"its units and corrections {tmp_path / 'demo' / 'phantom.toml'}" in done.stdout
+    assert "not in the input" not in done.stderr
     folder = tmp_path / "demo" / "dicom" / "phantom"
     assert f"-> {folder}: 40 PT files, 64x64x40 voxels of 2.5x2.5x3 mm" in done.stdout
     assert f"preview: {folder}.preview.png" in done.stdout and Path(f"{folder}.preview.png").is_file()
@@ -828,6 +831,7 @@ def test_demo_writes_a_valid_phantom_series(tmp_path):
     assert dicom_tools.dcentvfy(files).errors == []
     first = pydicom.dcmread(files[0], stop_before_pixels=True)
     assert str(first.PatientName) == "Demo^Phantom"
+    assert (first.Units, list(first.CorrectedImage), first.DecayCorrection) == ("BQML", ["DECY", "ATTN"], "START")
     assert first.RadiopharmaceuticalInformationSequence[0].RadionuclideCodeSequence[0].CodeMeaning == "^18^Fluorine"
     image = read_sitk(folder)
     assert image.GetSize() == SHAPE[::-1] and np.allclose(image.GetSpacing(), SPACING)

@@ -264,7 +264,7 @@ def test_ct_friendly_keys_and_pet_only_ones():
         ({"frame_duration": ["10"]}, "frame_duration: needs numbers of seconds"),
         ({"frame_duration": [], "frame_start": []}, "needs at least one frame"),
         ({"frame_duration": [10, 10], "SeriesType": ["STATIC", "IMAGE"]}, "SeriesType (0054,1000): STATIC, but 2 frames make a DYNAMIC series"),
-        ({"PatientNmae": "x"}, "PatientNmae: neither a DICOM keyword nor a dcmforge key (isotope, radiopharmaceutical, injected_activity, injection_datetime, acquisition_datetime, half_life, positron_fraction, patient_position, frame_start, frame_duration, modality); did you mean PatientName?"),
+        ({"PatientNmae": "x"}, "PatientNmae: neither a DICOM keyword nor a dcmforge key (isotope, radiopharmaceutical, injected_activity, injection_datetime, acquisition_datetime, half_life, positron_fraction, patient_position, frame_start, frame_duration, modality, units, corrections); did you mean PatientName?"),
         ({"isotop": "F-18"}, "did you mean isotope?"),
         ({"ContrastBolusAgen": "x"}, "did you mean ContrastBolusAgent?"),
         ({"RadiopharmaceuticalInformationSequence": [{"Isotope": "F-18"}]}, "RadiopharmaceuticalInformationSequence[1].Isotope: not a DICOM keyword"),
@@ -316,6 +316,7 @@ def test_template_lists_every_attribute_and_passes_check(description):
     commented = {"Modality", "SOPClassUID", "SamplesPerPixel", "BitsAllocated"}
     if description.modality == "PT":
         commented |= {"PhotometricInterpretation", "BitsStored", "HighBit", "RescaleIntercept"}
+        commented |= {"Units", "CorrectedImage", "DecayCorrection"}  # only the user states them
         commented |= {"RadiopharmaceuticalInformationSequence", "PatientOrientationCodeSequence", "PatientGantryRelationshipCodeSequence"}
     assert set(iods.defaults(description)) - set(meta) == commented
     assert [p for p in check_metadata(meta, description.modality) if p.level == "error"] == []
@@ -327,7 +328,9 @@ def test_template_lists_every_attribute_and_passes_check(description):
 
 def test_template_shows_defaults_fixed_values_and_item_rows():
     text = template_text("pt")
-    assert 'Units = "BQML"' in text and 'SeriesType = ["STATIC", "IMAGE"]' in text
+    assert 'SeriesType = ["STATIC", "IMAGE"]' in text
+    assert "# Units (0054,1001) CS, type 1, PET Series\n#   defined terms CNTS" in text and "\nUnits =" not in text
+    assert "#   say it with units = above; not stated: PROPCNTS (proportional to counts), not SUV-ready" in text
     assert "# BitsAllocated (0028,0100) US, type 1, PET Image\n#   fixed: 16" in text
     assert "#   value 1: one of STATIC, DYNAMIC, GATED, WHOLE BODY" in text
     assert "#   item: RadionuclideCodeSequence (0054,0300) SQ, type 2" in text
@@ -337,12 +340,15 @@ def test_template_shows_defaults_fixed_values_and_item_rows():
 
 def test_check_shows_only_the_users_side():
     assert check_metadata({}, "CT") == []
-    assert [str(p) for p in check_metadata({}, "PT")] == [
+    # An emission image's units and corrections are the user's to state: named, with the key to set.
+    assert [(p.keyword, p.level) for p in check_metadata({}, "PT")] == [("units", "warning"), ("corrections", "warning")]
+    assert [str(p) for p in check_metadata({"units": "Bq/ml", "corrections": []}, "PT")] == [
         "warning: SUV: viewers cannot compute SUV without PatientWeight, RadionuclideTotalDose (injected_activity), "
         "RadionuclideHalfLife (isotope), RadiopharmaceuticalStartDateTime (injection_datetime)"
     ]
     problems = check_metadata(
         {"Units": "BQCC", "CountsSource": "BOTH", "PatientSex": "", "PatientID": "", "Bogus": 1, "isotope": "F-18",
+         "corrections": [],
          "injected_activity": 3.7e8, "injection_datetime": "2025-01-31T09:45:00", "PatientWeight": 70},
         "PT",
     )  # fmt: skip

@@ -46,10 +46,15 @@ METADATA = {
     "PatientID": "PHANTOM-1",
     "PatientWeight": 70.0,
     "frame_duration": [600.0],
+    "Units": "BQML",  # the facts only the maker of an image knows (an SUV-ready image states them)
+    "CorrectedImage": ["DECY", "ATTN"],
     "InstanceCreationDate": "20250131",
     "InstanceCreationTime": "120000",
 }
-RADIOPHARMACEUTICAL_KEYS = ("isotope", "radiopharmaceutical", "injected_activity", "injection_datetime")
+# Without them decay correction cannot be stated either: it needs the half-life.
+RADIOPHARMACEUTICAL_KEYS = (
+    "isotope", "radiopharmaceutical", "injected_activity", "injection_datetime", "CorrectedImage",
+)  # fmt: skip
 DYNAMIC_METADATA = {**METADATA, "frame_start": [0.0, 60.0, 180.0], "frame_duration": [60.0, 120.0, 300.0]}
 
 

@@ -369,7 +369,7 @@ def test_dynamic_pet(tmp_path):
     frames, slices = len(starts), 4
     volume = activity((frames, slices, 5, 6), seed=9)
     volume[1] *= 0.25  # frames with different peaks: different slopes per frame
-    metadata = {**PET_METADATA, "frame_start": starts, "frame_duration": durations}
+    metadata = {**PET_METADATA, "frame_start": starts, "frame_duration": durations, "corrections": ["decay"]}
     paths, datasets = write_and_check(volume, tmp_path, spacing=(2, 2, 3.27), origin=(-5, 5, -60), metadata=metadata)
     assert len(paths) == frames * slices
     acquisition = datetime.datetime(2025, 1, 31, 10, 45)

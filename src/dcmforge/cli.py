@@ -201,7 +201,12 @@ def build_parser():
     )
     convert.add_argument("--out", required=True, help="folder for the series (one sub-folder per input)")
     convert.add_argument("--meta", help="metadata file (TOML or JSON, also the old J-PET JSON)")
-    convert.add_argument("--modality", choices=("PT", "CT"), help="default: from the header, else PT")
+    convert.add_argument(
+        "--modality",
+        choices=("PT", "NM", "CT"),
+        help="default: what the header or metadata says, else the isotope's (PT for a positron emitter, NM for a "
+        "single-photon one), else PT with a warning",
+    )
     convert.add_argument("--jobs", type=positive_int, default=1, help="inputs converted in parallel (processes)")
     convert.add_argument(
         "--dask", metavar="ADDRESS", help="convert on a Dask cluster: tcp://host:port of its scheduler, or local[:N]"

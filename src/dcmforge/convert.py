@@ -49,8 +49,12 @@ OPTIONS = {
 # Metadata keys that say when the acquisition happened.
 _TIME_KEYS = ("StudyDate", "StudyTime", "SeriesDate", "SeriesTime", "acquisition_datetime")
 _FRAME_KEYS = ("frame_start", "frame_duration")
+# Metadata keys that say one fact each way (friendly, DICOM): the file's replace the header's.
+_STATEMENT_KEYS = (("units", "Units"), ("corrections", "CorrectedImage", "DecayCorrection"))
 
 _SERIES_INSTANCE_UID = 0x0020000E
+
+log = logging.getLogger("dcmforge")
 
 
 @dataclass(frozen=True)
@@ -244,20 +248,25 @@ def _read(header, options):
         allow_data_outside=options.get("allow_data_outside") or None,  # None: not given, so NIfTI takes it
     )
     meta = dict(image.metadata)
-    modality = options.get("modality") or _modality(meta.get("modality"))
+    user = metadata_files.read_metadata(meta_path) if meta_path else {}
+    modality, assumed = options.get("modality"), None
+    if not modality:  # the user's metadata file over the header: its modality, else its isotope, decides
+        modality, assumed = metadata_files.modality_of({**meta, **user}, header)
+    if assumed:
+        log.warning("%s", assumed)
     if meta_path:
-        user = metadata_files.read_metadata(meta_path)
-        modality = options.get("modality") or _modality(user.get("modality", meta.get("modality")))
         _check_alone(user, modality, meta_path)
         if any(key in user for key in _TIME_KEYS):
             # The file's times replace the header's as a whole: a study date the reader
             # took from the data file's modification time must not outlive them.
             for key in ("StudyDate", "StudyTime", "TimezoneOffsetFromUTC"):
                 meta.pop(key, None)
-        if any(key in user for key in _FRAME_KEYS):
-            # Frame times the reader derived (NIfTI's pixdim[4]) give way to the file's as a whole.
-            for key in _FRAME_KEYS:
-                meta.pop(key, None)
+        for keys in (_FRAME_KEYS, *_STATEMENT_KEYS):
+            # Frame times the reader derived (NIfTI's pixdim[4]), the units and the corrections
+            # the header states, give way to the file's as a whole.
+            if any(key in user for key in keys):
+                for key in keys:
+                    meta.pop(key, None)
         meta.update(user)
     meta.pop("modality", None)
     return image, meta, modality
@@ -303,7 +312,3 @@ def _naming(header, error):
 def described(exc):
     """An unexpected exception in one line: its type, its text, and its notes (the slice being written)."""
     return ", ".join((f"{type(exc).__name__}: {exc}", *getattr(exc, "__notes__", ())))
-
-
-def _modality(hint):
-    return hint if hint in ("PT", "CT") else "PT"

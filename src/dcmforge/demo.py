@@ -2,7 +2,8 @@
 
 ``dcmforge demo DIR`` shows the whole job on a fresh machine: it writes
 DIR/phantom.hv + .v (STIR-style Interfile with isotope, dose and timing keys)
-and converts it to DIR/dicom/phantom/, with its preview picture
+and DIR/phantom.toml (the facts no header key carries: units, corrections),
+and converts them to DIR/dicom/phantom/, with its preview picture
 DIR/dicom/phantom.preview.png (the README shows it: docs/demo-preview.png).
 """
 
@@ -36,6 +37,12 @@ METADATA = {
 }
 
 
+# What only an image's maker knows, stated as a user would (dcmforge claims none of it by itself):
+# the values are activity concentrations at the acquisition start, with nothing left to correct.
+# An ideal image is what attenuation and decay correction aim at, so it is stated as both: SUV-ready.
+FACTS = 'units = "BQML"\ncorrections = ["attenuation", "decay"]\n'
+
+
 def phantom():
     """The demo volume, float32 [z, y, x] in Bq/ml."""
     nz, ny, nx = SHAPE
@@ -52,15 +59,17 @@ def phantom():
 
 
 def run_demo(folder):
-    """Write the phantom as Interfile under folder and convert it; returns the exit status."""
+    """Write the phantom as Interfile (and its facts) under folder and convert it; returns the exit status."""
     from .convert import convert_one
     from .readers.interfile import write_interfile
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     header = write_interfile(folder / "phantom.hv", phantom(), spacing=SPACING, metadata=METADATA)
-    print(f"wrote the Interfile phantom {header}")
-    options = {"overwrite": True, "seed": "dcmforge-demo", "preview": True}
+    facts = folder / "phantom.toml"
+    facts.write_text(FACTS, encoding="utf-8")
+    print(f"wrote the Interfile phantom {header} and its units and corrections {facts}")
+    options = {"overwrite": True, "seed": "dcmforge-demo", "preview": True, "meta": facts}
     result = convert_one(header, folder / "dicom" / "phantom", options)
     print(result.message)
     return result.exit_status

@@ -173,6 +173,71 @@ PET_UNITS = {
 }
 
 
+# Other spellings of a unit that people and headers write (lower case, no blanks); the terms, their
+# UCUM codes and meanings above are accepted as they are.
+_UNITS_SPELLINGS = {"bq/cc": "BQML", "bq/cm3": "BQML", "counts": "CNTS", "counts/s": "CPS", "percent": "PCNT",
+                    "unitless": "NONE"}  # fmt: skip
+
+
+def _fold_unit(text):
+    return "".join(text.casefold().split())
+
+
+_UNITS_BY_SPELLING = {
+    **{_fold_unit(spelling): term for term, names in PET_UNITS.items() for spelling in (term, *names)},
+    **_UNITS_SPELLINGS,
+}
+
+# What an image's values are when neither the input nor the user says (docs/iods.md 2): every
+# emission reconstruction's values are at least proportional to the counts detected.
+UNSTATED_UNITS = "PROPCNTS"
+
+
+def units_term(text):
+    """The Units (0054,1001) defined term ``text`` names ("BQML", "Bq/ml", "bq/cc", "counts", ...), or None."""
+    return _UNITS_BY_SPELLING.get(_fold_unit(text)) if isinstance(text, str) else None
+
+
+# -- corrections (CorrectedImage, PS3.3 C.8.9.1.1.3 for PET, C.8.4.9.1.3 for NM) ----------------
+
+# Defined term -> the words that name it (folded, matched inside a longer name such as
+# "measured attenuation correction"); the more specific words first.
+# fmt: off
+CORRECTIONS = {
+    "DECY": ("decay",),
+    "ATTN": ("attenuation", "attn"),
+    "SCAT": ("scatter",),
+    "RAN":  ("randoms", "random"),
+    "NORM": ("normalisation", "normalization", "detectornormalization", "norm"),
+    "DTIM": ("deadtime",),
+    "PMOT": ("patientmotion",),
+    "MOTN": ("gantrymotion",),
+    "CLN":  ("countloss",),
+    "RADL": ("radialsampling", "arccorrect"),
+    "DCAL": ("sensitivitycalibrat", "calibrat"),
+    "UNIF": ("uniformity", "flood"),
+    "COR":  ("centreofrotation", "centerofrotation"),
+    "NCO":  ("noncircularorbit",),
+    "NRGY": ("energy",),
+    "LIN":  ("linearity",),
+}
+# fmt: on
+
+
+def correction_term(name):
+    """The CorrectedImage term a correction's name says ("ATTN", "attenuation", "3D scatter correction"), or None."""
+    if not isinstance(name, str):
+        return None
+    term = name.strip().upper()
+    if term in CORRECTIONS:
+        return term
+    folded = _fold(name)
+    for term, words in CORRECTIONS.items():
+        if any(word in folded for word in words):
+            return term
+    return None
+
+
 # -- radiopharmaceuticals (PS3.16 CID 4021) ------------------------------------
 
 _FDG = Code("35321007", "SCT", "Fluorodeoxyglucose F^18^")

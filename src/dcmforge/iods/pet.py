@@ -3,7 +3,7 @@ NM/PET Patient Orientation and PET Image modules over the common ones.
 """
 
 from ..dicom.values import text_value, values_of
-from .codes import ORIENTATION_CODES, PET_UNITS, current_code, orientation_sequences
+from .codes import ORIENTATION_CODES, PET_UNITS, UNSTATED_UNITS, current_code, orientation_sequences
 from .common import (
     COMMON_MODULES,
     COMMON_RULES,
@@ -57,7 +57,7 @@ is_reprojection = Condition(
 _PET_SERIES = module("PET Series",
     row("SeriesDate",                  "1",  "clock"),
     row("SeriesTime",                  "1",  "clock"),  # the series reference time: FrameReferenceTime counts from it
-    row("Units",                       "1",  "default", default="BQML", enum=UNITS),
+    row("Units",                       "1",  "default", default=UNSTATED_UNITS, enum=UNITS),  # docs/iods.md 2
     row("CountsSource",                "1",  "default", default="EMISSION", enum=COUNTS_SOURCES),
     row("SeriesType",                  "1",  "default", default=["STATIC", "IMAGE"], enum=SERIES_TYPES),
     row("ReprojectionMethod",          "2C", "user",    condition=is_reprojection, enum=defined("SUM", "MAX PIXEL")),
@@ -65,8 +65,8 @@ _PET_SERIES = module("PET Series",
     row("NumberOfTimeSlots",           "1C", "user",    condition=is_gated),
     row("NumberOfTimeSlices",          "1C", "series",  condition=is_dynamic),
     row("NumberOfSlices",              "1",  "series"),
-    row("CorrectedImage",              "2",  "default", default=["DECY", "ATTN"], enum=CORRECTIONS),
-    row("DecayCorrection",             "1",  "default", default="START", enum=defined("NONE", "START", "ADMIN")),
+    row("CorrectedImage",              "2",  "user",    default="", enum=CORRECTIONS),  # only what is stated
+    row("DecayCorrection",             "1",  "default", default="NONE", enum=defined("NONE", "START", "ADMIN")),
     row("CollimatorType",              "2",  "default", default="NONE", enum=COLLIMATOR_TYPES),
     row("RandomsCorrectionMethod",     "3",  "user",    enum=RANDOMS_CORRECTION_METHODS),
     row("AttenuationCorrectionMethod", "3",  "user"),

@@ -7,6 +7,7 @@ from ..dicom.values import is_empty, text_value, values_of
 from ..iods import defaults, description_for
 from ..iods.validate import problem, validate
 from .friendly import resolve
+from .statements import unstated
 
 # Stand-ins for what the series writer derives, valid for their VR and the rules.
 _STAND_INS = {
@@ -50,6 +51,8 @@ def check_metadata(meta, modality):
             if required:
                 dataset[row.keyword] = _STAND_INS.get(row.keyword, _STAND_INS_BY_VR.get(tags.lookup(row.keyword).vr))
     problems += validate(dataset, description)
+    if description.modality != "CT":
+        problems += [problem(key, text, level="warning") for key, text in unstated(resolved)]
     if description.modality == "PT" and text_value(dataset, "Units") == "BQML":
         problems += _suv_problems(dataset)
     return problems

@@ -24,6 +24,7 @@ from ..iods.codes import (
 )
 from ..iods.validate import element_problems, problem
 from .files import check_nesting, flatten_sections
+from .statements import CORRECTION_NAMES, apply_corrections, apply_units, settle_decay_correction
 
 # Friendly key -> what it fills (shown in the template and in "did you mean" hints).
 FRIENDLY_KEYS = {
@@ -38,9 +39,12 @@ FRIENDLY_KEYS = {
     "frame_start": "seconds from the acquisition start, one per frame",
     "frame_duration": "seconds, one per frame",
     "modality": "PT or CT: must match the image being written",
+    "units": "what the values are: BQML (activity concentration, Bq/ml), CNTS (counts), ...: Units",
+    "corrections": f"the corrections applied ({CORRECTION_NAMES}): CorrectedImage",
 }
 PET_ONLY_KEYS = (
     "isotope", "radiopharmaceutical", "injected_activity", "injection_datetime", "half_life", "positron_fraction",
+    "units", "corrections",
 )
 
 # Keys of the earlier converter's files that dcmforge reads but does not use.
@@ -107,6 +111,8 @@ def resolve(meta, description):
     _drop_negative_measures(resolved, problems)
     _update_codes(resolved, "", problems)
     _apply_friendly(friendly, resolved, description, problems)
+    if description.modality == "PT":  # DecayCorrection is PET's (NM says decay in CorrectedImage alone)
+        settle_decay_correction(resolved, problems)
     _fill_radionuclide_data(resolved, problems)
     _settle_patient_position(resolved, description, problems)
     _drop_foreign_and_derived(resolved, description, problems)
@@ -274,6 +280,10 @@ def _apply_friendly(friendly, resolved, description, problems):
                 _set_in_item(resolved, keyword, number, key, problems)
     if "isotope" in friendly:
         _apply_isotope(friendly["isotope"], resolved, problems)
+    if "units" in friendly:
+        apply_units(friendly["units"], resolved, problems)
+    if "corrections" in friendly:
+        apply_corrections(friendly["corrections"], resolved, problems)
     if "radiopharmaceutical" in friendly:
         text = friendly["radiopharmaceutical"]
         if isinstance(text, str):

@@ -40,6 +40,15 @@ _FRIENDLY_EXAMPLES = {
     "patient_position": "HFS",
     "frame_start": [0.0],
     "frame_duration": [600.0],
+    "units": "BQML",
+    "corrections": ["attenuation", "scatter", "randoms", "normalisation", "decay"],
+}
+
+# Attributes only the input or the user can state (metadata/statements.py): no value is printed for them.
+_STATED_WORDS = {
+    "Units": "say it with units = above; not stated: PROPCNTS (proportional to counts), not SUV-ready",
+    "CorrectedImage": "say it with corrections = above; not stated: empty",
+    "DecayCorrection": "START when corrections = lists decay (ADMIN: to the injection time); not stated: NONE",
 }
 
 _SOURCE_WORDS = {
@@ -97,6 +106,9 @@ def _template_lines(row, description):
         lines += _item_lines(row.items, "#   item: ")
         if row.default is not None:
             lines.append(f"#   default: {_toml(row.default)}")
+        return lines
+    if row.keyword in _STATED_WORDS and description.modality != "CT":
+        lines.append(f"#   {_STATED_WORDS[row.keyword]}")
         return lines
     if row.keyword == "PatientPosition" and description.modality == "PT":
         lines.append("#   not written into PET images: patient_position fills the orientation code sequences")

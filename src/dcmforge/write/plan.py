@@ -21,7 +21,7 @@ import numpy as np
 from .. import geometry, iods, metadata as metadata_files, pixels, timing
 from ..dicom.encode import encode_element
 from ..dicom.uids import new_uid
-from ..dicom.values import dicom_date, dicom_time, values_of
+from ..dicom.values import dicom_date, dicom_time
 from ..errors import DcmforgeError, MetadataError, VolumeError
 from ..iods.common import DCMFORGE_VERSION
 from .study import with_study
@@ -120,7 +120,9 @@ def plan_series(shape, options, multiframe=False):
     user, frames, half_life = user_metadata(options.metadata, modality, frame_count, options.study)
     # Enhanced PET reads the single-frame PET series' values, so both forms of one input say the same.
     values = {**iods.defaults(iods.description_for("PT") if multiframe else description), **user}
-    settle_decay_correction(values, user, modality, half_life)
+    if modality != "CT":
+        for key, warning in metadata_files.unstated(user):
+            log.warning("%s: %s", key, warning)
     now = datetime.datetime.now()
     reference = reference_datetime(user, now)
     decay = decay_factors(frames, values.get("DecayCorrection", "NONE"), half_life)
@@ -152,18 +154,6 @@ def user_metadata(metadata, modality, frame_count, study=None):
             half_life = float(item["RadionuclideHalfLife"])
             break
     return resolved, frames, half_life
-
-
-def settle_decay_correction(shared, user, modality, half_life):
-    """Without a half-life no DecayFactor can be computed: unless the user said
-    DecayCorrection, write NONE (and no DECY) rather than a made-up factor."""
-    if modality != "PT" or half_life is not None or "DecayCorrection" in user:
-        return
-    if str(shared.get("DecayCorrection", "NONE")).strip() != "NONE":
-        log.warning("no isotope or half-life in the metadata: DecayCorrection set to NONE")
-        shared["DecayCorrection"] = "NONE"
-        if "CorrectedImage" not in user:
-            shared["CorrectedImage"] = [c for c in values_of(shared.get("CorrectedImage")) if c != "DECY"]
 
 
 def reference_datetime(user, now):

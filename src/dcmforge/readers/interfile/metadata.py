@@ -1,8 +1,9 @@
 """Metadata of Interfile images: what a header says about the study, patient, tracer and frames.
 
 metadata_from_header returns a dict of DICOM keywords (StudyDate, PatientName,
-Units, ...) and dcmforge's friendly keys (isotope, injected_activity,
-injection_datetime, modality, frame_start, frame_duration, ...), plus
+Units, DecayCorrection, ...) and dcmforge's friendly keys (isotope,
+injected_activity, injection_datetime, modality, corrections, frame_start,
+frame_duration, ...), plus
 half_life and positron_fraction. A part that cannot be read is a warning, not
 an error: the image is still usable. :mod:`dcmforge.readers.interfile` calls it while
 reading; :mod:`dcmforge.readers.interfile.writer` writes the same keys back.
@@ -13,13 +14,21 @@ import os
 import re
 
 from ...errors import InterfileError
-from .grammar import normalise_key, parse_date, parse_time
+from ...iods.codes import CORRECTIONS, correction_term, units_term
+from .grammar import normalise_key, parse_date, parse_list, parse_time
 from .numbers import entry_number, loose_number
 
-MODALITIES = {"pet": "PT", "pt": "PT", "nucmed": "NM", "nm": "NM", "spect": "NM", "ct": "CT"}
-# quantification units written as a unit (Siemens) -> DICOM Units (0054,1001) defined term
-UNITS = {"bq/ml": "BQML", "bq/cc": "BQML", "bqml": "BQML", "counts": "CNTS", "cnts": "CNTS", "cps": "CPS",
-         "counts/s": "CPS", "%": "PCNT", "percent": "PCNT", "none": "NONE"}  # fmt: skip
+# imaging modality -> DICOM Modality. Interfile 3.3's "nucmed" names none: PET and SPECT are both
+# nuclear medicine, so a section (!SPECT STUDY, !PET STUDY) or the isotope decides (convert.py).
+MODALITIES = {"pet": "PT", "pt": "PT", "nm": "NM", "spect": "NM", "ct": "CT"}
+# Correction keys whose value names a method ("measured", "DLYD") or says "none" (Siemens; Interfile 3.3).
+CORRECTION_METHOD_KEYS = {"method of attenuation correction": "ATTN", "method of scatter correction": "SCAT",
+                          "method of random correction": "RAN"}  # fmt: skip
+# Interfile 3.3's yes/no keys.
+CORRECTED_FLAG_KEYS = {"attenuation corrected": "ATTN", "scatter corrected": "SCAT", "decay corrected": "DECY"}
+NOT_APPLIED = ("", "none", "no", "n", "off", "false", "0")
+# Siemens %decay correction -> DecayCorrection (0054,1102)
+DECAY_REFERENCES = {"none": "NONE", "start": "START", "admin": "ADMIN"}
 ACTIVITY_UNITS = {"bq": 1.0, "kbq": 1e3, "mbq": 1e6, "gbq": 1e9, "uci": 3.7e4, "mci": 3.7e7, "ci": 3.7e10}
 SEXES = {"m": "M", "male": "M", "f": "F", "female": "F", "o": "O", "other": "O"}
 
@@ -27,7 +36,7 @@ SEXES = {"m": "M", "male": "M", "f": "F", "female": "F", "o": "O", "other": "O"}
 def metadata_from_header(header, dialect, header_path, data_path, frames, warnings):
     """The metadata dict; a part that cannot be read becomes a warning and the other parts are still read."""
     meta = {}
-    readers = (_study_datetime, _patient, _tracer, _modality_and_units, _frame_times)
+    readers = (_study_datetime, _patient, _tracer, _modality_and_units, _corrections, _frame_times)
     for read in readers:
         try:
             read(header, dialect, header_path, data_path, frames, meta, warnings)
@@ -143,17 +152,60 @@ def _injection_datetime(header, meta, warnings):
 
 def _modality_and_units(header, dialect, header_path, data_path, frames, meta, warnings):
     modality = MODALITIES.get(normalise_key(header.text("imaging modality", default="")))
+    sections = {entry.key.split("study", 1)[0] for entry in header.entries if "study(" in entry.key}
     pet_type_of_data = normalise_key(header.text("type of data", default="")) == "pet"
-    if modality is None and (pet_type_of_data or header.has("PET data type")):
+    if modality is None and "spect" in sections:
+        modality = "NM"
+    if modality is None and (pet_type_of_data or header.has("PET data type") or "pet" in sections):
         modality = "PT"
     if modality:
         meta["modality"] = modality
     unit = header.text("quantification units", default="").strip()
-    if unit and loose_number(unit) is None:
-        if unit.lower() in UNITS:
-            meta["Units"] = UNITS[unit.lower()]
+    if unit and loose_number(unit) is None:  # STIR and CASToR write a number there: a scale, not a unit
+        if units_term(unit):
+            meta["Units"] = units_term(unit)
         else:
             warnings.append(f"{header.source}: quantification units := {unit} has no DICOM Units term")
+
+
+def _corrections(header, dialect, header_path, data_path, frames, meta, warnings):
+    """corrections (CorrectedImage terms) and DecayCorrection, where the header says which were applied.
+
+    A header that says none were (``method of scatter correction := none``)
+    states an empty list; one that says nothing states nothing.
+    """
+    applied, stated = set(), False
+    listed = header.find_prefixed("applied corrections")
+    if listed is not None and listed.value.strip() not in ("", "{}"):
+        stated = True
+        for name in parse_list(header, listed) if listed.value.startswith("{") else [listed.value]:
+            term = correction_term(name)
+            if term:
+                applied.add(term)
+            elif name:
+                warnings.append(f"{header.source}: applied corrections: {name!r} is no CorrectedImage term; not listed")
+    for key, term in CORRECTION_METHOD_KEYS.items():
+        entry = header.find_prefixed(key)
+        if entry is not None and entry.value.strip():
+            stated = True
+            if entry.value.strip().lower() not in NOT_APPLIED:
+                applied.add(term)
+    for key, term in CORRECTED_FLAG_KEYS.items():
+        entry = header.find_prefixed(key)
+        if entry is not None and entry.value.strip():
+            stated = True
+            if entry.value.strip().lower() not in NOT_APPLIED:
+                applied.add(term)
+    decay = header.find_prefixed("decay correction")
+    if decay is not None and decay.value.strip():
+        reference = DECAY_REFERENCES.get(decay.value.strip().lower())
+        if reference is None:
+            raise header.fail(decay, f"expected one of {', '.join(DECAY_REFERENCES)}")
+        meta["DecayCorrection"], stated = reference, True
+        if reference != "NONE":
+            applied.add("DECY")
+    if stated:
+        meta["corrections"] = [term for term in CORRECTIONS if term in applied]
 
 
 def _frame_times(header, dialect, header_path, data_path, frames, meta, warnings):

@@ -19,8 +19,8 @@ WRITABLE_METADATA = (
     "injected_activity", "injection_datetime", "half_life", "positron_fraction", "frame_start", "frame_duration",
     "patient_position", "modality",
 )  # fmt: skip
-# DICOM modality -> (imaging modality, type of data) as STIR writes them
-MODALITY_WORDS = {"PT": ("PET", "PET"), "NM": ("nucmed", "Tomographic"), "CT": ("CT", "Other")}
+# DICOM modality -> (imaging modality, type of data, study section) as STIR writes them
+MODALITY_WORDS = {"PT": ("PET", "PET", "PET"), "NM": ("NM", "Tomographic", "SPECT"), "CT": ("CT", "Other", "PET")}
 POSITION_WORDS = {"HF": "head_in", "FF": "feet_in", "S": "supine", "P": "prone"}
 
 
@@ -59,15 +59,16 @@ def write_interfile(header_path, volume, *, spacing, first_voxel=None, byte_orde
     else:
         stir_first = signs * np.asarray(first_voxel, dtype=np.float64)  # the sign table is its own inverse
 
-    modality, data_type = MODALITY_WORDS.get(meta.get("modality"), MODALITY_WORDS["PT"])
+    modality, data_type, study = MODALITY_WORDS.get(meta.get("modality"), MODALITY_WORDS["PT"])
     lines = ["!INTERFILE  :=", f"!imaging modality := {modality}", "!version of keys := STIR4.0",
              f"name of data file := {data_path.name}", "!GENERAL DATA :=", "!GENERAL IMAGE DATA :=",
              f"!type of data := {data_type}"]  # fmt: skip
     lines += _metadata_lines(meta, frames)
-    lines += [f"imagedata byte order := {order[1]}", "!PET STUDY (General) :=",
+    lines += [f"imagedata byte order := {order[1]}", f"!{study} STUDY (General) :=",
               f"patient orientation := {POSITION_WORDS[position[:2]]}",
-              f"patient rotation := {POSITION_WORDS[position[2]]}", "!PET data type := Image",
-              "process status := Reconstructed", "!number format := float", "!number of bytes per pixel := 4",
+              f"patient rotation := {POSITION_WORDS[position[2]]}"]  # fmt: skip
+    lines += ["!PET data type := Image"] if study == "PET" else []
+    lines += ["process status := Reconstructed", "!number format := float", "!number of bytes per pixel := 4",
               "number of dimensions := 3"]  # fmt: skip
     for axis, (label, size) in enumerate(zip("xyz", (nx, ny, nz)), start=1):
         lines += [f"matrix axis label [{axis}] := {label}", f"!matrix size [{axis}] := {size}",
