@@ -226,6 +226,17 @@ def converted_samples(tmp_path_factory):
     return status, out.getvalue(), err.getvalue(), installed
 
 
+# SPECT reconstructions among the samples (nucmed with a !SPECT STUDY section): one NM file each.
+NM_SAMPLES = ("stir/spect_osem.hv", "shared/stir/OSEM_2DPSF_16.hv")
+
+
+def nm_frames(folder):
+    """(the NM file's dataset, its frames' values [frame, y, x]) of an NM sample's series folder."""
+    assert [f.name for f in series_files(folder)] == ["NM_multiframe.dcm"]
+    dataset = pydicom.dcmread(folder / "NM_multiframe.dcm")
+    return dataset, values(dataset).reshape(-1, dataset.Rows, dataset.Columns)
+
+
 def sample_slices(name):
     if name == METAHEADER_SAMPLE:
         return 3, METAHEADER_FRAMES  # interfile_data.FRAME_SHAPE is (3, 4, 5)
@@ -238,10 +249,14 @@ def test_every_image_sample_converts_with_a_summary_line(converted_samples):
     for name, (header, _, folder) in installed.items():
         slices, frames = sample_slices(name)
         files = series_files(folder)
-        assert len(files) == slices * frames, name
-        assert [f.name for f in files] == [f"PT_{n:04d}.dcm" for n in range(1, slices * frames + 1)]
         summary = [line for line in out.splitlines() if line.startswith(f"{header} -> ")]
         assert len(summary) == 1, name
+        if name in NM_SAMPLES:  # the header says SPECT: one NM Image file
+            assert nm_frames(folder)[1].shape[0] == slices, name
+            assert summary[0].startswith(f"{header} -> {folder}: 1 NM file, ")
+            continue
+        assert len(files) == slices * frames, name
+        assert [f.name for f in files] == [f"PT_{n:04d}.dcm" for n in range(1, slices * frames + 1)]
         # where, how many files, geometry (size and voxel size), convention
         assert summary[0].startswith(f"{header} -> {folder}: {slices * frames} PT files, ")
         assert re.search(r"\d+x\d+x\d+(x\d+)? voxels of [\d.]+x[\d.]+x[\d.]+ mm; \w", summary[0]), summary[0]
@@ -251,6 +266,13 @@ def test_every_image_sample_converts_with_a_summary_line(converted_samples):
 @pytest.mark.parametrize("name", sorted(IMAGE_SAMPLES) + [METAHEADER_SAMPLE])
 def test_sample_markers_land_on_their_pixels(converted_samples, name):
     header, markers, folder = converted_samples[3][name]
+    if name in NM_SAMPLES:  # STIR's slices run to the feet: the NM frames run the other way (to the head)
+        _, frames = nm_frames(folder)
+        expected = np.zeros_like(frames)
+        for (z, y, x), value in markers.items():
+            expected[len(frames) - 1 - z, y, x] = value
+        assert np.allclose(frames, expected, atol=1e-3 * max(markers.values()))
+        return
     assert_markers_in_files(series_files(folder), sample_slices(name)[0], markers)
 
 
@@ -278,6 +300,14 @@ def test_dynamic_sample_is_one_dynamic_series(converted_samples):
 def test_stir_sample_positions_follow_the_spec(converted_samples, name):
     first, d3 = STIR_SAMPLE_GEOMETRY[name]
     files = series_files(converted_samples[3][name][2])
+    if name in NM_SAMPLES:  # one NM file: its first frame is STIR's last slice (frames run to the head)
+        dataset, frames = nm_frames(converted_samples[3][name][2])
+        positions, orientation = expected_stir_positions("HFS", first, d3, len(frames))
+        (detector,) = dataset.DetectorInformationSequence
+        assert np.allclose([float(v) for v in detector.ImageOrientationPatient], orientation)
+        assert np.allclose([float(v) for v in detector.ImagePositionPatient], positions[-1], atol=1e-3)
+        assert float(dataset.SpacingBetweenSlices) == pytest.approx(d3)
+        return
     positions, orientation = expected_stir_positions("HFS", first, d3, len(files))
     for k in {0, len(files) - 1}:
         dataset = pydicom.dcmread(files[k], stop_before_pixels=True)

@@ -177,7 +177,9 @@ def test_a_stir_spect_header_head_in_prone_with_first_pixel_offsets(tmp_path):
     affine = np.diag([-spacing[0], -spacing[1], -spacing[2], 1.0])
     affine[:3, 3] = [-first[0], -first[1], -first[2]]
     out = tmp_path / "out" / "NM_multiframe.dcm"
-    ds = check_file(out, affine, volume, tmp_path, units=("{counts}", "CNTS"))
+    # no units in a STIR header: proportional to counts, and a warning naming units (docs/iods.md 2)
+    assert any(w.startswith("units: not in the input") for w in result.warnings), result.warnings
+    ds = check_file(out, affine, volume, tmp_path, units=("{propcounts}", "PROPCNTS"))
     assert ds.RadiopharmaceuticalInformationSequence[0].RadionuclideCodeSequence[0].CodeValue == "72454006"
     codes = [ds.PatientOrientationCodeSequence[0].PatientOrientationModifierCodeSequence[0].CodeMeaning,
              ds.PatientGantryRelationshipCodeSequence[0].CodeMeaning]  # fmt: skip
@@ -187,12 +189,13 @@ def test_a_stir_spect_header_head_in_prone_with_first_pixel_offsets(tmp_path):
 @pytest.mark.parametrize("multiframe", [False, True])
 def test_nm_is_one_file_whatever_multiframe_says_and_integer_counts_are_stored_as_they_are(tmp_path, multiframe):
     counts = np.arange(4 * 5 * 6, dtype=np.int32).reshape(4, 5, 6) * 97
-    paths = write_series(counts, tmp_path / "nm", spacing=(2, 2, 2), modality="nm", multiframe=multiframe)
+    paths = write_series(counts, tmp_path / "nm", spacing=(2, 2, 2), modality="nm", multiframe=multiframe,
+                         metadata={"units": "counts"})  # fmt: skip
     ds = pydicom.dcmread(str(paths[0]))
     assert len(paths) == 1 and (float(ds.RescaleSlope), float(ds.RescaleIntercept)) == (1.0, 0.0)
     assert np.array_equal(ds.pixel_array, counts)
     code = ds.RealWorldValueMappingSequence[0].MeasurementUnitsCodeSequence[0]
-    assert (code.CodeValue, code.CodeMeaning) == ("{counts}", "Counts")  # no Units: what was counted
+    assert (code.CodeValue, code.CodeMeaning) == ("{counts}", "Counts")  # the units stated
 
 
 def test_a_dynamic_or_gated_spect_is_refused_in_one_line(tmp_path):

@@ -100,6 +100,32 @@ def test_the_header_decides_the_modality(tmp_path, modality, section, extra, exp
     assert decided(header) == (expected, [])
 
 
+@pytest.mark.parametrize(
+    "modality, section, extra, written",
+    [("NM", "", "", ["NM_multiframe.dcm"]),
+     ("nucmed", "!SPECT STUDY (general) :=", "", ["NM_multiframe.dcm"]),
+     ("nucmed", "", "isotope name := ^99m^Technetium", ["NM_multiframe.dcm"]),
+     ("nucmed", "", "isotope name := F-18", ["PT_0001.dcm", "PT_0002.dcm", "PT_0003.dcm"])],
+)  # fmt: skip
+def test_the_command_writes_what_the_header_says(tmp_path, modality, section, extra, written):
+    from dcmforge.cli import main
+
+    header = header_file(tmp_path / "in", modality, section, extra)
+    assert main(["-q", "convert", str(header), "--out", str(tmp_path / "out")]) == 0
+    assert sorted(path.name for path in (tmp_path / "out" / "image").iterdir()) == written
+    ds = pydicom.dcmread(tmp_path / "out" / "image" / written[0], stop_before_pixels=True)
+    assert ds.Modality == written[0][:2]
+    assert dciodvfy(tmp_path / "out" / "image" / written[0]).errors == []
+
+
+def test_modality_flag_overrides_on_the_command_line(tmp_path):
+    from dcmforge.cli import main
+
+    header = header_file(tmp_path / "in", "PET", "", "isotope name := F-18")
+    assert main(["-q", "convert", str(header), "--out", str(tmp_path / "out"), "--modality", "NM"]) == 0
+    assert [path.name for path in (tmp_path / "out" / "image").iterdir()] == ["NM_multiframe.dcm"]
+
+
 def test_a_header_that_says_neither_is_pet_with_a_warning_naming_the_flag(tmp_path):
     header = header_file(tmp_path, "nucmed", "")  # GATE's nucmed, no isotope
     modality, warnings = decided(header)

@@ -35,7 +35,7 @@ from ..dicom.values import values_of
 from ..errors import DcmforgeError, MetadataError, VolumeError
 from ..geometry import Geometry
 from ..iods import validate
-from ..iods.codes import PET_UNITS, radionuclide_for_code
+from ..iods.codes import PET_UNITS, UNSTATED_UNITS, radionuclide_for_code
 from ..iods.nm import NM_IMAGE
 from ..iods.pet import PET_IMAGE
 from ..paths import path_argument
@@ -57,9 +57,6 @@ log = logging.getLogger("dcmforge")
 _PIXEL_DATA_TAG = 0x7FE00010
 
 NM_FILE_NAME = "NM_multiframe.dcm"
-
-# The metadata's Units when it says none: the values are what the reconstruction counted.
-COUNTS = "CNTS"
 
 # Resolved-metadata keywords said the NM way (nm_values); every other PET attribute an NM image
 # lacks is reported and left out.
@@ -286,7 +283,7 @@ def photopeak_windows(items):
 
 def rescale_values(slope, intercept, plan):
     """RescaleSlope/Intercept and the RealWorldValueMappingSequence that says the same in the metadata's units."""
-    units = str(plan.user.get("Units") or COUNTS).strip()
+    units = str(plan.user.get("Units") or UNSTATED_UNITS).strip()  # not stated: the plan has warned
     if units not in PET_UNITS:
         known = ", ".join(PET_UNITS)
         raise MetadataError(f"Units (0054,1001) {units!r}: an NM image's values need one of {known}")
