@@ -126,6 +126,30 @@ def test_modality_flag_overrides_on_the_command_line(tmp_path):
     assert [path.name for path in (tmp_path / "out" / "image").iterdir()] == ["NM_multiframe.dcm"]
 
 
+@pytest.mark.parametrize("examples", ["as printed", "examples uncommented"])
+def test_the_nm_template_works_as_convert_metadata(tmp_path, capsys, examples):
+    import re
+
+    from dcmforge.cli import main
+
+    assert main(["template", "nm"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("# dcmforge metadata for a NM Image series (SOP class 1.2.840.10008.5.1.4.1.1.20).")
+    assert "# isotope = \"Tc-99m\"" in text and "positron_fraction" not in text and "frame_start" not in text
+    if examples == "examples uncommented":
+        text = re.sub(r"(?m)^# (\w+ = .*)$", r"\1", text)
+    meta = tmp_path / "nm.toml"
+    meta.write_text(text)
+    header = header_file(tmp_path / "in", "NM", "")
+    assert main(["-q", "convert", str(header), "--meta", str(meta), "--out", str(tmp_path / "out")]) == 0
+    path = tmp_path / "out" / "image" / "NM_multiframe.dcm"
+    assert dciodvfy(path).errors == []
+    ds = pydicom.dcmread(path, stop_before_pixels=True)
+    if examples == "examples uncommented":
+        assert list(ds.CorrectedImage) == ["DECY", "ATTN", "SCAT"]
+        assert ds.RadiopharmaceuticalInformationSequence[0].RadionuclideCodeSequence[0].CodeMeaning == "^99m^Technetium"
+
+
 def test_a_header_that_says_neither_is_pet_with_a_warning_naming_the_flag(tmp_path):
     header = header_file(tmp_path, "nucmed", "")  # GATE's nucmed, no isotope
     modality, warnings = decided(header)

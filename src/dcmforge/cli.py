@@ -268,12 +268,12 @@ def build_parser():
     preview.set_defaults(run=cmd_preview)
 
     template = commands.add_parser("template", help="print a commented starter metadata file")
-    template.add_argument("modality", choices=("pet", "ct", "PT", "CT"))
+    template.add_argument("modality", choices=("pet", "nm", "ct", "PT", "NM", "CT"))
     template.set_defaults(run=cmd_template)
 
     check = commands.add_parser("check", help="validate a metadata file alone")
     check.add_argument("meta")
-    check.add_argument("--modality", choices=("PT", "CT"), default="PT")
+    check.add_argument("--modality", choices=("PT", "NM", "CT"), default="PT")
     check.set_defaults(run=cmd_check)
     return parser
 

@@ -38,7 +38,7 @@ FRIENDLY_KEYS = {
     "patient_position": "HFS, HFP, FFS or FFP: PET orientation code sequences, CT PatientPosition",
     "frame_start": "seconds from the acquisition start, one per frame",
     "frame_duration": "seconds, one per frame",
-    "modality": "PT or CT: must match the image being written",
+    "modality": "PT, NM or CT: must match the image being written",
     "units": "what the values are: BQML (activity concentration, Bq/ml), CNTS (counts), ...: Units",
     "corrections": f"the corrections applied ({CORRECTION_NAMES}): CorrectedImage",
 }

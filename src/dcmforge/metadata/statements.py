@@ -23,7 +23,7 @@ UNSTATED = (
      f"not in the input or the metadata: Units {UNSTATED_UNITS} (proportional to counts), not SUV-ready; "
      'set units = "BQML" if the values are activity concentrations in Bq/ml'),
     (CORRECTIONS_KEY, "CorrectedImage",
-     "not in the input or the metadata: CorrectedImage left empty and DecayCorrection NONE; "
+     "not in the input or the metadata: CorrectedImage lists none (a PET's DecayCorrection NONE); "
      'set corrections = ["attenuation", "scatter", "decay", ...] to list those applied'),
 )  # fmt: skip
 

@@ -27,7 +27,7 @@ _EXAMPLES = {
     "DataCollectionDiameter": 500,
     "ReconstructionDiameter": 500,
 }
-_WINDOW_EXAMPLES = {"PT": (20000, 40000), "CT": (40, 400)}  # Bq/ml; Hounsfield units
+_WINDOW_EXAMPLES = {"PT": (20000, 40000), "NM": (20000, 40000), "CT": (40, 400)}  # Bq/ml; Hounsfield units
 
 _FRIENDLY_EXAMPLES = {
     "isotope": "F-18",
@@ -51,6 +51,16 @@ _STATED_WORDS = {
     "DecayCorrection": "START when corrections = lists decay (ADMIN: to the injection time); not stated: NONE",
 }
 
+# A SPECT image's examples where they differ from PET's, and the keys it does not take.
+_NM_EXAMPLES = {
+    "isotope": "Tc-99m",
+    "radiopharmaceutical": "Technetium Tc-99m medronate",
+    "injected_activity": 7.4e8,
+    "half_life": 21654.0,
+    "corrections": ["attenuation", "scatter", "decay"],
+}
+_NM_HIDDEN = ("positron_fraction", "frame_start", "frame_duration")
+
 _SOURCE_WORDS = {
     "uid": "dcmforge generates a new UID unless you give one (give the same one to PET and CT of one scan)",
     "clock": "the time of writing unless you give it (acquisition_datetime sets SeriesDate/Time and StudyDate/Time)",
@@ -63,6 +73,10 @@ def template_text(modality):
     """A commented TOML starter file listing every attribute of the description (it parses and passes check)."""
     description = description_for(modality)
     pet = description.modality == "PT"
+    emission = description.modality != "CT"  # PET or NM: a radiopharmaceutical, units, corrections
+    users = {"PT": "PET", "NM": "SPECT"}.get(description.modality)
+    # NM: static volumes (no frame timing), no positrons
+    hidden = () if pet else _NM_HIDDEN if emission else PET_ONLY_KEYS + ("frame_start", "frame_duration")
     lines = [
         f"# dcmforge metadata for a {description.name} series (SOP class {description.sop_class_uid}).",
         "#",
@@ -73,11 +87,12 @@ def template_text(modality):
         "# Type 1: required, with a value; 2: required, may be empty (\"\"); 3: optional;",
         "# 1C/2C: required as 1 or 2 when the condition holds.",
         "",
-        "# ---- What PET users know; dcmforge turns these into DICOM ----" if pet else "# ---- Friendly keys ----",
+        f"# ---- What {users} users know; dcmforge turns these into DICOM ----" if users else "# ---- Friendly keys ----",
     ]
     for key, words in FRIENDLY_KEYS.items():
-        if pet or key not in PET_ONLY_KEYS + ("frame_start", "frame_duration"):
-            example = description.modality if key == "modality" else _FRIENDLY_EXAMPLES[key]
+        if key not in hidden:
+            examples = {**_FRIENDLY_EXAMPLES, **_NM_EXAMPLES} if description.modality == "NM" else _FRIENDLY_EXAMPLES
+            example = description.modality if key == "modality" else examples[key]
             lines += [f"# {key}: {words}", f"# {key} = {_toml(example)}"]
     modules = {}
     for row in description.attributes:
