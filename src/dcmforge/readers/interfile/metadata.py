@@ -19,14 +19,14 @@ from .grammar import normalise_key, parse_date, parse_list, parse_time
 from .numbers import entry_number, loose_number
 
 # imaging modality -> DICOM Modality. Interfile 3.3's "nucmed" names none: PET and SPECT are both
-# nuclear medicine, so a section (!SPECT STUDY, !PET STUDY) or the isotope decides (convert.py).
+# nuclear medicine, so a section (!SPECT STUDY, !PET STUDY) or the isotope decides (metadata/statements.py).
 MODALITIES = {"pet": "PT", "pt": "PT", "nm": "NM", "spect": "NM", "ct": "CT"}
-# Correction keys whose value names a method ("measured", "DLYD") or says "none" (Siemens; Interfile 3.3).
-CORRECTION_METHOD_KEYS = {"method of attenuation correction": "ATTN", "method of scatter correction": "SCAT",
-                          "method of random correction": "RAN"}  # fmt: skip
-# Interfile 3.3's yes/no keys.
-CORRECTED_FLAG_KEYS = {"attenuation corrected": "ATTN", "scatter corrected": "SCAT", "decay corrected": "DECY"}
-NOT_APPLIED = ("", "none", "no", "n", "off", "false", "0")
+# Keys that say whether one correction was applied: a method ("measured", "DLYD") or "none" (Siemens,
+# Interfile 3.3's "method of ... correction"), or Y/N (Interfile 3.3's "... corrected").
+CORRECTION_KEYS = {"method of attenuation correction": "ATTN", "method of scatter correction": "SCAT",
+                   "method of random correction": "RAN", "attenuation corrected": "ATTN",
+                   "scatter corrected": "SCAT", "decay corrected": "DECY"}  # fmt: skip
+NOT_APPLIED = ("none", "no", "n", "off", "false", "0")
 # Siemens %decay correction -> DecayCorrection (0054,1102)
 DECAY_REFERENCES = {"none": "NONE", "start": "START", "admin": "ADMIN"}
 ACTIVITY_UNITS = {"bq": 1.0, "kbq": 1e3, "mbq": 1e6, "gbq": 1e9, "uci": 3.7e4, "mci": 3.7e7, "ci": 3.7e10}
@@ -184,13 +184,7 @@ def _corrections(header, dialect, header_path, data_path, frames, meta, warnings
                 applied.add(term)
             elif name:
                 warnings.append(f"{header.source}: applied corrections: {name!r} is no CorrectedImage term; not listed")
-    for key, term in CORRECTION_METHOD_KEYS.items():
-        entry = header.find_prefixed(key)
-        if entry is not None and entry.value.strip():
-            stated = True
-            if entry.value.strip().lower() not in NOT_APPLIED:
-                applied.add(term)
-    for key, term in CORRECTED_FLAG_KEYS.items():
+    for key, term in CORRECTION_KEYS.items():
         entry = header.find_prefixed(key)
         if entry is not None and entry.value.strip():
             stated = True
