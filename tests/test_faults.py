@@ -217,7 +217,7 @@ WRONG_TYPES = {
                                    "metadata"),
     "SeriesWriter out_dir None": (lambda out: SeriesWriter(None, (2, 4, 4), spacing=(1, 1, 1)), "out_dir"),
     "SeriesWriter workers": (lambda out: SeriesWriter(out, (2, 4, 4), spacing=(1, 1, 1), workers="2"), "workers"),
-    "write_series affine text": (lambda out: write_series(VOLUME, out, affine="abc", affine_convention="LPS"),
+    "write_series affine text": (lambda out: write_series(VOLUME, out, axes="zyx", affine="abc", affine_convention="LPS"),
                                  "affine"),
     "convert_many one path": (lambda out: list(convert_many("in.hv", out)), "inputs must be a list of paths"),
     "convert_many inputs None": (lambda out: list(convert_many(None, out)), "inputs"),

@@ -130,7 +130,7 @@ def check_file(path, volume, affine):
 def test_a_static_volume_is_one_file_every_frame_reads_back_and_dciodvfy_is_silent(tmp_path, scaling, transformations):
     volume = activity((5, 6, 7))
     affine = oblique_affine()
-    path = write(volume, tmp_path / "mf", affine=affine, affine_convention="LPS", scaling=scaling)
+    path = write(volume, tmp_path / "mf", axes="zyx", affine=affine, affine_convention="LPS", scaling=scaling)
     ds = check_file(path, volume, affine)
     assert ds.DimensionOrganizationType == "3D" and len(ds.DimensionIndexSequence) == 2
     assert [item.DimensionIndexPointer for item in ds.DimensionIndexSequence] == [0x00209056, 0x00209057]
@@ -185,8 +185,8 @@ def test_dcm2niix_gives_the_geometry_of_the_single_frame_series(tmp_path, shape)
     volume = activity(shape, seed=2)
     affine = oblique_affine()
     metadata = DYNAMIC_METADATA if len(shape) == 4 else METADATA
-    write(volume, tmp_path / "mf", affine=affine, affine_convention="LPS", metadata=metadata)
-    write_series(volume, tmp_path / "sf", affine=affine, affine_convention="LPS", metadata=metadata)
+    write(volume, tmp_path / "mf", axes="zyx", affine=affine, affine_convention="LPS", metadata=metadata)
+    write_series(volume, tmp_path / "sf", axes="zyx", affine=affine, affine_convention="LPS", metadata=metadata)
     multi = read_with_dcm2niix(tmp_path / "mf", tmp_path / "nifti-mf")
     single = read_with_dcm2niix(tmp_path / "sf", tmp_path / "nifti-sf")
     assert multi.array.shape == single.array.shape == shape

@@ -198,7 +198,7 @@ def test_marker_in_every_patient_position_and_convention(tmp_path, position, con
     given_affine = lps if convention == "LPS" else np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps
     out = tmp_path / "series"
     paths = dcmforge.write_series(
-        marked_volume(lps[:3, :3]), out, affine=given_affine, affine_convention=convention, preview=True
+        marked_volume(lps[:3, :3]), out, axes="zyx", affine=given_affine, affine_convention=convention, preview=True
     )
     assert len(paths) == SHAPE[0] and preview_path(out) == tmp_path / "series.preview.png"
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in paths)  # DICOM only in the folder
@@ -210,14 +210,14 @@ def test_marker_when_the_index_axes_are_permuted(tmp_path):
     affine = np.zeros((4, 4))
     affine[:3, :3] = [[0, 0, 2.5], [2.0, 0, 0], [0, -3.0, 0]]
     affine[3, 3] = 1
-    dcmforge.write_series(marked_volume(affine[:3, :3]), tmp_path / "s", affine=affine, affine_convention="LPS",
+    dcmforge.write_series(marked_volume(affine[:3, :3]), tmp_path / "s", axes="zyx", affine=affine, affine_convention="LPS",
                           preview=True)  # fmt: skip
     assert_marker_next_to_l_a_h(preview_path(tmp_path / "s"))
 
 
 def test_marker_in_an_oblique_volume_and_the_picture_says_oblique(tmp_path):
     affine = oblique_affine(degrees=24.0)
-    dcmforge.write_series(marked_volume(affine[:3, :3]), tmp_path / "o", affine=affine, affine_convention="LPS",
+    dcmforge.write_series(marked_volume(affine[:3, :3]), tmp_path / "o", axes="zyx", affine=affine, affine_convention="LPS",
                           preview=True)  # fmt: skip
     assert_marker_next_to_l_a_h(preview_path(tmp_path / "o"))
     assert picture.is_oblique(affine) and not picture.is_oblique(position_affine("HFP"))
@@ -229,7 +229,7 @@ def test_enhanced_pet_file_and_dynamic_series_show_the_last_frame(tmp_path):
     dynamic = np.stack([np.flip(marked, axis=(0, 1, 2)), marked])  # only the last frame is right
     two_frames = {**METADATA, "frame_start": [0, 60], "frame_duration": [60, 60]}
     for name, multiframe in (("single", False), ("multi", True)):
-        dcmforge.write_series(dynamic, tmp_path / name, affine=lps, affine_convention="LPS", multiframe=multiframe,
+        dcmforge.write_series(dynamic, tmp_path / name, axes="zyx", affine=lps, affine_convention="LPS", multiframe=multiframe,
                               preview=True, metadata=two_frames)  # fmt: skip
         assert_marker_next_to_l_a_h(preview_path(tmp_path / name))
 
@@ -238,7 +238,7 @@ def test_ct_uses_a_soft_tissue_window(tmp_path):
     lps = position_affine("HFS")
     hu = marked_volume(lps[:3, :3]) * 100 - 1000  # air -1000, body -900, marker 0 HU
     hu[hu == 0] = 1000.0  # bone-bright marker
-    dcmforge.write_series(hu, tmp_path / "ct", affine=lps, affine_convention="LPS", modality="CT", preview=True)
+    dcmforge.write_series(hu, tmp_path / "ct", axes="zyx", affine=lps, affine_convention="LPS", modality="CT", preview=True)
     assert_marker_next_to_l_a_h(preview_path(tmp_path / "ct"))
     assert picture.window([np.zeros((2, 2))], "CT")[:2] == (-160.0, 240.0)
 
@@ -246,11 +246,11 @@ def test_ct_uses_a_soft_tissue_window(tmp_path):
 def test_streamed_series_draws_its_preview_only_when_whole(tmp_path):
     lps = position_affine("HFP")
     volume = marked_volume(lps[:3, :3])
-    with dcmforge.SeriesWriter(tmp_path / "whole", SHAPE, affine=lps, affine_convention="LPS", preview=True) as w:
+    with dcmforge.SeriesWriter(tmp_path / "whole", SHAPE, axes="zyx", affine=lps, affine_convention="LPS", preview=True) as w:
         for k in range(SHAPE[0]):
             w.write_slice(volume[k])
     assert_marker_next_to_l_a_h(preview_path(tmp_path / "whole"))
-    part = dcmforge.SeriesWriter(tmp_path / "part", SHAPE, affine=lps, affine_convention="LPS", preview=True)
+    part = dcmforge.SeriesWriter(tmp_path / "part", SHAPE, axes="zyx", affine=lps, affine_convention="LPS", preview=True)
     with pytest.raises(dcmforge.VolumeError), part as w:
         w.write_slice(volume[0])
     assert not preview_path(tmp_path / "part").exists() and not (tmp_path / "part").exists()
@@ -388,16 +388,16 @@ def test_png_refuses_what_it_cannot_write(bad):
 def test_contact_sheet_of_a_batch_read_back_from_the_files(tmp_path):
     out = tmp_path / "out"
     hfs, ffp, hfp = position_affine("HFS"), position_affine("FFP"), position_affine("HFP")
-    dcmforge.write_series(marked_volume(hfs[:3, :3]), out / "a_hfs", affine=hfs, affine_convention="LPS")
+    dcmforge.write_series(marked_volume(hfs[:3, :3]), out / "a_hfs", axes="zyx", affine=hfs, affine_convention="LPS")
     ras = np.diag([-1.0, -1.0, 1.0, 1.0]) @ ffp
-    dcmforge.write_series(marked_volume(ffp[:3, :3]), out / "b_ffp_enhanced", affine=ras, affine_convention="RAS",
+    dcmforge.write_series(marked_volume(ffp[:3, :3]), out / "b_ffp_enhanced", axes="zyx", affine=ras, affine_convention="RAS",
                           multiframe=True, metadata=METADATA)  # fmt: skip
     marked = marked_volume(hfp[:3, :3])
     two_frames = {**METADATA, "frame_start": [0, 60], "frame_duration": [60, 60]}
-    dcmforge.write_series(np.stack([np.flip(marked), marked]), out / "c_dynamic", affine=hfp, affine_convention="LPS",
+    dcmforge.write_series(np.stack([np.flip(marked), marked]), out / "c_dynamic", axes="zyx", affine=hfp, affine_convention="LPS",
                           metadata=two_frames)  # fmt: skip
     ct = marked_volume(ffp[:3, :3]) * 200 - 1000
-    dcmforge.write_series(ct, out / "d" / "ct", affine=ffp, affine_convention="LPS", modality="CT")
+    dcmforge.write_series(ct, out / "d" / "ct", axes="zyx", affine=ffp, affine_convention="LPS", modality="CT")
     process = subprocess.run([sys.executable, "-m", "dcmforge.cli", "preview", str(out)], capture_output=True,
                              text=True, env=command_env(), check=False)  # fmt: skip
     assert process.returncode == 0, process.stderr
@@ -406,7 +406,7 @@ def test_contact_sheet_of_a_batch_read_back_from_the_files(tmp_path):
 
 def test_contact_sheet_names_a_folder_it_cannot_read_and_draws_the_rest(tmp_path):
     hfs = position_affine("HFS")
-    dcmforge.write_series(marked_volume(hfs[:3, :3]), tmp_path / "good", affine=hfs, affine_convention="LPS")
+    dcmforge.write_series(marked_volume(hfs[:3, :3]), tmp_path / "good", axes="zyx", affine=hfs, affine_convention="LPS")
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "PT_0001.dcm").write_bytes(bytes(128) + b"DICM" + b"\x02\x00\x10\x00UI")
     sheet = tmp_path / "sheet.png"
@@ -455,8 +455,8 @@ def test_a_series_folder_named_contact_sheet_png_is_told_and_kept(tmp_path):
 def test_reading_back_what_dcmforge_wrote_gives_its_affine_and_values(tmp_path):
     affine = oblique_affine()
     volume = marked_volume(affine[:3, :3])
-    dcmforge.write_series(volume, tmp_path / "s", affine=affine, affine_convention="LPS")
-    dcmforge.write_series(volume, tmp_path / "m", affine=affine, affine_convention="LPS", multiframe=True,
+    dcmforge.write_series(volume, tmp_path / "s", axes="zyx", affine=affine, affine_convention="LPS")
+    dcmforge.write_series(volume, tmp_path / "m", axes="zyx", affine=affine, affine_convention="LPS", multiframe=True,
                           metadata=METADATA)  # fmt: skip
     dcmforge.write_series(volume, tmp_path / "nm", affine=affine, affine_convention="LPS", modality="NM")
     for name in ("s", "m", "nm"):

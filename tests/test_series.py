@@ -156,7 +156,7 @@ def _expected(kwargs):
 def test_the_nifti_reader_agrees_with_simpleitk(tmp_path):
     """The oracle's own NIfTI-1 reader, checked against ITK's on what dcm2niix wrote (oblique, per-slice slopes)."""
     volume = activity((3, 4, 5))
-    write_series(volume, tmp_path / "series", affine=oblique_affine(), affine_convention="LPS", metadata=PET_METADATA)
+    write_series(volume, tmp_path / "series", axes="zyx", affine=oblique_affine(), affine_convention="LPS", metadata=PET_METADATA)
     ours = read_with_dcm2niix(tmp_path / "series", tmp_path / "nifti")
     (nii,) = (tmp_path / "nifti").glob("*.nii")
     itk = sitk.ReadImage(str(nii), sitk.sitkFloat64)
@@ -283,15 +283,15 @@ def test_integer_input_that_does_not_fit_is_scaled(tmp_path, low, high):
 
 def test_oblique_geometry_reads_back(tmp_path):
     affine = oblique_affine()
-    write_and_check(activity((4, 5, 6)), tmp_path, affine=affine, affine_convention="LPS")
+    write_and_check(activity((4, 5, 6)), tmp_path, axes="zyx", affine=affine, affine_convention="LPS")
 
 
 def test_ras_and_lps_affines_give_the_same_files(tmp_path):
     lps = oblique_affine(spacing=(1.5, 2.5, 3.0), origin=(12.0, -40.0, 7.5))
     volume = activity((3, 4, 5))
-    from_lps, _ = write_and_check(volume, tmp_path, affine=lps, affine_convention="LPS", seed=11)
+    from_lps, _ = write_and_check(volume, tmp_path, axes="zyx", affine=lps, affine_convention="LPS", seed=11)
     ras = np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps
-    from_ras = write_series(volume, tmp_path / "ras", affine=ras, affine_convention="RAS",
+    from_ras = write_series(volume, tmp_path / "ras", axes="zyx", affine=ras, affine_convention="RAS",
                             metadata=PET_METADATA, seed=11)
     assert [p.read_bytes() for p in from_ras] == [p.read_bytes() for p in from_lps]
 
@@ -303,7 +303,7 @@ def test_spacing_form_and_its_affine_give_the_same_files(tmp_path):
     by_spacing = write_series(volume, tmp_path / "a", spacing=(2, 3, 4), origin=(5, 6, 7),
                               orientation=orientation, **kwargs)
     affine = affine_from_spacing((2, 3, 4), (5, 6, 7), orientation)
-    by_affine = write_series(volume, tmp_path / "b", affine=affine, affine_convention="LPS", **kwargs)
+    by_affine = write_series(volume, tmp_path / "b", axes="zyx", affine=affine, affine_convention="LPS", **kwargs)
     assert [p.read_bytes() for p in by_spacing] == [p.read_bytes() for p in by_affine]
     check_series(by_spacing, volume, affine, tmp_path)
 
@@ -323,7 +323,7 @@ def test_feet_first_and_prone_orientations(tmp_path, orientation):
 def test_slices_going_against_the_normal(tmp_path, convention):
     affine = np.diag([2.0, 3.0, -4.0, 1.0])
     affine[:3, 3] = (10, -20, 30)
-    _, datasets = write_and_check(activity((5, 3, 4)), tmp_path, affine=affine, affine_convention=convention)
+    _, datasets = write_and_check(activity((5, 3, 4)), tmp_path, axes="zyx", affine=affine, affine_convention=convention)
     locations = [float(ds.SliceLocation) for ds in datasets]
     np.testing.assert_allclose(np.diff(locations), -4, atol=1e-6)  # file order is the volume's, not sorted
     assert float(datasets[0].SliceThickness) == 4.0
@@ -584,10 +584,10 @@ SHEARED = np.array([[1.0, 0, 0.5, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]])
 @pytest.mark.parametrize(
     "geometry, message",
     [
-        (dict(affine=SHEARED, affine_convention="LPS"), "sheared"),
-        (dict(affine=np.diag([1.0, 0, 1, 1]), affine_convention="RAS"), "zero spacing along axis y"),
-        (dict(affine=np.eye(4)), "convention"),
-        (dict(affine=np.eye(3), affine_convention="LPS"), "4x4"),
+        (dict(axes="zyx", affine=SHEARED, affine_convention="LPS"), "sheared"),
+        (dict(axes="zyx", affine=np.diag([1.0, 0, 1, 1]), affine_convention="RAS"), "zero spacing along axis y"),
+        (dict(axes="zyx", affine=np.eye(4)), "convention"),
+        (dict(axes="zyx", affine=np.eye(3), affine_convention="LPS"), "4x4"),
         (dict(spacing=(0, 1, 1)), "spacing must be positive"),
         (dict(spacing=(1, 1, -2)), "spacing must be positive"),
         (dict(spacing=(1, 1)), "spacing must be 3"),
@@ -664,7 +664,7 @@ def test_voxel_types_that_cannot_be_stored_are_refused(tmp_path, dtype):
 def test_streaming_slice_by_slice_equals_write_series(tmp_path):
     volume = (rng(6).standard_normal((5, 4, 3)) * 10).astype(np.float32)
     affine = oblique_affine()
-    kwargs = dict(affine=affine, affine_convention="LPS", metadata=PET_METADATA, seed="stream")
+    kwargs = dict(axes="zyx", affine=affine, affine_convention="LPS", metadata=PET_METADATA, seed="stream")
     whole = write_series(volume, tmp_path / "whole", **kwargs)
     with SeriesWriter(tmp_path / "streamed", volume.shape, **kwargs) as series:
         for image in volume:
@@ -885,7 +885,7 @@ def test_releasing_a_memory_mapped_chunk_keeps_its_values(tmp_path, mode):
     "volume, kwargs",
     [
         (activity((4, 3, 5)), dict(spacing=(1.1, 2.2, 3.3))),
-        ((rng(20).standard_normal((4, 3, 5)) * 1e-3).astype(np.float64), dict(affine=oblique_affine(),
+        ((rng(20).standard_normal((4, 3, 5)) * 1e-3).astype(np.float64), dict(axes="zyx", affine=oblique_affine(),
                                                                           affine_convention="LPS")),
         (activity((3, 4, 3, 5)), dict(spacing=(2, 2, 2), metadata={**PET_METADATA, "frame_duration": [30, 60, 90],
                                                                    "PatientName": "Müller^Jürgen"})),

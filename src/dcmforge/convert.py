@@ -150,6 +150,7 @@ def _convert(header, out_dir, options, before_commit):
             out_dir,
             affine=image.affine,
             affine_convention="LPS",
+            axes="zyx",
             modality=modality,
             metadata=meta,
             # Inputs of one command are different series: the folder name keeps their UIDs apart.

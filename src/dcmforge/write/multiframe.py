@@ -32,6 +32,7 @@ from ..iods.enhanced_pet import ENHANCED_PET_IMAGE
 from ..iods.functional_groups import FUNCTIONAL_GROUPS
 from ..iods.pet import PET_IMAGE
 from ..iods.codes import PET_UNITS, Code, position_of_sequences, radiopharmaceutical_code
+from .axes import volume_in_zyx
 from .commit import SeriesFolder, refuse_existing
 from .plan import (
     chunks,
@@ -125,10 +126,9 @@ def write_multiframe(volume, out_dir, **options):
     is committed as a whole (``dcmforge.write.commit``): a failure leaves no
     file behind (nor a folder this call made).
     """
+    volume, options = volume_in_zyx(volume, options)
     options = options_from(options, "write_series")
     choice = check_scaling(options.scaling)
-    if not isinstance(volume, np.ndarray):
-        volume = np.asarray(volume)
     plan = plan_series(volume.shape, options, multiframe=True)
     description, shape, geometry, user, pet = plan.description, plan.shape, plan.geometry, plan.user, plan.values
     pixel_data_length(shape)  # before anything is read or written

@@ -24,6 +24,7 @@ from ..dicom.uids import new_uid
 from ..dicom.values import dicom_date, dicom_time
 from ..errors import DcmforgeError, MetadataError, VolumeError
 from ..iods.common import DCMFORGE_VERSION
+from .axes import check_axes
 from .study import with_study
 
 log = logging.getLogger("dcmforge")
@@ -39,7 +40,9 @@ class WriteOptions:
     Geometry is either ``spacing`` (dx, dy, dz in mm: columns, rows, slices)
     with ``origin`` (LPS mm of the centre of voxel [0, 0, 0]) and
     ``orientation`` (row then column direction cosines), or a 4x4 ``affine``
-    with ``affine_convention`` "LPS" or "RAS". ``metadata``: a mapping or a
+    with ``affine_convention`` "LPS" or "RAS"; ``axes``: the array's axis
+    order, "zyx" ([z, y, x], the default) or "xyz" (nibabel's [i, j, k]),
+    required with an affine (write/axes.py). ``metadata``: a mapping or a
     metadata file (TOML or JSON). ``seed``: reproducible UIDs. ``overwrite``:
     replace an existing series folder as a whole. ``backend``: "numpy",
     "numba" or "auto" (pixels.select_backend). ``durable``: fsync files and
@@ -56,6 +59,7 @@ class WriteOptions:
     orientation: object = (1, 0, 0, 0, 1, 0)
     affine: object = None
     affine_convention: object = None
+    axes: object = None
     modality: str = "PT"
     metadata: object = None
     seed: object = None
@@ -111,9 +115,10 @@ class SeriesPlan:
 
 
 def plan_series(shape, options, multiframe=False):
-    """The SeriesPlan of a volume of ``shape`` (validated here) written with ``options``."""
+    """The SeriesPlan of a volume of ``shape`` ([z, y, x] order, validated here) written with ``options``."""
     description = iods.description_for(options.modality, multiframe=multiframe)  # refuses a modality it does not describe
     modality = description.modality
+    check_axes(options.axes, options.affine)  # an affine over an array of unnamed axis order is refused
     shape = check_shape(shape, modality, multiframe)
     frame_count = shape[0] if len(shape) == 4 else 1
     place = geometry_from(options.spacing, options.origin, options.orientation, options.affine, options.affine_convention)

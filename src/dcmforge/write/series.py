@@ -9,6 +9,7 @@ out_dir when the series is whole. A NaN found late, or any other failure,
 removes the private folder: the series is still whole or absent.
 """
 
+import dataclasses
 import datetime
 from pathlib import Path
 from typing import NamedTuple
@@ -35,6 +36,7 @@ from ..dicom.values import dicom_date, dicom_time
 from ..errors import DcmforgeError, VolumeError
 from ..iods import validate
 from ..paths import path_argument
+from .axes import XYZ, ZYX, check_axes, volume_in_zyx
 from .commit import SeriesFolder, refuse_existing
 from .plan import (
     chunk_extrema,
@@ -64,6 +66,11 @@ LARGE_WINDOW_VOXELS = 1 << 22
 def write_series(volume, out_dir, *, multiframe=False, **options):
     """Write ``volume`` ([z, y, x], or [t, z, y, x] for dynamic PET) as a DICOM series in ``out_dir``.
 
+    ``volume`` may be a nibabel image: its array [i, j, k] ([i, j, k, t]) and
+    its affine (RAS+) are used as nibabel defines them. An array given with
+    ``affine`` must name its axis order: ``axes="xyz"`` (nibabel's, e.g.
+    ``img.get_fdata()``) or ``axes="zyx"`` (see ``dcmforge.write.axes``).
+
     The options (geometry, metadata, seed, overwrite, backend, durable,
     scaling, study, preview) are ``dcmforge.write.plan.WriteOptions``. Returns
     the written paths in slice order.
@@ -80,8 +87,7 @@ def write_series(volume, out_dir, *, multiframe=False, **options):
     A series of single-frame files always has each file's own.
     """
     out_dir = path_argument(out_dir, "out_dir", DcmforgeError)
-    if not isinstance(volume, np.ndarray):  # lists and other array-likes; arrays and memmaps are not copied
-        volume = np.asarray(volume)
+    volume, options = volume_in_zyx(volume, options)
     if _writes_nm(options.get("modality")):
         # An NM image is one multi-frame file, whatever multiframe says (write/nm.py).
         from .nm import write_nm
@@ -111,7 +117,10 @@ class SeriesWriter:
     files from that many threads. With ``modality="NM"`` it is an
     NMSeriesWriter (write/nm.py): the slices are kept in a temporary file
     and written as one NM Image file when the block ends. Memory does not grow with the volume.
-    Slices must come in order. The files go into a private folder that becomes
+    Slices must come in order. With ``axes="xyz"`` (nibabel's order, an
+    ``affine`` over (i, j, k)) ``shape`` is (ni, nj, nk) and every array given
+    keeps that order: a slice is [i, j] (``data[:, :, k]``), ``write_slices``
+    takes [i, j, n] and ``write_frame`` [i, j, k]. The files go into a private folder that becomes
     ``out_dir`` when the block ends with every slice written; if it raises, or
     ends early, the folder is removed: a series is either whole or absent.
     """
@@ -127,6 +136,11 @@ class SeriesWriter:
     def __init__(self, out_dir, shape, *, workers=1, **options):
         options = options_from(options, "SeriesWriter")
         out_dir = path_argument(out_dir, "out_dir", DcmforgeError)
+        # nibabel's order: the shape and every array given are [i, j, k] (x, y, z); the series is [z, y, x].
+        self._nibabel_order = check_axes(options.axes, options.affine) == XYZ
+        if self._nibabel_order:
+            shape = tuple(shape)[::-1]
+            options = dataclasses.replace(options, axes=ZYX)
         if not isinstance(workers, int) or workers < 1:
             raise DcmforgeError(f"workers must be a whole number of at least 1, not {workers!r:.60}")
         refuse_existing(out_dir, options.overwrite)  # before anything else is done
@@ -213,21 +227,24 @@ class SeriesWriter:
     # -- writing ---------------------------------------------------------------
 
     def write_slice(self, image):
-        """Write the next slice (a 2-D [y, x] array)."""
-        self.write_slices(np.asarray(image)[None])
+        """Write the next slice (a 2-D [y, x] array; [i, j] with axes="xyz")."""
+        image = np.asarray(image)
+        self.write_slices(image[..., None] if self._nibabel_order else image[None])
 
     def write_frame(self, volume):
-        """Write the next frame (a 3-D [z, y, x] array) of a dynamic series."""
+        """Write the next frame (a 3-D [z, y, x] array; [i, j, k] with axes="xyz") of a dynamic series."""
         self.write_slices(volume)
 
     def write_slices(self, slices):
-        """Write the next len(slices) slices (a 3-D [z, y, x] array, in order).
+        """Write the next slices (a 3-D [z, y, x] array, in order; [i, j, n] with axes="xyz").
 
         Each call is scaled on its own: integer slices that fit 16 bits are
         stored as they are, judged per call (write_series judges the whole volume);
         all-zero slices take the slope of a slice with values in the call, else the last one written.
         """
         slices = np.asarray(slices)
+        if self._nibabel_order:
+            slices = slices.T
         mins, maxs = pixels.slice_extrema(slices, self.written, self.backend)
         # All-zero slices of a call take the slope written last (see pixels._fit_16_bits).
         scaling = pixels.plan_slice_scaling(mins, maxs, slices.dtype, self.modality, self._last_slope, self.written)
