@@ -195,18 +195,16 @@ def test_a_single_slice(tmp_path):
 
 def test_negative_values_are_stored_signed(tmp_path):
     volume = (rng(1).standard_normal((3, 5, 6)) * 50).astype(np.float32)
-    volume[1] = np.abs(volume[1])  # one slice without negatives: stored unsigned
+    volume[1] = np.abs(volume[1])  # one slice without negatives: signed too, one PixelRepresentation per series
     _, datasets = write_and_check(volume, tmp_path, spacing=(1, 1, 1))
-    assert [ds.PixelRepresentation for ds in datasets] == [1, 0, 1]
+    assert [ds.PixelRepresentation for ds in datasets] == [1, 1, 1]
     for ds, k in zip(datasets, range(3)):
-        if ds.PixelRepresentation == 1:
-            assert ds.SmallestImagePixelValue < 0 and ds["SmallestImagePixelValue"].VR == "SS"
-            # The most negative voxel (or the largest magnitude) uses the full signed range.
-            assert max(-ds.SmallestImagePixelValue, ds.LargestImagePixelValue) == 32767
-            exact = np.abs(volume[k]).max() / 32767
-            assert exact <= float(ds.RescaleSlope) <= exact * (1 + 1e-9)  # 10 digits, rounded up
-        else:
-            assert ds.LargestImagePixelValue == 65535
+        assert ds["SmallestImagePixelValue"].VR == ds["LargestImagePixelValue"].VR == "SS"
+        assert (ds.SmallestImagePixelValue < 0) == (k != 1)
+        # The most negative voxel (or the largest magnitude) uses the full signed range.
+        assert max(-ds.SmallestImagePixelValue, ds.LargestImagePixelValue) == 32767
+        exact = np.abs(volume[k]).max() / 32767
+        assert exact <= float(ds.RescaleSlope) <= exact * (1 + 1e-9)  # 10 digits, rounded up
 
 
 def test_all_zero_slices(tmp_path):

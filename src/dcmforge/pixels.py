@@ -300,6 +300,23 @@ def plan_slice_scaling(mins, maxs, dtype, modality, empty_slope=None, first=0):
     return plan(mins, maxs, np.dtype(dtype), empty_slope, first)
 
 
+def plan_series_scaling(mins, maxs, dtype, modality, empty_slope=None, first=0, signed=False):
+    """plan_slice_scaling with one PixelRepresentation for every slice: signed for all if any needs it.
+
+    Readers such as dicom-numpy refuse a series whose files differ in
+    PixelRepresentation. ``signed``: slices written before these were signed,
+    so these are too. A slice planned unsigned among signed ones is planned
+    again as if it held -max: signed, with slope max/32767, the slope a signed
+    slice of that peak gets; every slice keeps its own slope.
+    """
+    scaling = plan_slice_scaling(mins, maxs, dtype, modality, empty_slope, first)
+    if scaling.signed.all() or not (signed or scaling.signed.any()):
+        return scaling
+    mins, maxs = _per_slice_extrema(mins, maxs)
+    scaling = plan_slice_scaling(np.where(scaling.signed, mins, -maxs), maxs, dtype, modality, empty_slope, first)
+    return scaling._replace(signed=np.ones(mins.size, bool))  # all-zero slices too
+
+
 def plan_volume_scaling(mins, maxs, dtype, modality):
     """One RescaleSlope and RescaleIntercept for every slice: plan_slice_scaling of the whole volume's extrema.
 

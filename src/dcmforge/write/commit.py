@@ -146,11 +146,25 @@ class SeriesFolder:
         finally:
             os.close(fd)
 
-    def write(self, name, pieces):
-        """Create ``name`` in the folder and write the byte pieces (bytes or arrays) into it."""
+    def write(self, name, pieces, sync=True):
+        """Create ``name`` in the folder and write the byte pieces (bytes or arrays) into it.
+
+        ``sync=False``: no fsync even when durable, for a file that ``patch`` completes (and fsyncs).
+        """
         fd = os.open(name, _NEW_FILE, 0o644, dir_fd=self.fd)
         try:
             write_all(fd, pieces)
+            if self.durable and sync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def patch(self, name, offset, data):
+        """Overwrite ``len(data)`` bytes at ``offset`` of the folder's file ``name`` (fsynced when durable)."""
+        fd = os.open(name, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=self.fd)
+        try:
+            if os.pwrite(fd, data, offset) != len(data):
+                raise OSError(f"{self.path(name)}: short write of {len(data)} bytes at {offset}")
             if self.durable:
                 os.fsync(fd)
         finally:

@@ -186,16 +186,11 @@ def file_scaling(mins, maxs, dtype, choice="volume"):
     """Every slice's rescale: the volume's one (choice "volume") or each slice's own ("slice").
 
     Per frame, the frames still share one PixelRepresentation: signed for all if
-    any needs it. A frame planned unsigned among signed ones is planned again as
-    if it held -max: signed, with slope max/32767, the slope a signed frame of that peak gets.
+    any needs it (pixels.plan_series_scaling).
     """
     if choice == "volume":
         return pixels.plan_volume_scaling(mins, maxs, dtype, "PT")
-    scaling = pixels.plan_slice_scaling(mins, maxs, dtype, "PT")
-    if scaling.signed.any() and not scaling.signed.all():
-        scaling = pixels.plan_slice_scaling(np.where(scaling.signed, mins, -maxs), maxs, dtype, "PT")
-        scaling = scaling._replace(signed=np.ones(len(mins), bool))  # all-zero frames too
-    return scaling
+    return pixels.plan_series_scaling(mins, maxs, dtype, "PT")
 
 
 def write_streamed(folder, name, header, volume, scaling, backend, projections=None):

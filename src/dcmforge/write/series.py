@@ -11,6 +11,7 @@ removes the private folder: the series is still whole or absent.
 
 import dataclasses
 import datetime
+import functools
 from pathlib import Path
 from typing import NamedTuple
 
@@ -32,6 +33,7 @@ from ..dicom.encode import (
 from ..dicom.part10 import file_meta
 from ..dicom.tags import lookup
 from ..dicom.uids import new_uids
+from ..dicom.vr import format_ds
 from ..dicom.values import dicom_date, dicom_time
 from ..errors import DcmforgeError, VolumeError
 from ..iods import validate
@@ -61,6 +63,17 @@ WINDOW_VOXELS = 1 << 19
 # so against 1.10x one slice after another on an idle machine (README Performance).
 LARGE_SLICE_VOXELS = 1 << 17
 LARGE_WINDOW_VOXELS = 1 << 22
+
+# The default display window when the metadata gives none (PS3.3 C.11.2.1.2: a width of at least 1).
+# CT: the soft-tissue window, W400/L40 HU. PET: 0 to a robust maximum of the volume, this percentile
+# of the images' maxima (found by the extrema pass that scaling needs), so that a few slices through
+# the bladder or a hot spot do not leave the rest black; it is known only once every image is
+# written, so each file gets a fixed-width placeholder that close() overwrites in place.
+CT_WINDOW = {"WindowCenter": 40, "WindowWidth": 400}
+WINDOW_PERCENTILE = 90
+WINDOW_KEYWORDS = ("WindowCenter", "WindowWidth")
+# A DS of exactly 16 characters (and a valid width): every file's window starts as this one.
+_WINDOW_PLACEHOLDER = 1.00000000000001
 
 
 def write_series(volume, out_dir, *, multiframe=False, **options):
@@ -156,9 +169,16 @@ class SeriesWriter:
         shared = dict(plan.values)
         set_derived(shared, plan.user, self._series_values())
         shared["SoftwareVersions"] = software_versions(plan.user.get("SoftwareVersions"))
+        # The user's window wins (either of its two values); otherwise a default one (CT_WINDOW).
+        given_window = any(plan.user.get(k) not in (None, "") for k in WINDOW_KEYWORDS)
+        if not given_window and self.modality == "CT":
+            shared.update(CT_WINDOW)
+        self._window_later = not given_window and self.modality == "PT"
         self.shared, codec = with_character_set(shared)
         # What the description derives per slice is encoded per slice; PixelData goes last, raw.
         self.slice_keywords = tuple(k for k in iods.keywords_from(self.description, "slice") if k != "PixelData")
+        if self._window_later:  # a placeholder per file, overwritten at close()
+            self.slice_keywords += WINDOW_KEYWORDS
         self.template = HeaderTemplate(
             {k: v for k, v in self.shared.items() if k not in self.slice_keywords}, self.slice_keywords, codec
         )
@@ -179,12 +199,13 @@ class SeriesWriter:
         self._last_slope = None  # write_slices' latest RescaleSlope
         self._held = []  # write_series: all-zero images waiting for their neighbour's slope (_write_window)
         self._last_values = None  # write_series: (min, max) of the last image with values written
+        self._signed = False  # PixelRepresentation 1: once one image needs it, every later one has it
+        self._maxima = np.zeros(self.image_count)  # each image's largest value, for the default window
         self._pool = _thread_pool(workers) if workers > 1 else None
         self._projections = projections_for(self.shape) if options.preview else None
+        self._folder_options = dict(overwrite=options.overwrite, durable=options.durable, before_commit=options.before_commit)
         # Last: nothing after it can fail and leave the private folder behind.
-        self.folder = SeriesFolder(
-            self.out_dir, overwrite=options.overwrite, durable=options.durable, before_commit=options.before_commit
-        )
+        self.folder = SeriesFolder(self.out_dir, **self._folder_options)
 
     # -- the series-wide dataset ---------------------------------------------
 
@@ -241,22 +262,47 @@ class SeriesWriter:
         Each call is scaled on its own: integer slices that fit 16 bits are
         stored as they are, judged per call (write_series judges the whole volume);
         all-zero slices take the slope of a slice with values in the call, else the last one written.
+        Slices are signed from the first call with negative values on; the slices
+        written before it are gone and stay unsigned (write_series, which holds the
+        whole volume, gives every slice of a series one PixelRepresentation).
         """
         slices = np.asarray(slices)
         if self._nibabel_order:
             slices = slices.T
         mins, maxs = pixels.slice_extrema(slices, self.written, self.backend)
         # All-zero slices of a call take the slope written last (see pixels._fit_16_bits).
-        scaling = pixels.plan_slice_scaling(mins, maxs, slices.dtype, self.modality, self._last_slope, self.written)
+        scaling = pixels.plan_series_scaling(
+            mins, maxs, slices.dtype, self.modality, self._last_slope, self.written, self._signed
+        )
         self._write_images(slices, mins, maxs, scaling)
         self._last_slope = float(scaling.slopes[-1])
 
     def _write_volume(self, volume):
-        """write_series' pass over the whole volume: the same scaling as one plan of every slice."""
+        """write_series' pass over the whole volume: the same scaling as one plan of every slice.
+
+        Every image has one PixelRepresentation: the first image found to need
+        signed pixels after unsigned ones were written starts the series again,
+        signed from its first image (a second read of the images before it, only then).
+        """
+        try:
+            self._write_pass(volume)
+        except _SignedFromTheStart:
+            self._start_again()
+            self._write_pass(volume)
+
+    def _start_again(self):
+        """Drop what was written and begin the series afresh, every image signed."""
+        self.folder.abort()
+        self.folder = SeriesFolder(self.out_dir, **self._folder_options)
+        self.written, self._held, self._last_values, self._signed = 0, [], None, True
+        if self._projections is not None:
+            self._projections = projections_for(self.shape)
+
+    def _write_pass(self, volume):
         if volume.dtype.kind in "iu" and self.modality == "PT":
             # Integer counts are stored as they are only if every slice fits: the extrema of all first.
             mins, maxs = volume_extrema(volume, self.backend)
-            scaling = pixels.plan_slice_scaling(mins, maxs, volume.dtype, self.modality)
+            scaling = pixels.plan_series_scaling(mins, maxs, volume.dtype, self.modality)
             for part, index in chunks(volume.shape):
                 chunk = volume[index]
                 self._write_images(chunk, mins[part], maxs[part], pixels.SliceScaling(*(v[part] for v in scaling)))
@@ -291,7 +337,9 @@ class SeriesWriter:
         window_mins = np.concatenate([[v[0] for v in before], np.zeros(held), mins[:end]])
         window_maxs = np.concatenate([[v[1] for v in before], np.zeros(held), maxs[:end]])
         first = self.written - len(before)
-        scaling = pixels.plan_slice_scaling(window_mins, window_maxs, chunk.dtype, self.modality, None, first)
+        scaling = pixels.plan_series_scaling(window_mins, window_maxs, chunk.dtype, self.modality, None, first, self._signed)
+        if scaling.signed.any() and not self._signed and self.written:
+            raise _SignedFromTheStart  # the images written so far are unsigned
         scaling = pixels.SliceScaling(*(values[len(before) :] for values in scaling))
         step = max(1, WINDOW_VOXELS // (self.rows * self.columns))
         for k0 in range(0, held, step):  # all zeros: written in bounded pieces
@@ -318,6 +366,8 @@ class SeriesWriter:
             slices, *scaling, self._stored[:count], self.backend, extrema=(mins, maxs), scratch=self._scratch
         )
         smallest, largest = pixels.stored_extrema(mins, maxs, *scaling, slices.dtype)
+        self._signed = self._signed or bool(scaling.signed.any())
+        self._maxima[self.written : self.written + count] = maxs
         packed = Packed(stored, scaling.slopes, scaling.intercepts, scaling.signed, smallest, largest)
         first = self.written
         if not self._validated:
@@ -325,6 +375,8 @@ class SeriesWriter:
             self._validated = True
         jobs = []
         write = self.folder.write
+        if self._window_later and self.folder.durable:  # close() patches every file, and fsyncs it then
+            write = functools.partial(write, sync=False)
         for i in range(count):
             n = first + i
             pieces = [self._splice.header(n, packed, i), self._pixel_header, stored[i]]
@@ -359,6 +411,7 @@ class SeriesWriter:
             "RescaleSlope": float(packed.slopes[i]),
             "RescaleIntercept": float(packed.intercepts[i]),
             **self._frame_values[frame],
+            **dict.fromkeys(WINDOW_KEYWORDS, _WINDOW_PLACEHOLDER),  # kept only when _window_later
         }
 
     def _dataset_for(self, n, packed, i):
@@ -377,6 +430,10 @@ class SeriesWriter:
         if self.written != self.image_count:
             self.folder.abort()
             raise VolumeError(f"the series ended after {self.written} of {self.image_count} images; its files were removed")
+        if self._window_later:
+            window = window_elements(float(np.percentile(self._maxima, WINDOW_PERCENTILE)))
+            for n, name in enumerate(self.names):
+                self.folder.patch(name, self._splice.window_offsets[n], window)
         self.folder.commit()
         if self._projections is not None:
             draw_preview(self.out_dir, self._projections, self.geometry, self.modality)
@@ -400,6 +457,19 @@ class SeriesWriter:
 
 def _writes_nm(modality):
     return isinstance(modality, str) and iods.MODALITY_SPELLINGS.get(modality.strip().upper()) == "NM"
+
+
+class _SignedFromTheStart(Exception):
+    """write_series found an image that needs signed pixels after unsigned ones were written."""
+
+
+def window_elements(upper):
+    """WindowCenter and WindowWidth showing 0 to ``upper`` (a width of at least 1), each a DS of 16 characters."""
+    width = max(float(f"{upper:.6g}"), 1.0)
+    return b"".join(
+        element_header(_tag(keyword), "DS", 16) + format_ds(value).encode("ascii").ljust(16)
+        for keyword, value in zip(WINDOW_KEYWORDS, (width / 2, width))
+    )
 
 
 def _thread_pool(workers):
@@ -460,19 +530,26 @@ class _SliceElements:
             ),
             "RescaleSlope": lambda n, z, f, p, i: ds_element(_RESCALE_SLOPE, float(p.slopes[i])),
             "RescaleIntercept": lambda n, z, f, p, i: ds_element(_RESCALE_INTERCEPT, float(p.intercepts[i])),
+            "WindowCenter": lambda n, z, f, p, i: placeholder[0],
+            "WindowWidth": lambda n, z, f, p, i: placeholder[1],
         }
+        placeholder = [ds_element(_tag(keyword), _WINDOW_PLACEHOLDER) for keyword in WINDOW_KEYWORDS]
         for keyword in frames[0] if frames else ():
             encoders[keyword] = lambda n, z, f, p, i, keyword=keyword: frames[f][keyword]
         self.parts = []  # the shared bytes, and None where a per-slice element goes
         self.slots = []  # (index into parts, encoder)
+        self.window_part = None  # the index into parts of the window placeholder (WindowWidth's follows at once)
         for piece in writer.template.plan:
             if isinstance(piece, bytes):
                 self.parts.append(piece)
                 continue
             if piece.keyword not in encoders:
                 raise DcmforgeError(f"{piece.keyword}: a per-slice element the series writer has no encoder for")
+            if piece.keyword == "WindowCenter":
+                self.window_part = len(self.parts)
             self.slots.append((len(self.parts), encoders[piece.keyword]))
             self.parts.append(None)
+        self.window_offsets = [0] * writer.image_count  # each file's window placeholder's offset, for close()
 
     def header(self, n, packed, i):
         """The bytes before PixelData of image n (packed.*[i] its pixel values)."""
@@ -481,6 +558,8 @@ class _SliceElements:
         for index, encoder in self.slots:
             parts[index] = encoder(n, z, frame, packed, i)
         parts.insert(0, file_meta(self.sop_class, self.uids[n]))
+        if self.window_part is not None:
+            self.window_offsets[n] = sum(map(len, parts[: self.window_part + 1]))
         return b"".join(parts)
 
 
