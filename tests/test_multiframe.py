@@ -250,13 +250,15 @@ def test_counts_share_one_transformation_and_say_their_units(tmp_path):
     np.testing.assert_array_equal(ds.pixel_array, counts)
 
 
-def test_the_default_window_spans_the_volume(tmp_path):
-    volume = activity((2, 3, 4), scale=500.0) + 100
+def test_the_default_window_is_the_single_frame_series_one(tmp_path):
+    volume = activity((12, 3, 4), scale=500.0) + 100
+    volume[2] *= 20  # a hot slice does not set it
     ds = pydicom.dcmread(write(volume, tmp_path / "mf"))
     window = ds.SharedFunctionalGroupsSequence[0].FrameVOILUTSequence[0]
-    low, high = float(volume.min()), float(volume.max())
-    assert float(window.WindowCenter) == pytest.approx((low + high) / 2, rel=1e-5)
-    assert float(window.WindowWidth) == pytest.approx(high - low, rel=1e-5)
+    series = pydicom.dcmread(write_series(volume, tmp_path / "sf", spacing=(2.0, 3.0, 4.0), metadata=METADATA)[0])
+    width = np.percentile(volume.max(axis=(1, 2)), 90)
+    assert float(window.WindowWidth) == float(series.WindowWidth) == pytest.approx(width, rel=1e-5)
+    assert float(window.WindowCenter) == float(series.WindowCenter) == pytest.approx(width / 2, rel=1e-5)
 
 
 # -- metadata, said the Enhanced PET way ----------------------------------------------------------

@@ -2,12 +2,15 @@
 in every file (Orthanc's Web Viewer, dcm2pnm), one series per time frame on request (GDCM, ITK, plastimatch)."""
 
 import dicom_numpy
+import nibabel
 import numpy as np
 import pydicom
 import pytest
 
-from dcmforge import SeriesWriter, write_series
+from dcmforge import SeriesWriter, VolumeError, write_series
+from dcmforge.cli import main
 from dicom_tools import dciodvfy
+from oracles import read_with_simpleitk
 from volumes import activity
 
 PET_METADATA = {"PatientName": "Defaults^Test", "StudyDate": "20250101", "StudyTime": "100000"}
@@ -92,3 +95,66 @@ def test_the_users_window_wins(tmp_path, modality):
     paths = write_series(volume, tmp_path / "s", spacing=(1, 1, 1), modality=modality, metadata=metadata)
     for ds in read(paths):
         assert [float(v) for v in ds.WindowCenter] == [150, 300] and [float(v) for v in ds.WindowWidth] == [300, 600]
+
+
+# -- one series per time frame ------------------------------------------------------------------
+
+DYNAMIC_METADATA = {
+    "PatientName": "Dynamic^Test", "isotope": "F-18", "injected_activity": 3.7e8,
+    "injection_datetime": "2025-01-01T09:00:00", "acquisition_datetime": "2025-01-01T10:00:00",
+    "frame_start": [0, 60, 180], "frame_duration": [60, 120, 300],
+}  # fmt: skip
+PER_FRAME = ("FrameReferenceTime", "ActualFrameDuration", "DecayFactor", "AcquisitionTime")
+
+
+def test_split_frames_writes_one_series_per_frame_that_simpleitk_reads(tmp_path):
+    volume = activity((3, 5, 6, 7), seed=9)
+    kwargs = dict(spacing=(2.0, 3.0, 4.0), metadata=DYNAMIC_METADATA, seed="split")
+    paths = write_series(volume, tmp_path / "split", split_frames=True, **kwargs)
+    dynamic = read(write_series(volume, tmp_path / "dynamic", **kwargs))
+    assert sorted(p.name for p in (tmp_path / "split").iterdir()) == ["frame_01", "frame_02", "frame_03"]
+    series_uids = set()
+    for t in range(3):
+        frame_paths = sorted((tmp_path / "split" / f"frame_{t + 1:02d}").iterdir())
+        assert paths[5 * t : 5 * t + 5] == frame_paths
+        image = read_with_simpleitk(frame_paths)  # GDCM's series reader, as ITK and plastimatch use it
+        assert image.array.shape == (5, 6, 7)
+        np.testing.assert_allclose(np.linalg.norm(image.affine[:3, :3], axis=0), [2.0, 3.0, 4.0])
+        half_step = volume[t].max() / 65535 / 2 * (1 + 1e-6)
+        assert np.abs(image.array - volume[t]).max() <= half_step
+        datasets = read(frame_paths)
+        series_uids |= {ds.SeriesInstanceUID for ds in datasets}
+        for ds, same_slice in zip(datasets, dynamic[5 * t : 5 * t + 5]):
+            assert ds.SeriesDescription == f"frame {t + 1}/3"
+            assert ds.StudyInstanceUID == same_slice.StudyInstanceUID
+            assert ds.FrameOfReferenceUID == same_slice.FrameOfReferenceUID
+            assert ds.SeriesTime == same_slice.SeriesTime
+            assert [ds.get(k) for k in PER_FRAME] == [same_slice.get(k) for k in PER_FRAME]
+            assert ds.ImagePositionPatient == same_slice.ImagePositionPatient
+        assert not dciodvfy(frame_paths[0]).errors
+    assert len(series_uids) == 3
+
+
+def test_split_frames_on_the_command_line(tmp_path, capsys):
+    data = activity((6, 5, 4, 2), seed=4)  # nibabel's [i, j, k, t]
+    image = nibabel.Nifti1Image(data, np.diag([2.0, 2.0, 3.0, 1.0]))
+    image.header.set_xyzt_units("mm", "sec")
+    image.header["pixdim"][4] = 60.0
+    nibabel.save(image, tmp_path / "dyn.nii")
+    code = main(["convert", str(tmp_path / "dyn.nii"), "--out", str(tmp_path / "out"), "--split-frames"])
+    assert code == 0, capsys.readouterr()
+    assert "8 PT files in 2 series, one per time frame" in capsys.readouterr().out
+    for t in range(2):
+        frame_paths = sorted((tmp_path / "out" / "dyn" / f"frame_{t + 1:02d}").iterdir())
+        assert len(frame_paths) == 4
+        assert read_with_simpleitk(frame_paths).array.shape == (4, 5, 6)
+    assert main(["convert", str(tmp_path / "dyn.nii"), "--out", str(tmp_path / "o2"), "--split-frames",
+                 "--multiframe"]) == 2  # fmt: skip
+
+
+def test_split_frames_leaves_nothing_when_a_frame_fails(tmp_path):
+    volume = activity((3, 4, 5, 6))
+    volume[2, 1, 1, 1] = np.nan
+    with pytest.raises(VolumeError, match="NaN"):
+        write_series(volume, tmp_path / "split", split_frames=True, spacing=(1, 1, 1), metadata=DYNAMIC_METADATA)
+    assert not list(tmp_path.iterdir())

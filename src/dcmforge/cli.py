@@ -46,6 +46,7 @@ def cmd_convert(args):
         "seed": args.seed,
         "overwrite": args.overwrite,
         "multiframe": args.multiframe,
+        "split_frames": args.split_frames,
         "preview": args.preview,
         "durable": args.durable,
         "allow_data_outside": args.allow_data_outside,
@@ -53,6 +54,10 @@ def cmd_convert(args):
     }
     if args.per_slice_scaling and not args.multiframe:
         print("--per-slice-scaling is for --multiframe (single-frame files each have their own)", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.split_frames and args.multiframe:
+        print("--split-frames writes a series of single-frame files per time frame, --multiframe one file: choose one",
+              file=sys.stderr)  # fmt: skip
         return EXIT_BAD_INPUT
     if args.one_study:
         try:
@@ -237,6 +242,11 @@ def build_parser():
     )
     convert.add_argument(
         "--multiframe", action="store_true", help="write one Enhanced PET file per input instead of one file per slice"
+    )
+    convert.add_argument(
+        "--split-frames",
+        action="store_true",
+        help="a dynamic PET as one series per time frame, NAME/frame_NN (GDCM/ITK read a series as one 3-D stack)",
     )
     convert.add_argument(
         "--per-slice-scaling",

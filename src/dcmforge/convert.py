@@ -39,6 +39,7 @@ OPTIONS = {
     "seed": None,
     "overwrite": False,
     "multiframe": False,
+    "split_frames": False,
     "scaling": None,
     "study": None,
     "preview": False,
@@ -157,6 +158,7 @@ def _convert(header, out_dir, options, before_commit):
             seed=None if seed is None else f"{seed}/{Path(out_dir).name}",
             overwrite=options.get("overwrite", False),
             multiframe=options.get("multiframe", False),
+            split_frames=options.get("split_frames", False),
             scaling=options.get("scaling"),
             study=study,
             preview=options.get("preview", False),
@@ -176,6 +178,8 @@ def _convert(header, out_dir, options, before_commit):
         "1 NM file" if paths[0].name.startswith("NM_")
         else "1 Enhanced PET file" if options.get("multiframe") else f"{len(paths)} {modality} files"
     )  # fmt: skip
+    if options.get("split_frames") and image.volume.ndim == 4:
+        written += f" in {image.volume.shape[0]} series, one per time frame"
     if options.get("preview"):
         from .preview import preview_path
 

@@ -38,6 +38,7 @@ from .plan import (
     chunks,
     draw_preview,
     options_from,
+    pet_window,
     plan_series,
     projections_for,
     release_pages,
@@ -378,7 +379,6 @@ def _frame_groups(dataset, groups, shape, geometry, scaling, clock, units, extre
     positions = geometry.image_positions(slices).round(6)
     low, high = pixels.SIGNED_RANGE if dataset["PixelRepresentation"] else pixels.UNSIGNED_RANGE
     code, meaning = PET_UNITS[str(units).strip()]
-    lowest, highest = float(np.min(extrema[0])), float(np.max(extrema[1]))
     common = {
         "PixelMeasuresSequence": [{
             "PixelSpacing": [round(v, 6) for v in geometry.pixel_spacing],
@@ -386,11 +386,8 @@ def _frame_groups(dataset, groups, shape, geometry, scaling, clock, units, extre
             "SpacingBetweenSlices": round(geometry.slice_thickness, 6),
         }],
         "PlaneOrientationSequence": [{"ImageOrientationPatient": geometry.image_orientation}],
-        # The whole volume's range, in real-world values (the window applies after rescaling).
-        "FrameVOILUTSequence": [{
-            "WindowCenter": float(f"{(lowest + highest) / 2:.6g}"),
-            "WindowWidth": max(1.0, float(f"{highest - lowest:.6g}")),
-        }],
+        # In real-world values (the window applies after rescaling), as the single-frame series has it.
+        "FrameVOILUTSequence": [dict(zip(("WindowCenter", "WindowWidth"), pet_window(extrema[1])))],
         "RadiopharmaceuticalUsageSequence": [iods.defaults_of(_GROUPS["RadiopharmaceuticalUsageSequence"].items)],
         "PETFrameTypeSequence": [{
             "FrameType": dataset["ImageType"],

@@ -238,6 +238,21 @@ def software_versions(given):
     return given if DCMFORGE_VERSION in given else [*given, DCMFORGE_VERSION]
 
 
+# -- the default display window ------------------------------------------------------------
+
+# PET's default window (the metadata's wins): 0 to a robust maximum of the volume, this percentile
+# of its images' maxima (found by the extrema pass that scaling needs), so that a few slices
+# through the bladder or a hot spot do not leave the rest black, nor an empty first slice set it.
+PET_WINDOW_PERCENTILE = 90
+
+
+def pet_window(maxima):
+    """(WindowCenter, WindowWidth) showing 0 to a robust maximum of the images' ``maxima``, at least 1 wide
+    (PS3.3 C.11.2.1.2)."""
+    width = max(float(f"{np.percentile(maxima, PET_WINDOW_PERCENTILE):.6g}"), 1.0)
+    return width / 2, width
+
+
 # -- reading the volume, a bounded chunk at a time ---------------------------------------
 
 

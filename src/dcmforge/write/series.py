@@ -45,6 +45,7 @@ from .plan import (
     chunks,
     draw_preview,
     options_from,
+    pet_window,
     plan_series,
     projections_for,
     release_pages,
@@ -64,19 +65,16 @@ WINDOW_VOXELS = 1 << 19
 LARGE_SLICE_VOXELS = 1 << 17
 LARGE_WINDOW_VOXELS = 1 << 22
 
-# The default display window when the metadata gives none (PS3.3 C.11.2.1.2: a width of at least 1).
-# CT: the soft-tissue window, W400/L40 HU. PET: 0 to a robust maximum of the volume, this percentile
-# of the images' maxima (found by the extrema pass that scaling needs), so that a few slices through
-# the bladder or a hot spot do not leave the rest black; it is known only once every image is
-# written, so each file gets a fixed-width placeholder that close() overwrites in place.
+# The default display window when the metadata gives none. CT: the soft-tissue window, W400/L40 HU.
+# PET: plan.pet_window, known only once every image is written: each file gets a fixed-width
+# placeholder that close() overwrites in place.
 CT_WINDOW = {"WindowCenter": 40, "WindowWidth": 400}
-WINDOW_PERCENTILE = 90
 WINDOW_KEYWORDS = ("WindowCenter", "WindowWidth")
 # A DS of exactly 16 characters (and a valid width): every file's window starts as this one.
 _WINDOW_PLACEHOLDER = 1.00000000000001
 
 
-def write_series(volume, out_dir, *, multiframe=False, **options):
+def write_series(volume, out_dir, *, multiframe=False, split_frames=False, **options):
     """Write ``volume`` ([z, y, x], or [t, z, y, x] for dynamic PET) as a DICOM series in ``out_dir``.
 
     ``volume`` may be a nibabel image: its array [i, j, k] ([i, j, k, t]) and
@@ -98,6 +96,11 @@ def write_series(volume, out_dir, *, multiframe=False, **options):
     (of every time frame) one frame of it: see ``dcmforge.write.multiframe``;
     its rescale is the volume's one, or each slice's own with ``scaling="slice"``.
     A series of single-frame files always has each file's own.
+
+    ``split_frames=True`` writes a dynamic volume as one series per time
+    frame, ``out_dir``/frame_NN, for GDCM/ITK-based readers that take a
+    series for one 3-D stack (``dcmforge.write.frames``); a static volume is
+    written as without it.
     """
     out_dir = path_argument(out_dir, "out_dir", DcmforgeError)
     volume, options = volume_in_zyx(volume, options)
@@ -106,6 +109,13 @@ def write_series(volume, out_dir, *, multiframe=False, **options):
         from .nm import write_nm
 
         return write_nm(volume, out_dir, **options)
+    if split_frames and volume.ndim == 4:
+        if multiframe:
+            raise DcmforgeError("split_frames writes a series of single-frame files per time frame; multiframe=True one file")
+        # Imported here: only split_frames needs it.
+        from .frames import write_frames
+
+        return write_frames(volume, out_dir, options, write_series)
     if multiframe:
         # Imported here: a series of single-frame files never needs it.
         from .multiframe import write_multiframe
@@ -431,7 +441,7 @@ class SeriesWriter:
             self.folder.abort()
             raise VolumeError(f"the series ended after {self.written} of {self.image_count} images; its files were removed")
         if self._window_later:
-            window = window_elements(float(np.percentile(self._maxima, WINDOW_PERCENTILE)))
+            window = window_elements(pet_window(self._maxima))
             for n, name in enumerate(self.names):
                 self.folder.patch(name, self._splice.window_offsets[n], window)
         self.folder.commit()
@@ -463,12 +473,11 @@ class _SignedFromTheStart(Exception):
     """write_series found an image that needs signed pixels after unsigned ones were written."""
 
 
-def window_elements(upper):
-    """WindowCenter and WindowWidth showing 0 to ``upper`` (a width of at least 1), each a DS of 16 characters."""
-    width = max(float(f"{upper:.6g}"), 1.0)
+def window_elements(window):
+    """The elements WindowCenter and WindowWidth of ``window`` (center, width), each a DS of 16 characters."""
     return b"".join(
         element_header(_tag(keyword), "DS", 16) + format_ds(value).encode("ascii").ljust(16)
-        for keyword, value in zip(WINDOW_KEYWORDS, (width / 2, width))
+        for keyword, value in zip(WINDOW_KEYWORDS, window)
     )
 
 
