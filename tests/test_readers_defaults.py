@@ -9,6 +9,7 @@ import pytest
 
 from dcmforge import SeriesWriter, VolumeError, write_series
 from dcmforge.cli import main
+from dcmforge.write.commit import SeriesFolder
 from dicom_tools import dciodvfy
 from oracles import allowed_value_error, read_with_simpleitk
 from volumes import activity
@@ -157,4 +158,18 @@ def test_split_frames_leaves_nothing_when_a_frame_fails(tmp_path):
     volume[2, 1, 1, 1] = np.nan
     with pytest.raises(VolumeError, match="NaN"):
         write_series(volume, tmp_path / "split", split_frames=True, spacing=(1, 1, 1), metadata=DYNAMIC_METADATA)
+    assert not list(tmp_path.iterdir())
+
+
+def test_an_interrupt_while_the_window_is_written_leaves_no_folder(tmp_path, monkeypatch):
+    real_patch = SeriesFolder.patch
+
+    def interrupted_at_the_second(folder, name, offset, data):
+        if name == "PT_0002.dcm":
+            raise KeyboardInterrupt
+        real_patch(folder, name, offset, data)
+
+    monkeypatch.setattr(SeriesFolder, "patch", interrupted_at_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        write_series(activity((3, 4, 5)), tmp_path / "s", spacing=(1, 1, 1), metadata=PET_METADATA)
     assert not list(tmp_path.iterdir())

@@ -441,9 +441,13 @@ class SeriesWriter:
             self.folder.abort()
             raise VolumeError(f"the series ended after {self.written} of {self.image_count} images; its files were removed")
         if self._window_later:
-            window = window_elements(pet_window(self._maxima))
-            for n, name in enumerate(self.names):
-                self.folder.patch(name, self._splice.window_offsets[n], window)
+            try:
+                window = window_elements(pet_window(self._maxima))
+                for n, name in enumerate(self.names):
+                    self.folder.patch(name, self._splice.window_offsets[n], window)
+            except BaseException:  # Ctrl-C, a full disk: the series is absent, as for any failure
+                self.folder.abort()
+                raise
         self.folder.commit()
         if self._projections is not None:
             draw_preview(self.out_dir, self._projections, self.geometry, self.modality)
