@@ -114,3 +114,10 @@ def test_read_nifti_helper_matches_nibabel(tmp_path):
     image = nibabel_image()
     nibabel.save(image, tmp_path / "x.nii")
     assert_where_nibabel_says(read_nifti(tmp_path / "x.nii"), image, 1e-6)
+
+
+def test_the_nm_streaming_writer_refuses_nibabels_order(tmp_path):
+    """NM's SeriesWriter keeps slices as given: nibabel's order would be read transposed, so it is refused."""
+    with pytest.raises(dcmforge.DcmforgeError, match='axes="xyz": this writer takes'):
+        SeriesWriter(tmp_path / "nm", SHAPE_IJK, axes="xyz", affine=AFFINE_RAS, affine_convention="RAS", modality="NM")
+    assert not list(tmp_path.iterdir())

@@ -272,7 +272,7 @@ def test_any_stack_is_placed_from_detector_information_alone(tmp_path_factory, q
     affine[:3, 3] = origin
     volume = np.arange(3 * 2 * 4, dtype=np.float32).reshape(3, 2, 4)
     out = tmp_path_factory.mktemp("stack") / "nm"
-    (path,) = write_series(volume, out, affine=affine, affine_convention="LPS", modality="NM")
+    (path,) = write_series(volume, out, axes="zyx", affine=affine, affine_convention="LPS", modality="NM")
     ds = pydicom.dcmread(str(path))
     (detector,) = ds.DetectorInformationSequence
     said = affine_from_spacing(

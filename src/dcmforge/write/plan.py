@@ -24,7 +24,7 @@ from ..dicom.uids import new_uid
 from ..dicom.values import dicom_date, dicom_time
 from ..errors import DcmforgeError, MetadataError, VolumeError
 from ..iods.common import DCMFORGE_VERSION
-from .axes import check_axes
+from .axes import ZYX, check_axes
 from .study import with_study
 
 log = logging.getLogger("dcmforge")
@@ -118,7 +118,10 @@ def plan_series(shape, options, multiframe=False):
     """The SeriesPlan of a volume of ``shape`` ([z, y, x] order, validated here) written with ``options``."""
     description = iods.description_for(options.modality, multiframe=multiframe)  # refuses a modality it does not describe
     modality = description.modality
-    check_axes(options.axes, options.affine)  # an affine over an array of unnamed axis order is refused
+    # An affine over an array of unnamed axis order is refused; nibabel's order is turned into [z, y, x] by the
+    # writers that take it (write_series, SeriesWriter): one that reaches a plan would be read transposed.
+    if check_axes(options.axes, options.affine) != ZYX:
+        raise DcmforgeError(f'axes="{options.axes}": this writer takes [z, y, x] arrays only (axes="zyx")')
     shape = check_shape(shape, modality, multiframe)
     frame_count = shape[0] if len(shape) == 4 else 1
     place = geometry_from(options.spacing, options.origin, options.orientation, options.affine, options.affine_convention)
