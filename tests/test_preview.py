@@ -439,7 +439,7 @@ def test_a_file_of_5000_nested_sequences_is_one_line_not_a_recursion_error(tmp_p
 
 def test_a_series_folder_named_contact_sheet_png_is_told_and_kept(tmp_path):
     hfs = position_affine("HFS")
-    dcmforge.write_series(marked_volume(hfs[:3, :3]), tmp_path / "contact-sheet.png", affine=hfs,
+    dcmforge.write_series(marked_volume(hfs[:3, :3]), tmp_path / "contact-sheet.png", axes="zyx", affine=hfs,
                           affine_convention="LPS")  # fmt: skip
     before = sorted(p.name for p in (tmp_path / "contact-sheet.png").iterdir())
     process = subprocess.run([sys.executable, "-m", "dcmforge.cli", "preview", str(tmp_path)], capture_output=True,
@@ -458,7 +458,7 @@ def test_reading_back_what_dcmforge_wrote_gives_its_affine_and_values(tmp_path):
     dcmforge.write_series(volume, tmp_path / "s", axes="zyx", affine=affine, affine_convention="LPS")
     dcmforge.write_series(volume, tmp_path / "m", axes="zyx", affine=affine, affine_convention="LPS", multiframe=True,
                           metadata=METADATA)  # fmt: skip
-    dcmforge.write_series(volume, tmp_path / "nm", affine=affine, affine_convention="LPS", modality="NM")
+    dcmforge.write_series(volume, tmp_path / "nm", axes="zyx", affine=affine, affine_convention="LPS", modality="NM")
     for name in ("s", "m", "nm"):
         series = read_series(tmp_path / name)
         assert np.allclose(series.affine, affine, atol=1e-5)
