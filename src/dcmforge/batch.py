@@ -634,7 +634,10 @@ def _run_on_dask(client, tasks):
                     yield from after_the_scheduler_was_lost([task, *futures.values()], exc)
                     futures.clear()
                     return
-                result = _failed(task, _last_words(client, exc))
+                # the answer may be lost with a scheduler the client does not know is gone yet: a worker's
+                # record of this batch still vouches for what it committed
+                result = committed_by_a_worker(task, _records_or_none(task.manifest)) or _failed(
+                    task, _last_words(client, exc))  # fmt: skip
             future.release()
             yield result
     finally:
@@ -662,19 +665,29 @@ def after_the_scheduler_was_lost(tasks, exc, quiet=2.0, patience=30.0):
         elif time.monotonic() - still >= quiet:
             break
         time.sleep(0.2)
-    try:
-        records = read_manifest(tasks[0].manifest)
-    except DcmforgeError:
-        records = {}
+    records = _records_or_none(tasks[0].manifest)
     for task in tasks:
-        ours = [record for record in records.get(identity_key(task.input), []) if record.get("batch") == task.batch]
-        earlier = skipped(task, ours)
-        if earlier is None:
-            yield _failed(task, f"not converted: the Dask scheduler was lost ({type(exc).__name__}); --resume "
-                                "converts what is missing")  # fmt: skip
-        else:
-            words = f"{earlier.files} files, committed by a worker; its answer was lost with the Dask scheduler"
-            yield replace(earlier, status=CONVERTED, message=f"{shown(f'{task.input} -> {task.out_dir}')}: {words}")
+        yield committed_by_a_worker(task, records) or _failed(
+            task, f"not converted: the Dask scheduler was lost ({type(exc).__name__}); --resume converts what is "
+                  "missing")  # fmt: skip
+
+
+def _records_or_none(manifest):
+    try:
+        return read_manifest(manifest)
+    except DcmforgeError:
+        return {}
+
+
+def committed_by_a_worker(task, records):
+    """CONVERTED when a record of this batch vouches for the task's folder (a worker committed it, and its
+    answer was lost with the scheduler), else None."""
+    ours = [record for record in records.get(identity_key(task.input), []) if record.get("batch") == task.batch]
+    earlier = skipped(task, ours)
+    if earlier is None:
+        return None
+    words = f"{earlier.files} files, committed by a worker; its answer was lost with the Dask scheduler"
+    return replace(earlier, status=CONVERTED, message=f"{shown(f'{task.input} -> {task.out_dir}')}: {words}")
 
 
 def _writing(out_root, names, manifest):
