@@ -26,7 +26,7 @@ LAYERS = {
     "dcmforge.write": 3,
     "dcmforge.convert": 4,
     "dcmforge.batch": 5, "dcmforge.pool": 5, "dcmforge.demo": 5, "dcmforge.sending": 5,
-    "dcmforge.cli": 6,
+    "dcmforge.cli": 6, "dcmforge.__main__": 6,
 }  # fmt: skip
 
 
