@@ -32,9 +32,10 @@ import signal
 import stat
 import time
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .convert import (BAD_INPUT, CONVERTED, FAILED, OPTIONS, SKIPPED, UNRECORDED, ConversionResult, convert_one,
@@ -43,6 +44,9 @@ from .dicom.part10 import read_text_element
 from .dicom.uids import IMPLEMENTATION_CLASS_UID
 from .errors import DcmforgeError, NoWorkerError
 from .paths import NotAFileError, cut_to_bytes, not_a_file, path_argument, read_regular_file, shown
+
+if TYPE_CHECKING:  # for an annotation only: a batch without a pool never imports concurrent.futures
+    from concurrent.futures import Executor
 
 log = logging.getLogger("dcmforge")
 
@@ -138,8 +142,17 @@ def safe_name(text):
 _NAME_BYTES = 200
 
 
-def convert_many(inputs, out_dir, *, executor=None, resume=False, report=None, after=None, worker_wait=60.0,
-                 **options):  # fmt: skip
+def convert_many(
+    inputs: Iterable[str | os.PathLike],
+    out_dir: str | os.PathLike,
+    *,
+    executor: "Executor | None" = None,
+    resume: bool = False,
+    report: str | os.PathLike | None = None,
+    after: Callable[[ConversionResult], ConversionResult] | None = None,
+    worker_wait: float = 60.0,
+    **options: Any,
+) -> Iterator[ConversionResult]:
     """Convert every input into its own folder under out_dir; yield a ConversionResult per input as each completes.
 
     ``executor``: None (one after the other in this process), any

@@ -10,10 +10,11 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .errors import DcmforgeError, InterfileError, MetadataError
 from .paths import path_argument, shown
@@ -118,7 +119,12 @@ def _ignore(signum, frame):
     parent's SIGINT on top of a scheduler's SIGTERM), in the middle of the cleanup."""
 
 
-def convert_one(header, out_dir, options, before_commit=None):
+def convert_one(
+    header: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    options: Mapping[str, Any],
+    before_commit: Callable[[Path], object] | None = None,
+) -> ConversionResult:
     """Convert one input image (Interfile header, NIfTI, MetaImage) into a series in out_dir.
 
     ``options`` is a plain dict of the keys of OPTIONS. Our own errors are a

@@ -13,7 +13,8 @@ it is written.
 import collections
 import functools
 import struct
-from typing import NamedTuple
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 from . import tags
 from ..errors import EncodingError
@@ -194,7 +195,7 @@ def with_character_set(dataset):
     return dataset, "ascii"
 
 
-def encode_dataset(dataset):
+def encode_dataset(dataset: Mapping[str | int, Any]) -> bytes:
     """The bytes of a whole dataset, SpecificCharacterSet chosen as needed."""
     dataset, codec = with_character_set(dataset)
     return b"".join(data for _, data in encode_elements(dataset, codec))

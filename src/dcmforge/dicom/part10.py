@@ -10,7 +10,9 @@ import contextlib
 import functools
 import os
 import struct
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from .encode import element_header, encode_dataset, encode_element, ui_element
 from ..errors import EncodingError
@@ -57,7 +59,7 @@ def _sop_uids(dataset):
         raise EncodingError(f"a Part 10 file needs {missing.args[0]} in its dataset") from None
 
 
-def encode_file(dataset):
+def encode_file(dataset: Mapping[str | int, Any]) -> bytes:
     """The bytes of a whole Part 10 file holding ``dataset``."""
     body = encode_dataset(dataset)  # first, so a bad value fails before anything else
     return file_meta(*_sop_uids(dataset)) + body
@@ -111,7 +113,7 @@ def write_all(fd, pieces):
             views[0] = views[0][written:]
 
 
-def write_file(path, dataset):
+def write_file(path: str | os.PathLike, dataset: Mapping[str | int, Any]) -> Path:
     """Encode ``dataset`` as a Part 10 file at ``path`` (atomically); returns the path."""
     return write_atomic(path, [encode_file(dataset)])
 

@@ -37,7 +37,7 @@ def is_valid_uid(text):
     return isinstance(text, str) and len(text) <= 64 and _UID_RE.fullmatch(text) is not None
 
 
-def new_uid(seed=None, *names):
+def new_uid(seed: object = None, *names: object) -> str:
     """A new UID: random when seed is None, else the same for the same seed and names.
 
     >>> new_uid("run-7", "series", 1) == new_uid("run-7", "series", 1)

@@ -10,6 +10,7 @@ import math
 import os
 import re
 from collections.abc import Mapping
+from typing import Any
 
 from ..errors import MetadataError
 from ..paths import path_argument, read_regular_file
@@ -26,7 +27,7 @@ _LONG_INTEGER = re.compile(rf"(?<![\w.])-?\d{{{MAX_INTEGER_DIGITS + 1},}}")
 _KEY_BEFORE = re.compile(r"[\"']?([\w.-]+)[\"']?\s*[:=]\s*\[?\s*$")
 
 
-def read_metadata(path):
+def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     """The metadata of a TOML or JSON file as a dict (J-PET converter sections flattened)."""
     path = path_argument(path, "read_metadata's path", MetadataError)
     try:

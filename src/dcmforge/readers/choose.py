@@ -6,12 +6,14 @@ and half of a NIfTI/Analyze pair, and CASToR writes Interfile ``.mhd`` files: th
 are told apart by their first bytes.
 """
 
+import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError, MetadataError
-from ..image import INTERFILE, METAIMAGE, NIFTI
+from ..image import INTERFILE, METAIMAGE, NIFTI, Image
 from ..iods.codes import radionuclide
 from ..paths import not_a_file, path_argument
 
@@ -63,15 +65,26 @@ def _is_nifti_header(start):
     return False
 
 
-def read_image(path, **options):
+def read_image(
+    path: str | os.PathLike,
+    *,
+    dialect: str | None = None,
+    patient_position: str | None = None,
+    first_voxel: Sequence[float] | None = None,
+    spacing: Sequence[float] | None = None,
+    flip: str | Sequence[str] = (),
+    allow_data_outside: bool = False,
+) -> Image:
     """Read any input dcmforge knows: Interfile, NIfTI-1/2 or MetaImage.
 
-    Options (None or empty means not given): dialect, patient_position, flip (Interfile
+    Options (None, empty or False means not given): dialect, patient_position, flip (Interfile
     only), first_voxel (LPS mm of voxel [0, 0, 0]), spacing (mm, for a NIfTI file that
     has no geometry), allow_data_outside (Interfile, MetaImage: read a data file outside
     the header's folder). An option the format cannot use is an error, not silently dropped.
     """
-    given = {key: value for key, value in options.items() if value is not None and value != ()}
+    options = {"dialect": dialect, "patient_position": patient_position, "first_voxel": first_voxel,
+               "spacing": spacing, "flip": flip, "allow_data_outside": allow_data_outside}  # fmt: skip
+    given = {key: value for key, value in options.items() if value is not None and value != () and value is not False}
     path = path_argument(path, "read_image's path", InputError)
     what = not_a_file(path)
     if what:  # named as such, and a FIFO never waited on by a reader

@@ -15,6 +15,7 @@ import math
 import os
 import re
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +40,9 @@ _HEADER_LIMIT = 1 << 20  # bytes of text before ElementDataFile; headers are a f
 _PATTERN = re.compile(r"^(?P<name>\S*%\d*d\S*)\s+(?P<first>-?\d+)\s+(?P<last>-?\d+)(?:\s+(?P<step>-?\d+))?$")
 
 
-def read_metaimage(path, *, first_voxel=None, allow_data_outside=False):
+def read_metaimage(
+    path: str | os.PathLike, *, first_voxel: Sequence[float] | None = None, allow_data_outside: bool = False
+) -> Image:
     """Read the MetaImage at path into a :class:`dcmforge.image.Image`.
 
     first_voxel: LPS mm of the centre of voxel [0, 0, 0], replacing the header's Offset.

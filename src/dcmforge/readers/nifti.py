@@ -24,6 +24,7 @@ import gzip
 import math
 import os
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -78,7 +79,9 @@ def header_type(fields, byte_order):
                      for name, kind, count in fields])  # fmt: skip
 
 
-def read_nifti(path, *, first_voxel=None, spacing=None):
+def read_nifti(
+    path: str | os.PathLike, *, first_voxel: Sequence[float] | None = None, spacing: Sequence[float] | None = None
+) -> Image:
     """Read the NIfTI image at path into a :class:`dcmforge.image.Image`.
 
     first_voxel: LPS mm of the centre of voxel [0, 0, 0] (replaces the file's origin;

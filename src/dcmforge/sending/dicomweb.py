@@ -29,6 +29,7 @@ import ssl
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -447,18 +448,18 @@ def _connection_words(exc, hidden):
 
 
 def send(
-    paths,
-    url,
+    paths: Iterable[str | os.PathLike],
+    url: str,
     *,
-    batch_instances=DEFAULT_BATCH_INSTANCES,
-    batch_bytes=DEFAULT_BATCH_BYTES,
-    auth=None,
-    cafile=None,
-    timeout=DEFAULT_TIMEOUT,
-    retries=DEFAULT_RETRIES,
-    backoff=DEFAULT_BACKOFF,
-    progress=None,
-):
+    batch_instances: int = DEFAULT_BATCH_INSTANCES,
+    batch_bytes: int = DEFAULT_BATCH_BYTES,
+    auth: tuple[str, str] | str | None = None,
+    cafile: str | os.PathLike | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    retries: int = DEFAULT_RETRIES,
+    backoff: float = DEFAULT_BACKOFF,
+    progress: Callable[[int, int, int, int], object] | None = None,
+) -> SendReport:
     """Send the DICOM files in ``paths`` (files or folders) to the DICOMweb server at ``url``.
 
     ``url`` is the DICOMweb base (``https://pacs.example/dicom-web``); the

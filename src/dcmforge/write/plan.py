@@ -11,10 +11,16 @@ its own and streams the pixels. The volume is read by the helpers at the end
 
 import dataclasses
 import datetime
+import functools
+import inspect
 import logging
 import math
 import mmap
 import operator
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 
@@ -54,33 +60,68 @@ class WriteOptions:
     that commits it (SeriesFolder.commit); what it raises aborts the series.
     """
 
-    spacing: object = None
-    origin: object = (0.0, 0.0, 0.0)
-    orientation: object = (1, 0, 0, 0, 1, 0)
-    affine: object = None
-    affine_convention: object = None
-    axes: object = None
+    spacing: Sequence[float] | None = None
+    origin: Sequence[float] = (0.0, 0.0, 0.0)
+    orientation: Sequence[float] = (1, 0, 0, 0, 1, 0)
+    affine: np.ndarray | Sequence[Sequence[float]] | None = None
+    affine_convention: Literal["LPS", "RAS"] | None = None
+    axes: Literal["zyx", "xyz"] | None = None
     modality: str = "PT"
-    metadata: object = None
-    seed: object = None
+    metadata: Mapping[str, Any] | str | os.PathLike | None = None
+    seed: str | None = None
     overwrite: bool = False
-    backend: str = "auto"
+    backend: Literal["auto", "numpy", "numba"] = "auto"
     durable: bool = False
-    scaling: object = None
-    study: object = None
+    scaling: Literal["volume", "slice"] | None = None
+    study: Mapping[str, str] | None = None
     preview: bool = False
-    before_commit: object = None
+    before_commit: Callable[[Path], object] | None = None
 
 
 _OPTION_NAMES = tuple(field.name for field in dataclasses.fields(WriteOptions))
 
 
 def options_from(arguments, caller):
-    """WriteOptions from a call's keyword arguments; an unknown one is named."""
+    """WriteOptions from a call's keyword arguments; an unknown one is a TypeError, as for any Python function."""
     for name in arguments:
         if name not in _OPTION_NAMES:
-            raise DcmforgeError(f"{caller}: no argument {name!r} (it takes {', '.join(_OPTION_NAMES)})")
+            raise TypeError(f"{caller}() got an unexpected keyword argument {name!r}{_did_you_mean(name)}")
     return WriteOptions(**arguments)
+
+
+def _did_you_mean(name):
+    import difflib  # for a misspelled keyword only
+
+    close = difflib.get_close_matches(name, _OPTION_NAMES, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def takes_write_options(function):
+    """``function(..., **options)`` with WriteOptions' fields as its keyword-only parameters.
+
+    Its signature (what ``help()`` and editors show) lists them, typed and with
+    their defaults, from the one definition above; a call with an unknown
+    keyword is a TypeError naming it before ``function`` runs.
+    """
+    own = inspect.signature(function)
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    parameters = [parameter for parameter in own.parameters.values() if parameter.kind != parameter.VAR_KEYWORD]
+    parameters += [
+        inspect.Parameter(field.name, keyword, default=field.default, annotation=field.type)
+        for field in dataclasses.fields(WriteOptions)
+    ]
+    caller = function.__qualname__.removesuffix(".__init__").removesuffix(".__new__")
+
+    @functools.wraps(function)
+    def checked(*args, **options):
+        for name in options:
+            if name not in signature.parameters:
+                raise TypeError(f"{caller}() got an unexpected keyword argument {name!r}{_did_you_mean(name)}")
+        return function(*args, **options)
+
+    signature = own.replace(parameters=parameters)
+    checked.__signature__ = signature
+    return checked
 
 
 @dataclasses.dataclass

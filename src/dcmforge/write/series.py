@@ -12,6 +12,8 @@ removes the private folder: the series is still whole or absent.
 import dataclasses
 import datetime
 import functools
+import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -51,6 +53,7 @@ from .plan import (
     release_pages,
     set_derived,
     software_versions,
+    takes_write_options,
     uid_and_clock_values,
     volume_extrema,
 )
@@ -74,7 +77,10 @@ WINDOW_KEYWORDS = ("WindowCenter", "WindowWidth")
 _WINDOW_PLACEHOLDER = 1.00000000000001
 
 
-def write_series(volume, out_dir, *, multiframe=False, split_frames=False, **options):
+@takes_write_options
+def write_series(
+    volume: np.ndarray, out_dir: str | os.PathLike, *, multiframe: bool = False, split_frames: bool = False, **options
+) -> list[Path]:
     """Write ``volume`` ([z, y, x], or [t, z, y, x] for dynamic PET) as a DICOM series in ``out_dir``.
 
     ``volume`` may be a nibabel image: its array [i, j, k] ([i, j, k, t]) and
@@ -148,7 +154,8 @@ class SeriesWriter:
     ends early, the folder is removed: a series is either whole or absent.
     """
 
-    def __new__(cls, out_dir, shape, *, workers=1, **options):
+    @takes_write_options
+    def __new__(cls, out_dir: str | os.PathLike, shape: Sequence[int], *, workers: int = 1, **options) -> "SeriesWriter":
         # An NM image is one file with one rescale: its slices wait on disk until the block ends (write/nm.py).
         if _writes_nm(options.get("modality")):
             from .nm import NMSeriesWriter
@@ -156,7 +163,8 @@ class SeriesWriter:
             return NMSeriesWriter(out_dir, shape, **options)
         return super().__new__(cls)
 
-    def __init__(self, out_dir, shape, *, workers=1, **options):
+    @takes_write_options
+    def __init__(self, out_dir: str | os.PathLike, shape: Sequence[int], *, workers: int = 1, **options) -> None:
         options = options_from(options, "SeriesWriter")
         out_dir = path_argument(out_dir, "out_dir", DcmforgeError)
         # nibabel's order: the shape and every array given are [i, j, k] (x, y, z); the series is [z, y, x].
@@ -257,16 +265,16 @@ class SeriesWriter:
 
     # -- writing ---------------------------------------------------------------
 
-    def write_slice(self, image):
+    def write_slice(self, image: np.ndarray) -> None:
         """Write the next slice (a 2-D [y, x] array; [i, j] with axes="xyz")."""
         image = np.asarray(image)
         self.write_slices(image[..., None] if self._nibabel_order else image[None])
 
-    def write_frame(self, volume):
+    def write_frame(self, volume: np.ndarray) -> None:
         """Write the next frame (a 3-D [z, y, x] array; [i, j, k] with axes="xyz") of a dynamic series."""
         self.write_slices(volume)
 
-    def write_slices(self, slices):
+    def write_slices(self, slices: np.ndarray) -> None:
         """Write the next slices (a 3-D [z, y, x] array, in order; [i, j, n] with axes="xyz").
 
         Each call is scaled on its own: integer slices that fit 16 bits are
@@ -432,7 +440,7 @@ class SeriesWriter:
 
     # -- ending ----------------------------------------------------------------
 
-    def close(self):
+    def close(self) -> list[Path]:
         """Commit the series to out_dir; it is an error if slices are missing."""
         self._shutdown()
         if self.folder.committed:

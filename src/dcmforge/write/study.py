@@ -20,7 +20,9 @@ from ..errors import MetadataError
 STUDY_KEYWORDS = ("StudyInstanceUID", "StudyDate", "StudyTime", "StudyID", "AccessionNumber", "FrameOfReferenceUID")
 
 
-def new_study(seed=None, when=None, study_id="1", accession_number=""):
+def new_study(
+    seed: str | None = None, when: datetime.datetime | str | None = None, study_id: str = "1", accession_number: str = ""
+) -> dict[str, str]:
     """A new study for write_series(..., study=...): its UIDs (reproducible from ``seed``) and its time.
 
     ``when``: the study's date and time, a datetime or ISO 8601 text (the

@@ -23,6 +23,8 @@ Every default assumed along the way is reported in ``warnings``.
 """
 
 import re
+from collections.abc import Sequence
+import os
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +60,15 @@ SINOGRAM_KEYS = (
 )  # fmt: skip
 
 
-def read_interfile(path, *, dialect=None, patient_position=None, first_voxel=None, flip=(), allow_data_outside=False):
+def read_interfile(
+    path: str | os.PathLike,
+    *,
+    dialect: str | None = None,
+    patient_position: str | None = None,
+    first_voxel: Sequence[float] | None = None,
+    flip: str | Sequence[str] = (),
+    allow_data_outside: bool = False,
+) -> Image:
     """Read the Interfile image whose header is at path.
 
     Overrides: dialect (one of DIALECTS; "sirf" means "stir"), patient_position

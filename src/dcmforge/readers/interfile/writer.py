@@ -6,7 +6,10 @@ WRITABLE_METADATA). The patient position tables are :mod:`dcmforge.readers.inter
 """
 
 import datetime as dt
+import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 
@@ -24,7 +27,15 @@ MODALITY_WORDS = {"PT": ("PET", "PET", "PET"), "NM": ("NM", "Tomographic", "SPEC
 POSITION_WORDS = {"HF": "head_in", "FF": "feet_in", "S": "supine", "P": "prone"}
 
 
-def write_interfile(header_path, volume, *, spacing, first_voxel=None, byte_order="little", metadata=None):
+def write_interfile(
+    header_path: str | os.PathLike,
+    volume: np.ndarray,
+    *,
+    spacing: Sequence[float],
+    first_voxel: Sequence[float] | None = None,
+    byte_order: Literal["little", "big"] = "little",
+    metadata: Mapping[str, Any] | None = None,
+) -> Path:
     """Write volume ([z, y, x] or [t, z, y, x]) as a STIR-style header_path (.hv) + .v float32 pair.
 
     spacing is (dx, dy, dz) in mm; first_voxel the LPS mm of voxel [0, 0, 0]
