@@ -25,6 +25,7 @@ this batch's record.
 
 import collections
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -151,6 +152,7 @@ def convert_many(
     report: str | os.PathLike | None = None,
     after: Callable[[ConversionResult], ConversionResult] | None = None,
     worker_wait: float = 60.0,
+    progress: Callable[[str, int, int], object] | None = None,
     **options: Any,
 ) -> Iterator[ConversionResult]:
     """Convert every input into its own folder under out_dir; yield a ConversionResult per input as each completes.
@@ -166,7 +168,10 @@ def convert_many(
     result (with the dcmforge version and the options); neither it nor the
     manifest may be a file a series is read from, nor another program's file.
     ``after``: a function of each result whose return is reported and yielded
-    instead (the command's --send). ``options``: the keys of ``convert.OPTIONS``.
+    instead (the command's --send). ``progress``: called with (input, images
+    written, images of its series) as a series of single-frame files is
+    written, when the inputs convert in this process (no executor).
+    ``options``: the keys of ``convert.OPTIONS``.
     """
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:
@@ -203,7 +208,7 @@ def convert_many(
         if options["preview"]:  # drawn as each is reported, not all before the first line
             finished = map(with_preview, finished)
     if executor is None:
-        running = map(run_task, tasks)
+        running = (run_task(task, progress) for task in tasks)
     elif dask:
         running = _run_on_dask(executor, tasks)
     else:
@@ -283,8 +288,11 @@ def report_line(result, options):
 # -- one task ------------------------------------------------------------------------------------
 
 
-def run_task(task):
-    """convert_one for one task, its series recorded in the manifest just before the rename that commits it."""
+def run_task(task, progress=None):
+    """convert_one for one task, its series recorded in the manifest just before the rename that commits it.
+
+    ``progress``: convert_many's, called with the task's input in front.
+    """
     unrecorded = []
 
     def record(folder):  # the written folder under its temporary name
@@ -297,7 +305,8 @@ def run_task(task):
         except OSError as exc:  # the series is still committed whole; a later resume converts it again
             unrecorded.append(f"not recorded in {task.manifest}: {exc.strerror or exc}")
 
-    result = convert_one(task.input, task.out_dir, task.options, before_commit=record)
+    written = None if progress is None else functools.partial(progress, task.input)
+    result = convert_one(task.input, task.out_dir, task.options, before_commit=record, progress=written)
     if result.status == BAD_INPUT and not task.existed and os.path.isdir(task.out_dir):
         return _committed_before(task, result)
     if result.status == CONVERTED and task.unrecorded:
@@ -372,7 +381,7 @@ def with_preview(result):
         draw_from_files(result.out_dir)
     except (ValueError, OSError) as exc:  # PreviewError, numbers no picture can be made of, a full disk
         warning = f"no preview drawn from its files: {exc}"
-        return replace(result, message=f"{result.message}\n  warning: {warning}", warnings=(*result.warnings, warning))
+        return replace(result, warnings=(*result.warnings, warning))
     return replace(result, message=f"{result.message}\n  preview: {picture} (drawn from its files)")
 
 

@@ -19,7 +19,17 @@ import sys
 import threading
 from pathlib import Path
 
-from .convert import BAD_INPUT, EXIT_STATUS, FAILED, STOP_SIGNALS, Terminated, interrupt_once, one_study
+from .convert import (
+    BAD_INPUT,
+    EXIT_STATUS,
+    FAILED,
+    INPUT_ATTRIBUTE,
+    STOP_SIGNALS,
+    Terminated,
+    interrupt_once,
+    one_study,
+    warning_lines,
+)
 from .errors import DcmforgeError, NoWorkerError
 from .paths import shown
 from .sending.cli import add_connection_options, add_send_command, positive_int
@@ -77,13 +87,22 @@ def cmd_convert(args):
         except DcmforgeError as exc:
             print(f"dcmforge convert: {exc}", file=sys.stderr)
             return EXIT_BAD_INPUT
+    bar = _Progress(len(args.headers))
     try:
         with _executor(args) as executor:
             # each series goes to the archive as soon as it is committed, its report line saying how it went
-            results = convert_many(args.headers, args.out, executor=executor, resume=args.resume,
-                                   report=args.report, after=send_series, worker_wait=args.dask_wait,
-                                   **options)  # fmt: skip
-            return _report(results, len(args.headers), args.quiet)
+            results = convert_many(
+                args.headers,
+                args.out,
+                executor=executor,
+                resume=args.resume,
+                report=args.report,
+                after=send_series,
+                worker_wait=args.dask_wait,
+                progress=bar.images if bar.shown else None,  # the images of an input converting in this process
+                **options,
+            )
+            return _report(results, bar, args)
     except NoWorkerError as exc:  # not the input's fault
         print(f"--dask {args.dask}: {exc} (--dask-wait SECONDS to wait longer)", file=sys.stderr)
         return EXIT_STATUS[FAILED]
@@ -113,29 +132,64 @@ def _executor(args):
     return contextlib.nullcontext()
 
 
-def _report(results, total, quiet):
-    """Print each input's line (failures only when quiet) under a progress bar on a terminal."""
-    bar = sys.stderr.isatty()
-    drawn = ""
+def _report(results, bar, args):
+    """Print each input's line, on stdout (a failure on stderr), and its warnings on stderr, each naming the
+    input; errors only when quiet, and each series' UID, bytes and time when verbose. Under a progress bar
+    on a terminal."""
     worst = 0
-    for done, result in enumerate(results, 1):
-        status, message = result.exit_status, result.message
-        if drawn:  # blank the bar's line, so the message starts a line of its own
-            sys.stderr.write("\r" + " " * len(drawn) + "\r")
-        if status or not quiet:
-            print(message, file=sys.stdout if status == 0 else sys.stderr, flush=True)
-        if bar:
-            filled = _BAR_WIDTH * done // total
-            drawn = f"[{'#' * filled}{'.' * (_BAR_WIDTH - filled)}] {done}/{total}"
-            sys.stderr.write(drawn)
-            sys.stderr.flush()
+    for result in results:
+        bar.clear()  # so that a line starts a line of its own
+        status = result.exit_status
+        if status or not args.quiet:
+            print(result.message, file=sys.stdout if status == 0 else sys.stderr, flush=True)
+        if args.verbose and not args.quiet and status == 0:
+            print(f"  {result.series_uid}: {result.files} files, {result.nbytes} bytes, {result.seconds:.2f} s", flush=True)
+        if not args.quiet:
+            for line in warning_lines(result):
+                print(line, file=sys.stderr, flush=True)
+        bar.input_done()
         worst = max(worst, status)
-    if bar:
-        sys.stderr.write("\n")
+    bar.end()
     return worst
 
 
-_BAR_WIDTH = 30
+class _Progress:
+    """The progress bar on a terminal (stderr): inputs done and, while an input converts in this process,
+    its images written, so that one large input moves the bar too."""
+
+    WIDTH = 30
+
+    def __init__(self, total):
+        self.total = total
+        self.done = 0
+        self.drawn = ""
+        self.shown = sys.stderr.isatty()
+
+    def images(self, path, written, count):
+        self._draw((self.done + written / count) / self.total, f" {Path(path).name}: {written}/{count} images")
+
+    def input_done(self):
+        self.done += 1
+        self._draw(self.done / self.total)
+
+    def clear(self):
+        if self.drawn:
+            sys.stderr.write("\r" + " " * len(self.drawn) + "\r")
+            self.drawn = ""
+
+    def end(self):
+        if self.shown:
+            sys.stderr.write("\n")
+
+    def _draw(self, fraction, words=""):
+        if not self.shown:
+            return
+        filled = int(self.WIDTH * fraction)
+        text = f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {self.done}/{self.total}{words}"
+        self.clear()
+        sys.stderr.write(text)
+        sys.stderr.flush()
+        self.drawn = text
 
 
 def cmd_demo(args):
@@ -178,33 +232,58 @@ def cmd_template(args):
 
 
 def cmd_check(args):
-    from .metadata import check_metadata, read_metadata
+    """A metadata file alone (every problem of it), or an input with its --meta; then what convert would
+    refuse (convert.refusal: the same code). 0 when convert would take it."""
+    from .convert import refusal
+    from .metadata import check_metadata, modality_of, read_metadata
 
-    try:
-        problems = check_metadata(read_metadata(args.meta), args.modality)
-    except DcmforgeError as exc:
-        text = str(exc)  # read_metadata's errors name the file already
-        print(text if text.startswith(f"{args.meta}: ") else f"{args.meta}: {text}", file=sys.stderr)
+    metadata_alone = Path(args.file).suffix.lower() in _METADATA_SUFFIXES
+    if metadata_alone and args.meta:
+        print(f"{args.file}: a metadata file; --meta goes with an input image", file=sys.stderr)
         return EXIT_BAD_INPUT
+    meta = args.file if metadata_alone else args.meta
+    problems = []
+    if meta:
+        try:
+            user = read_metadata(meta)
+            problems = check_metadata(user, args.modality or modality_of(user, meta)[0])
+        except DcmforgeError as exc:
+            text = str(exc)  # read_metadata's errors name the file already
+            print(text if text.startswith(f"{meta}: ") else f"{meta}: {text}", file=sys.stderr)
+            return EXIT_BAD_INPUT
     for problem in problems:
-        print(f"{args.meta}: {problem}")
-    errors = [p for p in problems if getattr(p, "level", "error") == "error"]
-    if not problems:
-        print(f"{args.meta}: no problems for modality {args.modality}")
-    return EXIT_BAD_INPUT if errors else 0
+        print(f"{meta}: {problem}")
+    if any(getattr(p, "level", "error") == "error" for p in problems):
+        return EXIT_BAD_INPUT
+    options = {"meta": meta, "modality": args.modality, "multiframe": args.multiframe}
+    refused, warnings = refusal(None if metadata_alone else args.file, options)
+    if not args.quiet:
+        for text in warnings:
+            print(f"{args.file}: warning: {text}", file=sys.stderr)
+    if refused:
+        print(refused, file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if not problems and not args.quiet:
+        print(f"{args.file}: convert takes it")
+    return 0
+
+
+_METADATA_SUFFIXES = (".toml", ".json")
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="dcmforge", description="Write PET and CT volumes as DICOM.")
+    parser = argparse.ArgumentParser(
+        prog="dcmforge", description="Write PET and CT volumes as DICOM.", formatter_class=_DefaultsShown
+    )
     parser.add_argument("--version", action="version", version=f"dcmforge {_version()}")
-    parser.add_argument("-q", "--quiet", action="store_true", help="print errors only")
-    commands = parser.add_subparsers(dest="command", required=True)
+    _add_verbosity(parser, quiet=False, verbose=0)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_CommandParser)
 
     convert = commands.add_parser("convert", help="convert images (Interfile, NIfTI, MetaImage) to DICOM series")
     convert.add_argument(
         "headers", nargs="+", metavar="INPUT", help="images: Interfile headers (.hv, .hdr, .h33, ...), NIfTI, MetaImage"
     )
-    convert.add_argument("--out", required=True, help="folder for the series (one sub-folder per input)")
+    convert.add_argument("-o", "--out", required=True, help="folder for the series (one sub-folder per input)")
     convert.add_argument("--meta", help="metadata file (TOML or JSON, also the old J-PET JSON)")
     convert.add_argument(
         "--modality",
@@ -223,8 +302,14 @@ def build_parser():
     convert.add_argument(
         "--resume", action="store_true", help="skip inputs whose series --out already holds whole (its manifest)"
     )
-    convert.add_argument("--dialect", choices=("stir", "castor", "gate", "siemens", "interfile33"))
-    convert.add_argument("--patient-position", choices=("HFS", "HFP", "FFS", "FFP"))
+    convert.add_argument(
+        "--dialect",
+        choices=("stir", "castor", "gate", "siemens", "interfile33"),
+        help="Interfile dialect (default: detected from the header)",
+    )
+    convert.add_argument(
+        "--patient-position", choices=("HFS", "HFP", "FFS", "FFP"), help="default: from the header, else HFS"
+    )
     convert.add_argument("--first-voxel", type=float, nargs=3, metavar=("X", "Y", "Z"), help="LPS mm of voxel [0,0,0]")
     convert.add_argument(
         "--spacing", type=float, nargs=3, metavar=("DX", "DY", "DZ"), help="mm, for a NIfTI file without geometry"
@@ -274,16 +359,22 @@ def build_parser():
 
     preview = commands.add_parser("preview", help="draw a contact sheet of every series under a folder")
     preview.add_argument("dir", help="folder of series folders (dcmforge convert's --out)")
-    preview.add_argument("--output", help="the PNG to write (default: DIR/contact-sheet.png)")
+    preview.add_argument("-o", "--output", help="the PNG to write (default: DIR/contact-sheet.png)")
     preview.set_defaults(run=cmd_preview)
 
     template = commands.add_parser("template", help="print a commented starter metadata file")
     template.add_argument("modality", choices=("pet", "nm", "ct", "PT", "NM", "CT"))
     template.set_defaults(run=cmd_template)
 
-    check = commands.add_parser("check", help="validate a metadata file alone")
-    check.add_argument("meta")
-    check.add_argument("--modality", choices=("PT", "NM", "CT"), default="PT")
+    check = commands.add_parser(
+        "check", help="say whether convert takes a metadata file, or an input with its --meta, and why not"
+    )
+    check.add_argument("file", metavar="FILE", help="a metadata file (.toml, .json), or an input image")
+    check.add_argument("--meta", help="with an input image: its metadata file, as for convert")
+    check.add_argument(
+        "--modality", choices=("PT", "NM", "CT"), help="as for convert (default: the file's, else by its isotope, else PT)"
+    )
+    check.add_argument("--multiframe", action="store_true", help="check for one Enhanced PET file, as convert --multiframe")
     check.set_defaults(run=cmd_check)
     return parser
 
@@ -291,6 +382,35 @@ def build_parser():
 def _shown_record(record):
     record.msg, record.args = shown(record.getMessage()), None
     return True
+
+
+class _DefaultsShown(argparse.HelpFormatter):
+    """--help names each option's default, where it has one to name."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if action.option_strings and "%(default)" not in text and "default:" not in text:
+            if default is not None and default is not False and default != () and default is not argparse.SUPPRESS:
+                text = f"{text} (default: %(default)s)" if text else "default: %(default)s"
+        return text
+
+
+def _add_verbosity(parser, quiet, verbose):
+    parser.add_argument("-q", "--quiet", action="store_true", default=quiet, help="print errors only")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=verbose, help="say more: each series' UID, files, bytes and seconds"
+    )
+
+
+class _CommandParser(argparse.ArgumentParser):
+    """A command's parser: defaults shown in --help, and -q/-v taken after the command as before it."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("formatter_class", _DefaultsShown)
+        super().__init__(**kwargs)
+        # SUPPRESS: not given after the command, the value given before it (or the main parser's default) stays
+        _add_verbosity(self, quiet=argparse.SUPPRESS, verbose=argparse.SUPPRESS)
 
 
 def _version():
@@ -301,9 +421,13 @@ def _version():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.ERROR if args.quiet else logging.WARNING, format="dcmforge: %(message)s")
-    for handler in logging.getLogger().handlers:  # a path in a warning never reaches the terminal raw
-        handler.addFilter(_shown_record)
+    logger = logging.getLogger("dcmforge")
+    level = logging.ERROR if args.quiet else logging.INFO if args.verbose else logging.WARNING
+    handler = _stderr_handler(level)
+    logger.addHandler(handler)
+    earlier_level = logger.level
+    if args.verbose:
+        logger.setLevel(min(logger.getEffectiveLevel(), logging.INFO))
     in_main_thread = threading.current_thread() is threading.main_thread()  # signal handlers live there only
     previous = {number: signal.signal(number, interrupt_once) for number in STOP_SIGNALS} if in_main_thread else {}
     try:
@@ -315,8 +439,21 @@ def main(argv=None):
         print(f"\n{word}" if sys.stderr.isatty() else word, file=sys.stderr)
         return status
     finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
+        for number, stop in previous.items():
+            signal.signal(number, stop)
+        logger.removeHandler(handler)
+        logger.setLevel(earlier_level)
+
+
+def _stderr_handler(level):
+    """What the "dcmforge" logger says, on stderr; but the warnings of a conversion, which come back in its
+    result and are printed naming their input."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(level)
+    handler.setFormatter(logging.Formatter("dcmforge: %(message)s"))
+    handler.addFilter(lambda record: not hasattr(record, INPUT_ATTRIBUTE))
+    handler.addFilter(_shown_record)  # a path in a warning never reaches the terminal raw
+    return handler
 
 
 if __name__ == "__main__":

@@ -124,23 +124,27 @@ def convert_one(
     out_dir: str | os.PathLike,
     options: Mapping[str, Any],
     before_commit: Callable[[Path], object] | None = None,
+    progress: Callable[[int, int], object] | None = None,
 ) -> ConversionResult:
     """Convert one input image (Interfile header, NIfTI, MetaImage) into a series in out_dir.
 
     ``options`` is a plain dict of the keys of OPTIONS. Our own errors are a
     bad input; anything else a failure; neither is raised. The result says
     where it ran and how long it took. ``before_commit``: the writer's hook
-    (``WriteOptions``), called with the written folder just before its rename.
+    (``WriteOptions``), called with the written folder just before its rename;
+    ``progress``: the writer's (images written, images of the series).
+    The result's message is its line for a person; its warnings are apart
+    (``warning_lines``).
     """
     started = time.perf_counter()
     where = {"host": os.uname().nodename, "pid": os.getpid()}
-    with _logged_warnings() as logged:
-        result = _convert(header, out_dir, options, before_commit)
+    with _logged_warnings(header) as logged:
+        result = _convert(header, out_dir, options, before_commit, progress)
     warnings = (*result.pop("warnings", ()), *logged)
     return ConversionResult(**result, warnings=warnings, seconds=time.perf_counter() - started, **where)
 
 
-def _convert(header, out_dir, options, before_commit):
+def _convert(header, out_dir, options, before_commit, progress):
     """convert_one's work: the result's fields but for the time and place."""
     from .write.series import write_series
     from .write.study import STUDY_KEYWORDS
@@ -170,6 +174,7 @@ def _convert(header, out_dir, options, before_commit):
             preview=options.get("preview", False),
             durable=options.get("durable", False),
             before_commit=before_commit,
+            progress=progress,
         )
         uid = series_uid(paths[0])
         nbytes = sum(os.stat(path).st_size for path in paths)
@@ -177,7 +182,11 @@ def _convert(header, out_dir, options, before_commit):
         return _fields(header, out_dir, BAD_INPUT, _naming(header, exc))
     except Exception as exc:  # keep converting the other inputs; report this one
         return _fields(header, out_dir, FAILED, _naming(header, described(exc)))
-    notes = "".join(f"\n  warning: {shown(w)}" for w in image.warnings)
+    notes = ""
+    if options.get("preview"):
+        from .preview import preview_path
+
+        notes = f"\n  preview: {shown(preview_path(out_dir))}"
     shape = "x".join(str(n) for n in reversed(image.volume.shape))
     spacing = "x".join(f"{s:g}" for s in image.spacing)
     written = (
@@ -186,10 +195,6 @@ def _convert(header, out_dir, options, before_commit):
     )  # fmt: skip
     if options.get("split_frames") and image.volume.ndim == 4:
         written += f" in {image.volume.shape[0]} series, one per time frame"
-    if options.get("preview"):
-        from .preview import preview_path
-
-        notes = f"\n  preview: {shown(preview_path(out_dir))}{notes}"
     read = _data_file_named(image)
     message = f"{shown(f'{header}{read} -> {out_dir}')}: {written}, {shape} voxels of {spacing} mm; {image.convention}{notes}"
     return _fields(header, out_dir, CONVERTED, message, files=len(paths), nbytes=nbytes, series_uid=uid,
@@ -223,55 +228,81 @@ def _fields(header, out_dir, status, message, **more):
     return {"input": str(header), "out_dir": str(out_dir), "status": status, "message": message, **more}
 
 
+def warning_lines(result):
+    """Each of a result's warnings as one line naming its input, for stderr."""
+    return [shown(f"{result.input}: warning: {text}") for text in result.warnings]
+
+
+# The attribute that _logged_warnings gives the records it keeps: the input they are about.
+INPUT_ATTRIBUTE = "dcmforge_input"
+
+
 @contextmanager
-def _logged_warnings():
+def _logged_warnings(header):
     """The texts of the warnings this thread logs to "dcmforge" in the block (a list that fills).
 
-    They still go wherever logging sends them; only this thread's are kept, so
-    conversions on the threads of one Dask worker keep their own.
+    They still go wherever logging sends them, each record marked with the
+    input (``INPUT_ATTRIBUTE``); only this thread's are kept, so conversions
+    on the threads of one Dask worker keep their own.
     """
     thread = threading.get_ident()
     texts = []
+
+    def mark(record):
+        if record.thread == thread:
+            setattr(record, INPUT_ATTRIBUTE, str(header))
+        return True
+
     handler = logging.Handler(logging.WARNING)
     handler.addFilter(lambda record: record.thread == thread)
     handler.emit = lambda record: texts.append(record.getMessage())
     logger = logging.getLogger("dcmforge")
+    logger.addFilter(mark)
     logger.addHandler(handler)
     try:
         yield texts
     finally:
         logger.removeHandler(handler)
+        logger.removeFilter(mark)
 
 
 def _read(header, options):
-    """(the input image, its metadata with the metadata file's over it, the modality)."""
+    """(the input image, its metadata with the metadata file's over it, the modality).
+
+    ``header`` None: no image (None), the metadata file's alone (``refusal``).
+    """
     from . import metadata as metadata_files
     from .readers.choose import read_image
+    from .readers.interfile.metadata import STUDY_TIME_GUESSED
 
     meta_path = options.get("meta")
-    image = read_image(
-        header,
-        dialect=options.get("dialect"),
-        patient_position=options.get("patient_position"),
-        first_voxel=options.get("first_voxel"),
-        spacing=options.get("spacing"),
-        flip=options.get("flip") or (),  # read_interfile names a flip that is no set of axes
-        allow_data_outside=options.get("allow_data_outside") or None,  # None: not given, so NIfTI takes it
-    )
-    meta = dict(image.metadata)
+    image = None
+    if header is not None:
+        image = read_image(
+            header,
+            dialect=options.get("dialect"),
+            patient_position=options.get("patient_position"),
+            first_voxel=options.get("first_voxel"),
+            spacing=options.get("spacing"),
+            flip=options.get("flip") or (),  # read_interfile names a flip that is no set of axes
+            allow_data_outside=options.get("allow_data_outside") or None,  # None: not given, so NIfTI takes it
+        )
+    meta = {} if image is None else dict(image.metadata)
     user = metadata_files.read_metadata(meta_path) if meta_path else {}
     modality, assumed = options.get("modality"), None
     if not modality:  # the user's metadata file over the header: its modality, else its isotope, decides
-        modality, assumed = metadata_files.modality_of({**meta, **user}, header)
+        modality, assumed = metadata_files.modality_of({**meta, **user}, header if header is not None else meta_path)
     if assumed:
         log.warning("%s", assumed)
     if meta_path:
         _check_alone(user, modality, meta_path)
         if any(key in user for key in _TIME_KEYS):
             # The file's times replace the header's as a whole: a study date the reader
-            # took from the data file's modification time must not outlive them.
+            # took from the data file's modification time must not outlive them, nor its warning.
             for key in ("StudyDate", "StudyTime", "TimezoneOffsetFromUTC"):
                 meta.pop(key, None)
+            if image is not None:
+                image.warnings[:] = [text for text in image.warnings if STUDY_TIME_GUESSED not in text]
         for keys in (_FRAME_KEYS, *_STATEMENT_KEYS):
             # Frame times the reader derived (NIfTI's pixdim[4]), the units and the corrections
             # the header states, give way to the file's as a whole.
@@ -281,6 +312,53 @@ def _read(header, options):
         meta.update(user)
     meta.pop("modality", None)
     return image, meta, modality
+
+
+def refusal(header, options):
+    """What convert_one would refuse for this input, its metadata file and options: (its one-line message
+    or None, the warnings said on the way).
+
+    The same reading and metadata merge as convert_one, then the same writer on a stand-in of the
+    volume (zeros, one slice of each time frame) in a folder that is thrown away: whatever the image
+    description, the timing, the decay correction or the encoder refuses is refused here too, and no
+    voxel of the input is read. ``header`` None: the metadata file (``options["meta"]``) alone, as for
+    an input whose header says nothing. ``dcmforge check`` prints it.
+    """
+    import tempfile
+
+    import numpy as np
+
+    from .write.series import write_series
+
+    named = header if header is not None else options.get("meta")
+    with _logged_warnings(named) as logged:
+        try:
+            image, meta, modality = _read(header, options)
+            if image is None:
+                frames = max(len(_listed(meta.get(key))) for key in _FRAME_KEYS)
+                shape, affine = ((frames, 1, 1, 1) if frames > 1 else (1, 1, 1)), np.eye(4)
+            else:
+                shape, affine = (*image.volume.shape[:-3], 1, *image.volume.shape[-2:]), image.affine
+                logged[:0] = image.warnings
+            with tempfile.TemporaryDirectory(prefix="dcmforge-check-") as folder:
+                write_series(
+                    np.zeros(shape, np.float32),
+                    Path(folder) / "series",
+                    affine=affine,
+                    affine_convention="LPS",
+                    modality=modality,
+                    metadata=meta,
+                    multiframe=options.get("multiframe", False),
+                    scaling=options.get("scaling"),
+                    study=options.get("study"),
+                )
+        except DcmforgeError as exc:
+            return _naming(named, exc), logged
+    return None, logged
+
+
+def _listed(value):
+    return value if isinstance(value, (list, tuple)) else [] if value is None else [value]
 
 
 def one_study(header, options):

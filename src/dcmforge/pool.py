@@ -5,6 +5,7 @@ process, does not import multiprocessing.
 """
 
 import contextlib
+import logging
 import multiprocessing
 import os
 import signal
@@ -27,7 +28,7 @@ class InterruptiblePool(ProcessPoolExecutor):
     def __init__(self, workers):
         context = multiprocessing.get_context("spawn")
         _start_resource_tracker()
-        super().__init__(max_workers=workers, mp_context=context, initializer=ignore_stop_signals)
+        super().__init__(max_workers=workers, mp_context=context, initializer=_start_worker)
 
     def submit(self, fn, /, *args, **kwargs):
         return super().submit(_interruptible, fn, *args, **kwargs)
@@ -61,6 +62,13 @@ def _start_resource_tracker():
         resource_tracker.ensure_running()
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
+def _start_worker():
+    """A worker ignores the stop signals while idle, and prints no warning itself: each comes back in its
+    input's result (ConversionResult.warnings), which the command prints naming the input."""
+    ignore_stop_signals()
+    logging.getLogger("dcmforge").addHandler(logging.NullHandler())
 
 
 def _interruptible(fn, *args, **kwargs):

@@ -58,6 +58,8 @@ class WriteOptions:
     (dcmforge.preview). ``before_commit``: called with the path of the
     written series' temporary folder after its last file, before the rename
     that commits it (SeriesFolder.commit); what it raises aborts the series.
+    ``progress``: called with (images written, images of the series) after
+    each window of files of a series of single-frame files (a progress bar).
     """
 
     spacing: Sequence[float] | None = None
@@ -76,6 +78,7 @@ class WriteOptions:
     study: Mapping[str, str] | None = None
     preview: bool = False
     before_commit: Callable[[Path], object] | None = None
+    progress: Callable[[int, int], object] | None = None
 
 
 _OPTION_NAMES = tuple(field.name for field in dataclasses.fields(WriteOptions))

@@ -405,6 +405,8 @@ class SeriesWriter:
             self.written = n + 1
         for n, job in jobs:  # the packed buffer is reused by the next chunk: wait for every write
             self._finish(n, job.result)
+        if self.plan.options.progress is not None:
+            self.plan.options.progress(self.written, self.image_count)
 
     def _finish(self, n, write, *args):
         """Run one file's write (or wait for it); a failure names the image and its file."""

@@ -33,6 +33,9 @@ ACTIVITY_UNITS = {"bq": 1.0, "kbq": 1e3, "mbq": 1e6, "gbq": 1e9, "uci": 3.7e4, "
 SEXES = {"m": "M", "male": "M", "f": "F", "female": "F", "o": "O", "other": "O"}
 
 
+# What the warning says when the study's date and time are the data file's (convert drops it when --meta gives them).
+STUDY_TIME_GUESSED = "StudyDate/StudyTime taken from the modification time"
+
 def metadata_from_header(header, dialect, header_path, data_path, frames, warnings):
     """The metadata dict; a part that cannot be read becomes a warning and the other parts are still read."""
     meta = {}
@@ -70,10 +73,7 @@ def _study_datetime(header, dialect, header_path, data_path, frames, meta, warni
     meta["StudyDate"] = stamp.strftime("%Y%m%d")
     meta["StudyTime"] = stamp.strftime("%H%M%S")
     meta["TimezoneOffsetFromUTC"] = stamp.strftime("%z")
-    warnings.append(
-        f"no usable study date in {header.source}: StudyDate/StudyTime taken from the modification time "
-        f"of {data_path}"
-    )
+    warnings.append(f"no usable study date in {header.source}: {STUDY_TIME_GUESSED} of {data_path}")
 
 
 def _patient(header, dialect, header_path, data_path, frames, meta, warnings):
