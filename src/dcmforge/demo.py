@@ -60,7 +60,9 @@ def phantom():
 
 def run_demo(folder):
     """Write the phantom as Interfile (and its facts) under folder and convert it; returns the exit status."""
-    from .convert import convert_one
+    import sys
+
+    from .convert import convert_one, warning_lines
     from .readers.interfile import write_interfile
 
     folder = Path(folder)
@@ -71,5 +73,7 @@ def run_demo(folder):
     print(f"wrote the Interfile phantom {header} and its units and corrections {facts}")
     options = {"overwrite": True, "seed": "dcmforge-demo", "preview": True, "meta": facts}
     result = convert_one(header, folder / "dicom" / "phantom", options)
-    print(result.message)
+    print(result.message, flush=True)
+    for line in warning_lines(result):
+        print(line, file=sys.stderr)
     return result.exit_status
