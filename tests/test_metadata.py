@@ -312,12 +312,13 @@ def test_template_lists_every_attribute_and_passes_check(description):
         assert any(written.startswith(line) for written in text.splitlines()), line
     meta = tomllib.loads(text)
     assert meta == {k: v for k, v in iods.defaults(description).items() if k in meta}
-    # Only fixed values and sequences are left as comments.
+    # Only fixed values and sequences are left as comments, and in PET what holds only with an isotope.
     commented = {"Modality", "SOPClassUID", "SamplesPerPixel", "BitsAllocated"}
     if description.modality == "PT":
         commented |= {"PhotometricInterpretation", "BitsStored", "HighBit", "RescaleIntercept"}
         commented |= {"Units", "CorrectedImage", "DecayCorrection"}  # only the user states them
         commented |= {"RadiopharmaceuticalInformationSequence", "PatientOrientationCodeSequence", "PatientGantryRelationshipCodeSequence"}
+        commented |= {"CorrectedImage", "DecayCorrection"}
     assert set(iods.defaults(description)) - set(meta) == commented
     assert [p for p in check_metadata(meta, description.modality) if p.level == "error"] == []
     # The commented examples are valid too.
