@@ -204,8 +204,7 @@ def expected_stir_positions(position, first, d3, slices):
 
 
 def failure_lines(err, header):
-    """The lines of stderr that name the input, but its warnings."""
-    return [line for line in err.splitlines() if str(header) in line and not line.startswith(f"{header}: warning: ")]
+    return [line for line in err.splitlines() if str(header) in line]
 
 
 # --- every sample --------------------------------------------------------------------------------

@@ -133,9 +133,9 @@ def _executor(args):
 
 
 def _report(results, bar, args):
-    """Print each input's line, on stdout (a failure on stderr), and its warnings on stderr, each naming the
-    input; errors only when quiet, and each series' UID, bytes and time when verbose. Under a progress bar
-    on a terminal."""
+    """Print each input's line, on stdout (a failure on stderr), and a converted input's warnings on stderr,
+    each naming the input; errors only when quiet, and each series' UID, bytes and time when verbose. Under a
+    progress bar on a terminal."""
     worst = 0
     for result in results:
         bar.clear()  # so that a line starts a line of its own
@@ -144,7 +144,7 @@ def _report(results, bar, args):
             print(result.message, file=sys.stdout if status == 0 else sys.stderr, flush=True)
         if args.verbose and not args.quiet and status == 0:
             print(f"  {result.series_uid}: {result.files} files, {result.nbytes} bytes, {result.seconds:.2f} s", flush=True)
-        if not args.quiet:
+        if status == 0 and not args.quiet:  # a failed input's line says what matters
             for line in warning_lines(result):
                 print(line, file=sys.stderr, flush=True)
         bar.input_done()
