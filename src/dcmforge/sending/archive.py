@@ -6,9 +6,13 @@
 client is imported only when its URL is used.
 """
 
+import os
 import urllib.parse
+from collections.abc import Iterable
+from typing import Any
 
 from ..errors import SendError
+from .report import SendReport
 
 DICOMWEB = "DICOMweb"
 DIMSE = "DIMSE"
@@ -25,7 +29,7 @@ def protocol_of(url):
     return _SCHEMES[scheme]
 
 
-def send(paths, url, **options):
+def send(paths: Iterable[str | os.PathLike], url: str, **options: Any) -> SendReport:
     """Send the DICOM files in ``paths`` to the archive at ``url``; returns a SendReport.
 
     ``options`` are those of the protocol's client: dicomweb.send for
