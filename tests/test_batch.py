@@ -233,7 +233,8 @@ def test_a_scheduler_killed_mid_batch_leaves_a_report_that_matches_the_disk(tmp_
     for name in converted:
         assert whole_series(out / name, (24, 64, 64)) == lines[str(tmp_path / "in" / f"{name}.hv")]["series_uid"]
     failed = [i for i, line in lines.items() if line["status"] == "failed"]
-    assert sorted(stderr.splitlines()) == sorted(lines[i]["message"] for i in failed), stderr  # and no traceback
+    said = [line for line in stderr.splitlines() if ": warning: " not in line]  # a converted input's warnings beside
+    assert sorted(said) == sorted(lines[i]["message"] for i in failed), stderr  # and no traceback
     assert all("not converted: the Dask scheduler was lost" in lines[i]["message"] for i in failed)
     assert len(stdout.splitlines()) >= len(converted) and command.returncode == 1
 
