@@ -180,7 +180,7 @@ def test_a_negative_patient_weight_is_refused_naming_it(tmp_path):
     header = interfile(tmp_path / "input", **{"patient weight (kg)": "-70"})
     done = run_cli("convert", header, "--out", tmp_path / "out")
     assert done.returncode == 0, done.stderr
-    assert "'patient weight (kg) := -70': a weight is 0 kg or more; ignored" in done.stdout
+    assert "'patient weight (kg) := -70': a weight is 0 kg or more; ignored" in done.stderr  # a warning, on stderr
     assert "PatientWeight" not in pydicom.dcmread(next((tmp_path / "out" / "x").glob("*.dcm")))
 
 
