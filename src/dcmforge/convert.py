@@ -346,6 +346,7 @@ def refusal(header, options):
                     Path(folder) / "series",
                     affine=affine,
                     affine_convention="LPS",
+                    axes="zyx",  # the stand-in is [t,] z, y, x, as every reader's volume
                     modality=modality,
                     metadata=meta,
                     multiframe=options.get("multiframe", False),
