@@ -272,8 +272,8 @@ def _read(header, options):
     ``header`` None: no image (None), the metadata file's alone (``refusal``).
     """
     from . import metadata as metadata_files
+    from .image import INTERFILE
     from .readers.choose import read_image
-    from .readers.interfile.metadata import STUDY_TIME_GUESSED
 
     meta_path = options.get("meta")
     image = None
@@ -301,7 +301,9 @@ def _read(header, options):
             # took from the data file's modification time must not outlive them, nor its warning.
             for key in ("StudyDate", "StudyTime", "TimezoneOffsetFromUTC"):
                 meta.pop(key, None)
-            if image is not None:
+            if image is not None and image.format == INTERFILE:  # the one reader that guesses a study date
+                from .readers.interfile.metadata import STUDY_TIME_GUESSED
+
                 image.warnings[:] = [text for text in image.warnings if STUDY_TIME_GUESSED not in text]
         for keys in (_FRAME_KEYS, *_STATEMENT_KEYS):
             # Frame times the reader derived (NIfTI's pixdim[4]), the units and the corrections
