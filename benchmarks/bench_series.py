@@ -132,6 +132,15 @@ def timed(function, *args):
     return time.perf_counter() - start
 
 
+def timed_process(command, out, env):
+    """Seconds of one whole process, command(out), writing into the folder out (removed afterwards)."""
+    start = time.perf_counter()
+    subprocess.run(command(out), env=env, check=True, stdout=subprocess.DEVNULL)
+    seconds = time.perf_counter() - start
+    shutil.rmtree(out)
+    return seconds
+
+
 def rounds(tools, repeats, reference):
     """Run every tool once per round, the order rotating; {tool: (median seconds, median ratio to reference)}."""
     names = list(tools)
@@ -234,15 +243,7 @@ def bench_command_line(shape, work, repeats):
     header_size = written.stat().st_size - shape[1] * shape[2] * 2
 
     def once(tool, command):
-        def measured(rep):
-            out = work / f"cli-{rep}-{tool.split()[0]}"
-            start = time.perf_counter()
-            subprocess.run(command(out), env=env, check=True, stdout=subprocess.DEVNULL)
-            seconds = time.perf_counter() - start
-            shutil.rmtree(out)
-            return seconds
-
-        return measured
+        return lambda rep: timed_process(command, work / f"cli-{rep}-{tool.split()[0]}", env)
 
     result = rounds({tool: once(tool, command) for tool, command in commands.items()}, repeats, "floor (process)")
     shutil.rmtree(warm)

@@ -30,7 +30,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_series import FLOOR_SCRIPT, METADATA, SPACING, make_volume, rounds  # noqa: E402
+from bench_series import FLOOR_SCRIPT, METADATA, SPACING, make_volume, rounds, timed_process  # noqa: E402
 
 import dcmforge  # noqa: E402
 
@@ -101,15 +100,7 @@ def whole_processes(work, repeats):
         shutil.rmtree(work / "warm")
 
     def once(tool, command):
-        def measured(rep):
-            out = work / f"out-{rep}-{tool.split()[-1]}"
-            start = time.perf_counter()
-            subprocess.run(command(out), env=env, check=True, stdout=subprocess.DEVNULL)
-            seconds = time.perf_counter() - start
-            shutil.rmtree(out)
-            return seconds
-
-        return measured
+        return lambda rep: timed_process(command, work / f"out-{rep}-{tool.split()[-1]}", env)
 
     ratios = rounds({tool: once(tool, command) for tool, command in commands.items()}, repeats, "floor (process)")
     nifti_to_interfile = rounds(

@@ -21,7 +21,7 @@ import pydicom
 import pytest
 
 import dcmforge
-from dcmforge.batch import MANIFEST_NAME, read_manifest
+from dcmforge.batch import MANIFEST_NAME
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 SHAPE = (4, 8, 8)

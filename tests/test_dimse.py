@@ -27,7 +27,7 @@ from pydicom.filereader import read_dataset
 
 import dcmforge
 from dcmforge.cli import main
-from dcmforge.errors import NotDicomError, SendError
+from dcmforge.errors import SendError
 from dcmforge.sending import command, dimse, pdu
 from dcmforge.sending.implicit import EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN, explicit_to_implicit
 from dcmforge.sending.instances import read_instance

@@ -6,7 +6,6 @@ anything is written; the commands run as real processes.
 """
 
 import gzip
-import json
 import re
 import subprocess
 import sys
@@ -17,7 +16,7 @@ import pydicom
 import pytest
 
 import dcmforge
-from dcmforge.errors import InputError, InterfileError, MetadataError, MetaImageError, NiftiError, VolumeError
+from dcmforge.errors import InputError, InterfileError, MetadataError, MetaImageError, VolumeError
 from dcmforge.readers.choose import read_image
 from dcmforge.readers.interfile import read_interfile
 from dcmforge.readers.metaimage import read_metaimage

@@ -7,7 +7,6 @@ and stored counted as stored, a retry backoff that stops doubling, and the
 per-slice encoders drifting from the general one.
 """
 
-import json
 
 import pydicom
 import pytest

@@ -25,7 +25,6 @@ Every default assumed along the way is reported in ``warnings``.
 import re
 from collections.abc import Sequence
 import os
-from pathlib import Path
 
 import numpy as np
 
