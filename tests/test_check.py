@@ -35,6 +35,23 @@ def test_the_template_checks_and_converts_as_printed_for_a_header_without_isotop
     assert "DecayCorrection NONE" in err  # and it says what it wrote instead
 
 
+def test_the_nm_template_checks_and_converts_as_printed(tmp_path, capsys, header):
+    """check --modality NM judges the file's own values; the modules the NM writer derives (detector geometry,
+    energy windows, rotations) are the writer's, run on a stand-in by check as by convert."""
+    status, text, _ = run(capsys, "template", "nm")
+    meta = tmp_path / "spect.toml"
+    meta.write_text(text)
+    status, _, err = run(capsys, "check", meta, "--modality", "NM")
+    assert status == 0, err
+    assert run(capsys, "check", header, "--meta", meta, "--modality", "NM")[0] == 0
+    status, out, err = run(capsys, "convert", header, "--meta", meta, "--modality", "NM", "-o", tmp_path / "dicom")
+    assert status == 0, err
+    assert [p.name for p in (tmp_path / "dicom" / "recon").iterdir()] == ["NM_multiframe.dcm"]
+    meta.write_text(text + 'StudyDate = "2025"\n')
+    status, out, err = run(capsys, "check", meta, "--modality", "NM")
+    assert status == 2 and "StudyDate (0008,0020)" in out + err
+
+
 @pytest.mark.parametrize(
     "text, multiframe",
     [(DECAY_WITHOUT_ISOTOPE, False), (WITH_ISOTOPE, False), (NOT_ENHANCED, False), (NOT_ENHANCED, True),

@@ -5,7 +5,7 @@ series writer derives, so that only the user's side shows (``dcmforge check``).
 from ..dicom import tags
 from ..dicom.values import is_empty, text_value, values_of
 from ..iods import defaults, description_for
-from ..iods.validate import problem, validate
+from ..iods.validate import element_problems, problem, validate
 from .friendly import resolve
 from .statements import unstated
 
@@ -43,6 +43,12 @@ def check_metadata(meta, modality):
     """Every problem of a metadata dict for ``modality``, as ``dcmforge check`` prints them."""
     description = description_for(modality)
     resolved, problems = resolve(meta, description)
+    if description.modality == "NM":
+        # The NM writer derives whole modules (the detector's geometry, energy windows, rotations) from the
+        # volume and the isotope: only the values the file gives are checked here; convert.refusal then runs
+        # the writer itself on a stand-in volume.
+        return problems + element_problems(resolved) + [
+            problem(key, text, level="warning") for key, text in unstated(resolved)]  # fmt: skip
     dataset = defaults(description)
     dataset.update((key, value) for key, value in resolved.items() if key not in ("frame_start", "frame_duration"))
     for row in description.attributes:
