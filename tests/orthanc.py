@@ -141,3 +141,15 @@ class Orthanc:
             request.add_header("Authorization", f"Basic {token}")
         with urllib.request.urlopen(request, timeout=10) as answer:
             return json.loads(answer.read())
+
+
+def require_orthanc():
+    """Skip a test without Orthanc and its DICOMweb plugin; in CI (which installs them) fail instead."""
+    import pytest  # the benchmarks use this module too, without pytest
+
+    if orthanc_binary() and dicomweb_plugin():
+        return
+    message = "Orthanc and its DICOMweb plugin are not installed (apt-get install orthanc orthanc-dicomweb)"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)

@@ -33,7 +33,7 @@ from dcmforge.sending.implicit import EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LIT
 from dcmforge.sending.instances import read_instance
 from dcmforge.sending.report import FAILED, NOT_SENT, STORED, WARNING
 
-from orthanc import Orthanc, dicomweb_plugin, free_port, orthanc_binary
+from orthanc import Orthanc, free_port, require_orthanc
 from scripted_scp import ScriptedSCP
 from volumes import activity
 
@@ -496,19 +496,10 @@ def test_options_of_the_other_protocol_are_refused(series, capsys):
 # -- Orthanc's DICOM port --------------------------------------------------------------
 
 
-def _require_orthanc():
-    if orthanc_binary() and dicomweb_plugin():
-        return
-    message = "Orthanc and its DICOMweb plugin are not installed (apt-get install orthanc orthanc-dicomweb)"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
-
-
 @pytest.fixture
 def orthanc(tmp_path):
     """An Orthanc of this test alone, its DICOM port checking the called AE title (it may be stopped and started again)."""
-    _require_orthanc()
+    require_orthanc()
     server = Orthanc(tmp_path / "orthanc", dicom_aet="FORGETEST")
     yield server
     server.stop()

@@ -35,17 +35,8 @@ from dcmforge.sending.instances import Instance, meta_group, read_instance
 from dcmforge.cli import main
 from dcmforge.errors import NotDicomError, SendError
 
-from orthanc import Orthanc, dicomweb_plugin, free_port, orthanc_binary
+from orthanc import Orthanc, free_port, require_orthanc
 from volumes import activity
-
-
-def _require_orthanc():
-    if orthanc_binary() and dicomweb_plugin():
-        return
-    message = "Orthanc and its DICOMweb plugin are not installed (apt-get install orthanc orthanc-dicomweb)"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 PET_META = {"PatientName": "Send^Pet", "PatientID": "SEND-PT", "SeriesDescription": "pet sent", "isotope": "F-18",
@@ -73,7 +64,7 @@ def series(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def orthanc(tmp_path_factory):
-    _require_orthanc()
+    require_orthanc()
     server = Orthanc(tmp_path_factory.mktemp("orthanc")).start()
     yield server
     server.stop()
@@ -82,7 +73,7 @@ def orthanc(tmp_path_factory):
 @pytest.fixture
 def own_orthanc(tmp_path):
     """An Orthanc of this test alone (it may be stopped and started again over the same storage)."""
-    _require_orthanc()
+    require_orthanc()
     server = Orthanc(tmp_path / "orthanc")
     yield server
     server.stop()

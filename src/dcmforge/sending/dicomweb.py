@@ -35,7 +35,7 @@ from typing import NamedTuple
 
 from ..errors import SendError
 from .command import status_words
-from .instances import find_instances
+from .instances import file_pieces, find_instances
 from .report import FAILED, NOT_SENT, STORED, WARNING, Outcome, SendReport
 
 DEFAULT_BATCH_INSTANCES = 64
@@ -49,9 +49,6 @@ DEFAULT_BACKOFF = 1.0  # seconds before the first retry, doubled for each next o
 ANSWER_LIMIT = 16 << 20
 # What a secret is replaced with in every printed line.
 MASK = "***"
-
-# Files are read and sent in pieces of this size: a RAM/system-call trade-off.
-_CHUNK = 1 << 20
 
 # DICOM JSON tags of a store answer (PS3.18 10.5.3).
 _REFERENCED_SOPS = "00081199"
@@ -107,14 +104,7 @@ def body_length(batch, boundary):
 def part_pieces(instance, boundary, first):
     """The bytes of one instance's part, its file read in 1 MiB pieces."""
     yield (b"" if first else b"\r\n") + _part_header(boundary)
-    remaining = instance.size
-    with open(instance.path, "rb") as f:
-        while remaining:
-            piece = f.read(min(_CHUNK, remaining))
-            if not piece:
-                raise SendError(f"{instance.path}: the file became shorter while it was being sent")
-            remaining -= len(piece)
-            yield piece
+    yield from file_pieces(instance, 0, instance.size)
 
 
 def body_pieces(batch, boundary):

@@ -29,7 +29,7 @@ from ..dicom.uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from ..errors import SendError
 from . import command, pdu
 from .implicit import EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN, explicit_to_implicit
-from .instances import find_instances
+from .instances import file_pieces, find_instances
 from .report import FAILED, NOT_SENT, STORED, WARNING, Outcome, SendReport
 
 DEFAULT_CALLING_AE = "DCMFORGE"
@@ -433,7 +433,7 @@ def dataset_of(instance, accepted_syntax):
     syntax = instance.transfer_syntax_uid or EXPLICIT_VR_LITTLE_ENDIAN
     length = instance.size - instance.dataset_offset
     if accepted_syntax == syntax:
-        return _file_pieces(instance, length), length
+        return file_pieces(instance, instance.dataset_offset, length, UNLIMITED_FRAGMENT), length
     if syntax == EXPLICIT_VR_LITTLE_ENDIAN and accepted_syntax == IMPLICIT_VR_LITTLE_ENDIAN:
         try:
             with open(instance.path, "rb") as f:
@@ -448,18 +448,6 @@ def dataset_of(instance, accepted_syntax):
         f"not sent: the archive accepted its SOP class only as {_ts_name(accepted_syntax)}, "
         f"and the file is {_ts_name(syntax)}"
     )
-
-
-def _file_pieces(instance, length):
-    with open(instance.path, "rb") as f:
-        f.seek(instance.dataset_offset)
-        remaining = length
-        while remaining:
-            piece = f.read(min(UNLIMITED_FRAGMENT, remaining))
-            if not piece:
-                raise SendError(f"{instance.path}: the file became shorter while it was being sent")
-            remaining -= len(piece)
-            yield piece
 
 
 def _ts_name(uid):

@@ -5,7 +5,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import NotDicomError
+from ..errors import NotDicomError, SendError
 
 log = logging.getLogger("dcmforge")
 
@@ -116,3 +116,17 @@ def meta_group(data, path):
             values[tag] = data[start : start + length].decode("ascii", "replace").rstrip("\0 ")
         at = start + length
     return values, at
+
+
+def file_pieces(instance, offset, length, piece_size=1 << 20):
+    """``length`` bytes of the instance's file from ``offset``, in pieces of at most ``piece_size``, read as they
+    are sent: a file that became shorter since it was found is a SendError naming it."""
+    with open(instance.path, "rb") as f:
+        f.seek(offset)
+        remaining = length
+        while remaining:
+            piece = f.read(min(piece_size, remaining))
+            if not piece:
+                raise SendError(f"{instance.path}: the file became shorter while it was being sent")
+            remaining -= len(piece)
+            yield piece
