@@ -280,6 +280,36 @@ def test_default_repertoire_vrs_stay_ascii_under_utf8():
         encode_dataset({"PatientName": "Ż", "PatientSex": "Ż"})
 
 
+def test_values_equal_in_python_but_not_in_bytes_are_encoded_each_their_own_way():
+    # Elements of plain values are remembered once encoded: 0.0 == -0.0 and 1 == 1.0 must not share bytes.
+    expected = [
+        ("EventTimeOffset", 0.0, struct.pack("<d", 0.0)),
+        ("EventTimeOffset", -0.0, struct.pack("<d", -0.0)),
+        ("Manufacturer", 0.0, b"0.0 "),
+        ("Manufacturer", -0.0, b"-0.0"),
+        ("Manufacturer", 1, b"1 "),
+        ("Manufacturer", 1.0, b"1.0 "),
+        ("Manufacturer", [1, 2], b"1\\2 "),
+        ("Manufacturer", [1.0, 2], b"1.0\\2 "),
+        ("Manufacturer", (1.0, 2), b"1.0\\2 "),
+    ]
+    for _ in range(2):
+        for keyword, value, data in expected + expected[::-1]:
+            assert encode_element(keyword, value).endswith(data), (keyword, value)
+
+
+def test_a_bad_value_is_refused_every_time_after_good_ones():
+    encode_element("PatientName", "A^B")
+    encode_element("Rows", 512)
+    for _ in range(2):
+        with pytest.raises(EncodingError, match="Rows"):
+            encode_element("Rows", 70000)
+        with pytest.raises(EncodingError, match="PatientName"):
+            encode_element("PatientName", "A\\B" * 30)
+        with pytest.raises(EncodingError, match="Rows"):
+            encode_element("Rows", "512")
+
+
 # -- HeaderTemplate ----------------------------------------------------------------
 
 

@@ -107,6 +107,12 @@ def encode_element(key, value, codec="ascii", context=None):
 
 
 def _encode_resolved(tag, keyword, vr, value, codec, context):
+    key = _value_key(value) if vr != "SQ" else None
+    if key is not None:
+        key = (tag, vr, codec, key)
+        element = _element_bytes.get(key)
+        if element is not None:
+            return element
     try:
         if vr == "SQ":
             data = _encode_sequence(value, codec, context)
@@ -116,7 +122,33 @@ def _encode_resolved(tag, keyword, vr, value, codec, context):
         if exc.tag is not None or exc.keyword is not None:  # raised inside an item: keep its names
             raise EncodingError(f"in {keyword or tags.format_tag(tag)}: {exc}") from exc
         raise EncodingError(exc.reason, keyword=keyword, tag=tag, vr=vr, value=exc.value) from None
-    return element_header(tag, vr, len(data)) + data
+    element = element_header(tag, vr, len(data)) + data
+    if key is not None:
+        if len(_element_bytes) >= _CACHE_LIMIT:
+            _element_bytes.clear()
+        _element_bytes[key] = element
+    return element
+
+
+# (tag, VR, codec, value as a key) -> the element's bytes, for the plain values (text, numbers, lists of them)
+# that recur from series to series of a process. An element's bytes are a function of these alone (its VR
+# already chosen), and only a value that encoded without error is kept: a bad value is refused every time.
+_element_bytes = {}
+_CACHE_LIMIT = 4096
+
+
+def _value_key(value):
+    """A key equal only for values that encode alike (1 == 1.0 == True, 0.0 == -0.0: type and sign are in it),
+    or None for other values (arrays, bytes, dates, subclasses)."""
+    kind = type(value)
+    if kind is str or kind is int:
+        return kind, value
+    if kind is float:
+        return (kind, value) if value else (kind, repr(value))
+    if kind is list or kind is tuple:
+        singles = tuple(map(_value_key, value))
+        return None if None in singles else (kind, singles)
+    return None
 
 
 def _encode_sequence(items, codec, context):
@@ -160,14 +192,26 @@ def encode_elements(dataset, codec="ascii", context=None):
 
 def has_non_ascii(value):
     """True if any text in value (nested datasets and sequences included) is not plain ASCII."""
+    kind = type(value)
+    if kind is str:
+        return not value.isascii()
+    if kind is int or kind is float or value is None:
+        return False
     if isinstance(value, str):
         return not value.isascii()
     if isinstance(value, dict):
-        return any(has_non_ascii(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(has_non_ascii(v) for v in value)
-    if isinstance(value, Explicit):
+        value = value.values()
+    elif isinstance(value, Explicit):
         return has_non_ascii(value.value)
+    elif not isinstance(value, (list, tuple)):
+        return False
+    for single in value:
+        kind = type(single)
+        if kind is str:
+            if not single.isascii():
+                return True
+        elif kind is not int and kind is not float and has_non_ascii(single):
+            return True
     return False
 
 
@@ -205,7 +249,6 @@ def encode_dataset(dataset: Mapping[str | int, Any]) -> bytes:
 ABSENT = object()
 _MISSING = object()
 _CACHEABLE = frozenset({str, int, float})
-_CACHE_LIMIT = 4096
 
 
 class _Slot(NamedTuple):

@@ -29,10 +29,15 @@ _TAG_TEXT = re.compile(
 
 # tag -> keyword, built on the first entry_for_tag() call.
 _keyword_by_tag = None
+# keyword -> Entry, each built on its first lookup (the table never changes).
+_entries = {}
 
 
 def lookup(keyword: str) -> Entry:
     """The dictionary entry for ``keyword``, e.g. lookup("PatientName").tag == 0x00100010."""
+    entry = _entries.get(keyword) if type(keyword) is str else None
+    if entry is not None:
+        return entry
     from dcmforge.dicom._dictionary import KEYWORDS, RETIRED
 
     if not isinstance(keyword, str):
@@ -41,7 +46,10 @@ def lookup(keyword: str) -> Entry:
     if row is None:
         raise EncodingError(_unknown_keyword_reason(keyword, KEYWORDS), keyword=keyword)
     tag, vr, vm = row
-    return Entry(tag, vr, vm, keyword, keyword in RETIRED)
+    entry = Entry(tag, vr, vm, keyword, keyword in RETIRED)
+    if type(keyword) is str:  # a str subclass's entry would keep its type
+        _entries[keyword] = entry
+    return entry
 
 
 def _unknown_keyword_reason(keyword, keywords):

@@ -6,6 +6,13 @@ import math
 
 def values_of(value):
     """A value as a list of single values: None and "" are no values; a str or bytes is one."""
+    kind = type(value)
+    if kind is str:  # the common cases first: a value of metadata is mostly text or a number
+        return [value] if value else []
+    if kind is int or kind is float:
+        return [value]
+    if kind is list:
+        return value.copy()
     if value is None:
         return []
     if isinstance(value, (str, bytes, bytearray, memoryview)):
@@ -19,6 +26,11 @@ def values_of(value):
 
 def is_empty(value):
     """True for a value that encodes to zero length: None, "", b"", [] or [""]."""
+    kind = type(value)
+    if kind is str:
+        return not value
+    if kind is int or kind is float:
+        return False
     if getattr(value, "ndim", 0) > 0 and value.dtype.kind not in "US":
         return value.size == 0  # numbers (pixel data included): no need to list every value
     singles = values_of(value)

@@ -13,6 +13,7 @@ Keywords inside sequences are written as paths with 1-based item numbers:
 ``RadiopharmaceuticalInformationSequence[1].RadionuclideCodeSequence[1].CodeValue``.
 """
 
+import functools
 from typing import NamedTuple
 
 from ..dicom import tags
@@ -117,12 +118,28 @@ def _row_at(rows, path):
 
 
 def _level_problems(container, rows, path, codec, context, encoded=frozenset()):
-    """Problems of one dataset level: its description rows, then every element it holds."""
+    """Problems of one dataset level: its description rows, then every element it holds.
+
+    encoded: the keys of ``container`` whose values (items included) are known to encode."""
     found = []
     for row in rows:
-        found += _row_problems(container, row, path, context)
-    found += _elements(container, {row.keyword: row for row in rows}, path, codec, context, encoded)
+        if row.type != "3" or row.keyword in container:  # an absent Type 3 attribute is never a problem
+            found += _row_problems(container, row, path, context)
+    found += _elements(container, _rows_by_keyword(rows), path, codec, context, encoded)
     return found
+
+
+# id(rows) -> (rows, keyword -> row): a description's tables are built once and kept, so their maps are too.
+_row_maps = {}
+
+
+def _rows_by_keyword(rows):
+    known = _row_maps.get(id(rows))
+    if known is None or known[0] is not rows:
+        if len(_row_maps) >= 1024:  # tables made on the fly (tests) do not pile up
+            _row_maps.clear()
+        known = _row_maps[id(rows)] = (rows, {row.keyword: row for row in rows})
+    return known[1]
 
 
 def _row_problems(container, row, path, context):
@@ -185,12 +202,15 @@ def _elements(container, rows, path, codec, context, encoded=frozenset()):
         if entry is None:
             found.append(problem(name, "not a DICOM keyword or tag dcmforge knows", row))
         elif entry.vr == "SQ":
-            found += _sequence_problems(value, row, name, codec, context)
+            found += _sequence_problems(value, row, name, codec, context, key in encoded)
         else:
-            found += _single_element_problems(key, value, entry, row, name, codec, context, key not in encoded)
+            # In an item known to encode, an ambiguous VR is still tried: the image's values choose it here.
+            encode = key not in encoded or (encoded is container and " or " in entry.vr)
+            found += _single_element_problems(key, value, entry, row, name, codec, context, encode)
     return found
 
 
+@functools.lru_cache(maxsize=4096)
 def _entry(key):
     try:
         entry = tags.lookup(key) if isinstance(key, str) and key[:1].isalpha() else tags.entry_for_tag(tags.tag_of(key))
@@ -199,7 +219,8 @@ def _entry(key):
     return (entry.keyword if entry else key), entry
 
 
-def _sequence_problems(value, row, name, codec, context):
+def _sequence_problems(value, row, name, codec, context, encoded=False):
+    """encoded: the whole sequence is known to encode, so every element of its items does."""
     if value is None:
         return []
     if not isinstance(value, (list, tuple)):
@@ -209,7 +230,8 @@ def _sequence_problems(value, row, name, codec, context):
         if not isinstance(item, dict):
             found.append(problem(name, f"item {number} is a {type(item).__name__}, not a mapping", row))
             continue
-        found += _level_problems(item, row.items if row else (), f"{name}[{number}].", codec, {**context, **item})
+        rows = row.items if row else ()
+        found += _level_problems(item, rows, f"{name}[{number}].", codec, {**context, **item}, item if encoded else ())
     return found
 
 
