@@ -180,10 +180,12 @@ class SeriesFolder:
             os.unlink(LOCK_NAME, dir_fd=self.fd)
             if self.durable:
                 os.fsync(self.fd)
+            swapped = False
             if not _rename_new(self.parent_fd, self.temporary, self.name):
                 if self.overwrite:
                     _check_replaceable(self.final, True)
-                if not (self.overwrite and _swap_in(self.parent_fd, self.temporary, self.name)):
+                swapped = self.overwrite and _swap_in(self.parent_fd, self.temporary, self.name)
+                if not swapped:
                     raise OutputExistsError(f"{self.final} was written by another writer meanwhile; this series was not kept")
         except BaseException:
             self.abort()
@@ -193,7 +195,8 @@ class SeriesFolder:
             self._close_folder()
             if self.durable:
                 os.fsync(self.parent_fd)
-            _remove_tree(self.parent_fd, self.temporary)  # the old series, after an overwrite
+            if swapped:
+                _remove_tree(self.parent_fd, self.temporary)  # the old series, now under the temporary name
         finally:
             self._close_parent()
         return self.final
@@ -278,9 +281,11 @@ def _is_part10(folder_fd, name):
 def remove_stale(parent_fd, parent):
     """Remove the private folders in the parent whose writer's lock is free (it died); warn for each."""
     for name in os.listdir(parent_fd):
-        match = _PARTIAL.fullmatch(name)
-        if match is not None:
-            _remove_if_unlocked(parent_fd, parent, name, match)
+        # Most names are series and other files: only a hidden ".partial" one is worth the pattern.
+        if name[:1] == "." and name.endswith(".partial"):
+            match = _PARTIAL.fullmatch(name)
+            if match is not None:
+                _remove_if_unlocked(parent_fd, parent, name, match)
 
 
 def _remove_if_unlocked(parent_fd, parent, name, match):
@@ -346,7 +351,8 @@ def _missing_ancestors(parent):
         if up == folder:
             break
         folder = up
-    os.makedirs(parent, exist_ok=True)
+    if missing:  # a parent removed after this check is made again by _open_parent
+        os.makedirs(parent, exist_ok=True)
     return missing
 
 
