@@ -6,10 +6,13 @@ import nibabel
 import numpy as np
 import pydicom
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dcmforge import SeriesWriter, VolumeError, write_series
 from dcmforge.cli import main
 from dcmforge.write.commit import SeriesFolder
+from dcmforge.write.plan import percentile
 from dicom_tools import dciodvfy
 from oracles import allowed_value_error, read_with_simpleitk
 from volumes import activity
@@ -74,6 +77,16 @@ def test_pet_files_carry_one_window_from_zero_to_a_robust_maximum(tmp_path):
         series.write_slices(volume[:7])
         series.write_slices(volume[7:])
     assert {(float(ds.WindowCenter), float(ds.WindowWidth)) for ds in read(series.paths)} == {(center, width)}
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(
+    st.lists(st.floats(-1e30, 1e30, allow_nan=False) | st.integers(0, 5).map(float), min_size=1, max_size=40),
+    st.floats(0, 100) | st.sampled_from([0.0, 50.0, 90.0, 100.0]),
+)
+def test_the_window_percentile_is_numpys(values, q):
+    """plan.percentile (by partition, without numpy.ma) gives np.percentile's value exactly."""
+    assert percentile(values, q) == float(np.percentile(values, q))
 
 
 def test_a_window_is_at_least_1_wide(tmp_path):

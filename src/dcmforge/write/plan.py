@@ -296,8 +296,22 @@ PET_WINDOW_PERCENTILE = 90
 def pet_window(maxima):
     """(WindowCenter, WindowWidth) showing 0 to a robust maximum of the images' ``maxima``, at least 1 wide
     (PS3.3 C.11.2.1.2)."""
-    width = max(float(f"{np.percentile(maxima, PET_WINDOW_PERCENTILE):.6g}"), 1.0)
+    width = max(float(f"{percentile(maxima, PET_WINDOW_PERCENTILE):.6g}"), 1.0)
     return width / 2, width
+
+
+def percentile(values, q):
+    """np.percentile(values, q) of its default (linear) method, the same arithmetic by partition:
+    np.percentile imports numpy.ma, about 10 ms of a one-file command's start."""
+    values = np.asarray(values, np.float64).ravel()
+    index = (values.size - 1) * (q / 100)
+    below = min(max(math.floor(index), 0), values.size - 1)
+    above = min(below + 1, values.size - 1)
+    ranked = np.partition(values, (below, above))
+    a, b, t = ranked[below], ranked[above], index - below
+    difference = b - a
+    # numpy's _lerp: from the nearer end, so that t = 1 gives b exactly
+    return float(b - difference * (1 - t) if t >= 0.5 else a + difference * t)
 
 
 # -- reading the volume, a bounded chunk at a time ---------------------------------------
