@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_series import FLOOR_SCRIPT, METADATA, SPACING, make_volume, rounds, timed_process  # noqa: E402
+from bench_series import DCMFORGE_COMMAND, FLOOR_SCRIPT, METADATA, SPACING, make_volume, rounds, timed_process  # noqa: E402
 
 import dcmforge  # noqa: E402
 
@@ -86,7 +86,7 @@ def whole_processes(work, repeats):
     meta.write_text("\n".join(f"{k} = {v!r}".replace("'", '"') for k, v in METADATA.items()) + "\n")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # as installed: cached bytecode
     env["PYTHONPATH"] = str(ROOT / "src")
-    convert = [sys.executable, "-m", "dcmforge.cli", "-q", "convert"]
+    convert = [*DCMFORGE_COMMAND, "-q", "convert"]
     header_size = None
     commands = {
         "floor (process)": lambda out: [sys.executable, "-c", FLOOR_SCRIPT, str(work / "w3.raw"), *map(str, SHAPE),
@@ -114,7 +114,7 @@ def own_import_time(nifti, meta, env, work, runs=9):
     sums = []
     for run in range(runs):
         done = subprocess.run(
-            [sys.executable, "-X", "importtime", "-m", "dcmforge.cli", "-q", "convert", str(nifti), "--out",
+            [sys.executable, "-X", "importtime", *DCMFORGE_COMMAND[1:], "-q", "convert", str(nifti), "--out",
              str(work / f"imports-{run}"), "--meta", str(meta)],
             env=env, check=True, capture_output=True, text=True,
         )  # fmt: skip

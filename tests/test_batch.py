@@ -17,7 +17,6 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -536,7 +535,7 @@ def test_a_task_run_again_after_its_worker_died_past_the_commit_reports_the_seri
     assert (first.status, again.status) == ("converted", "converted")
     assert again.message == f"{header} -> {out / 'in00'}: 4 files, committed by an earlier try whose worker died"
     assert (again.series_uid, again.files, again.nbytes) == (first.series_uid, first.files, first.nbytes)
-    for other in (replace(task, batch="b2"), replace(task, existed=True)):  # another command's series
+    for other in (task._replace(batch="b2"), task._replace(existed=True)):  # another command's series
         refused = run_task(other)
         assert refused.status == "bad input" and "exists" in refused.message
 
@@ -556,7 +555,7 @@ def test_a_process_killed_right_after_its_rename_leaves_a_series_its_batch_adopt
     uid = whole_series(out / "die-after-commit")
     again = run_task(task)  # as the next worker would
     assert (again.status, again.series_uid, again.files) == ("converted", uid, SHAPE[0]), again.message
-    assert run_task(replace(task, batch="b2")).status == "bad input"  # another batch's task never claims it
+    assert run_task(task._replace(batch="b2")).status == "bad input"  # another batch's task never claims it
     resumed = list(convert_many([header], out, seed="k", resume=True))
     assert [(r.status, r.series_uid) for r in resumed] == [("skipped", uid)]
 

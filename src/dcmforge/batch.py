@@ -34,9 +34,8 @@ import stat
 import time
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import __version__
 from .convert import (BAD_INPUT, CONVERTED, FAILED, OPTIONS, SKIPPED, UNRECORDED, ConversionResult, convert_one,
@@ -61,8 +60,7 @@ _REPORT_START = b'{"dcmforge": '
 _NOT_IN_IDENTITY = ("overwrite", "durable", "preview", "allow_data_outside")
 
 
-@dataclass(frozen=True)
-class ConversionTask:
+class ConversionTask(NamedTuple):
     """One input of a batch: what run_task needs, in plain values."""
 
     input: str
@@ -260,7 +258,7 @@ def _reconciled(task, recorded):
     whose manifest append failed (a full disk) committed it. Anything else there stays refused."""
     if os.path.abspath(task.out_dir) in recorded or not _written_by_dcmforge(task.out_dir):
         return task
-    return replace(task, options={**task.options, "overwrite": True}, unrecorded=True)
+    return task._replace(options={**task.options, "overwrite": True}, unrecorded=True)
 
 
 def _written_by_dcmforge(folder):
@@ -282,7 +280,7 @@ _IMPLEMENTATION_CLASS_UID = 0x00020012
 
 def report_line(result, options):
     """One line of a batch report: the result, the dcmforge version and the options, as JSON."""
-    return json.dumps({**asdict(result), "dcmforge": __version__, "options": options}, sort_keys=True, default=str)
+    return json.dumps({**result._asdict(), "dcmforge": __version__, "options": options}, sort_keys=True, default=str)
 
 
 # -- one task ------------------------------------------------------------------------------------
@@ -310,11 +308,11 @@ def run_task(task, progress=None):
     if result.status == BAD_INPUT and not task.existed and os.path.isdir(task.out_dir):
         return _committed_before(task, result)
     if result.status == CONVERTED and task.unrecorded:
-        result = replace(result, message=f"{result.message}\n  it replaced a series there that the manifest "
+        result = result._replace(message=f"{result.message}\n  it replaced a series there that the manifest "
                                          "did not record")  # fmt: skip
     if result.status == CONVERTED and unrecorded:
         notes = "".join(f"\n  warning: {shown(text)}" for text in unrecorded)
-        return replace(result, status=UNRECORDED, message=result.message + notes,
+        return result._replace(status=UNRECORDED, message=result.message + notes,
                        warnings=(*result.warnings, *unrecorded))  # fmt: skip
     return result
 
@@ -328,7 +326,7 @@ def _committed_before(task, result):
     if earlier is None:
         return result
     message = f"{shown(f'{task.input} -> {task.out_dir}')}: {earlier.files} files, committed by an earlier try whose worker died"
-    return replace(earlier, status=CONVERTED, message=message, host=os.uname().nodename, pid=os.getpid())
+    return earlier._replace(status=CONVERTED, message=message, host=os.uname().nodename, pid=os.getpid())
 
 
 def identity_key(path):
@@ -381,8 +379,8 @@ def with_preview(result):
         draw_from_files(result.out_dir)
     except (ValueError, OSError) as exc:  # PreviewError, numbers no picture can be made of, a full disk
         warning = f"no preview drawn from its files: {exc}"
-        return replace(result, warnings=(*result.warnings, warning))
-    return replace(result, message=f"{result.message}\n  preview: {picture} (drawn from its files)")
+        return result._replace(warnings=(*result.warnings, warning))
+    return result._replace(message=f"{result.message}\n  preview: {picture} (drawn from its files)")
 
 
 def _vouches(record, facts):
@@ -709,7 +707,7 @@ def committed_by_a_worker(task, records):
     if earlier is None:
         return None
     words = f"{earlier.files} files, committed by a worker; its answer was lost with the Dask scheduler"
-    return replace(earlier, status=CONVERTED, message=f"{shown(f'{task.input} -> {task.out_dir}')}: {words}")
+    return earlier._replace(status=CONVERTED, message=f"{shown(f'{task.input} -> {task.out_dir}')}: {words}")
 
 
 def _writing(out_root, names, manifest):

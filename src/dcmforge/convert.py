@@ -12,9 +12,8 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import DcmforgeError, InterfileError, MetadataError
 from .paths import path_argument, shown
@@ -59,8 +58,7 @@ _SERIES_INSTANCE_UID = 0x0020000E
 log = logging.getLogger("dcmforge")
 
 
-@dataclass(frozen=True)
-class ConversionResult:
+class ConversionResult(NamedTuple):
     """What became of one input: its status, where its series is, and one line to tell a person.
 
     Plain values only, so a result pickles across processes and hosts and

@@ -12,7 +12,7 @@ row, i.e. increasing column index) then the column direction; PixelSpacing
 holds the spacing between rows (y) then between columns (x).
 """
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -25,8 +25,7 @@ COSINE_TOLERANCE = 1e-4
 _RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 
-@dataclass(frozen=True)
-class Geometry:
+class Geometry(NamedTuple):
     """Index [z, y, x] -> LPS mm, as a 4x4 affine acting on (x, y, z, 1)."""
 
     affine: np.ndarray

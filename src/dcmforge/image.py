@@ -6,16 +6,15 @@ Each reader gives a volume [z, y, x] or [t, z, y, x], the index -> LPS affine of
 centres, metadata in dcmforge's keys, and every assumption it made as a warning.
 """
 
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 INTERFILE, NIFTI, METAIMAGE = "Interfile", "NIfTI", "MetaImage"
 
 
-@dataclass
-class Image:
+class Image(NamedTuple):
     """An input image as dcmforge uses it, whatever file it came from.
 
     volume: [z, y, x] or [t, z, y, x]; a numpy array or memmap, or an array-like that

@@ -11,7 +11,6 @@ option of the other protocol is refused.
 """
 
 import argparse
-import dataclasses
 import logging
 import os
 import stat
@@ -253,10 +252,10 @@ def sender_for_convert(args):
         try:
             report = _send([result.out_dir], args.send, args)
         except DcmforgeError as exc:
-            return dataclasses.replace(result, status=FAILED, message=f"{result.message}\n  not sent: {exc}")
+            return result._replace(status=FAILED, message=f"{result.message}\n  not sent: {exc}")
         lines = "".join(f"\n  {line}" for line in problem_lines(report))
         status = result.status if report.ok else FAILED
-        return dataclasses.replace(result, status=status, message=f"{result.message}\n  sent {report.summary()}{lines}")
+        return result._replace(status=status, message=f"{result.message}\n  sent {report.summary()}{lines}")
 
     return send_series
 

@@ -58,7 +58,6 @@ import functools
 import logging
 import os
 import re
-import shutil
 import stat
 
 from ..dicom.part10 import write_all
@@ -374,6 +373,8 @@ def _remove_made(made):
 
 
 def _remove_tree(parent_fd, name):
+    import shutil  # here: a series that commits never removes a tree, and shutil's imports cost 2 ms
+
     try:
         shutil.rmtree(name, dir_fd=parent_fd)
     except FileNotFoundError:

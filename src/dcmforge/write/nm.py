@@ -19,7 +19,6 @@ dataset, validated -> header and PixelData header -> the frames, a chunk at a
 time, into a temporary file renamed when whole.
 """
 
-import dataclasses
 import logging
 import re
 import tempfile
@@ -180,7 +179,7 @@ class NMSeriesWriter:
                 raise VolumeError(f"the image ended after {self.written} of {self.shape[0]} slices; nothing was written")
             self._spool.flush()
             volume = np.memmap(self._spool, self._dtype, "r", shape=self.shape)
-            return write_nm(volume, self.out_dir, **dataclasses.asdict(self.options))
+            return write_nm(volume, self.out_dir, **self.options._asdict())
         finally:
             self._spool.close()
 

@@ -9,7 +9,6 @@ its own and streams the pixels. The volume is read by the helpers at the end
 (``chunks``, ``volume_extrema``, ``release_pages``), a bounded chunk at a time.
 """
 
-import dataclasses
 import datetime
 import functools
 import inspect
@@ -20,7 +19,7 @@ import operator
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
@@ -39,8 +38,7 @@ log = logging.getLogger("dcmforge")
 CHUNK_VOXELS = 1 << 24
 
 
-@dataclasses.dataclass(frozen=True)
-class WriteOptions:
+class WriteOptions(NamedTuple):
     """The keyword arguments of write_series, SeriesWriter and the Enhanced PET writer.
 
     Geometry is either ``spacing`` (dx, dy, dz in mm: columns, rows, slices)
@@ -81,7 +79,7 @@ class WriteOptions:
     progress: Callable[[int, int], object] | None = None
 
 
-_OPTION_NAMES = tuple(field.name for field in dataclasses.fields(WriteOptions))
+_OPTION_NAMES = WriteOptions._fields
 
 
 def options_from(arguments, caller):
@@ -110,8 +108,8 @@ def takes_write_options(function):
     keyword = inspect.Parameter.KEYWORD_ONLY
     parameters = [parameter for parameter in own.parameters.values() if parameter.kind != parameter.VAR_KEYWORD]
     parameters += [
-        inspect.Parameter(field.name, keyword, default=field.default, annotation=field.type)
-        for field in dataclasses.fields(WriteOptions)
+        inspect.Parameter(name, keyword, default=WriteOptions._field_defaults[name], annotation=annotation)
+        for name, annotation in WriteOptions.__annotations__.items()
     ]
     caller = function.__qualname__.removesuffix(".__init__").removesuffix(".__new__")
 
@@ -127,8 +125,7 @@ def takes_write_options(function):
     return checked
 
 
-@dataclasses.dataclass
-class SeriesPlan:
+class SeriesPlan(NamedTuple):
     """What a series is before any pixel: the same for both kinds of output."""
 
     options: WriteOptions

@@ -9,7 +9,6 @@ out_dir when the series is whole. A NaN found late, or any other failure,
 removes the private folder: the series is still whole or absent.
 """
 
-import dataclasses
 import datetime
 import functools
 import os
@@ -171,7 +170,7 @@ class SeriesWriter:
         self._nibabel_order = check_axes(options.axes, options.affine) == XYZ
         if self._nibabel_order:
             shape = tuple(shape)[::-1]
-            options = dataclasses.replace(options, axes=ZYX)
+            options = options._replace(axes=ZYX)
         if not isinstance(workers, int) or workers < 1:
             raise DcmforgeError(f"workers must be a whole number of at least 1, not {workers!r:.60}")
         refuse_existing(out_dir, options.overwrite)  # before anything else is done

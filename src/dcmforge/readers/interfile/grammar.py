@@ -13,7 +13,7 @@ and the key.
 
 import datetime as dt
 import re
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from ...errors import InterfileError
 from ...paths import read_regular_file
@@ -40,8 +40,7 @@ def normalise_key(text):
     return _KEY_FILLER.sub("", text.lower())
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
     """One ``key [index] := value`` line of a header."""
 
     key: str  # normalised, without the index
@@ -57,18 +56,13 @@ class Entry:
         return self.key if self.index is None else f"{self.key}[{self.index}]"
 
 
-@dataclass
 class Header:
     """The parsed header: its entries in file order, and what was skipped."""
 
-    source: str
-    entries: list
-    warnings: list
-    ended: bool  # an END OF INTERFILE line was seen
-    _last: dict = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self):
-        self._last = {(e.key, e.index): e for e in self.entries}  # the last one wins
+    def __init__(self, source: str, entries: list, warnings: list, ended: bool):
+        self.source, self.entries, self.warnings = source, entries, warnings
+        self.ended = ended  # an END OF INTERFILE line was seen
+        self._last = {(e.key, e.index): e for e in entries}  # the last one wins
 
     def get(self, key, index=None):
         """The last entry for key (as spelt in any dialect) and index, or None."""

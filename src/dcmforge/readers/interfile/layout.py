@@ -9,7 +9,7 @@ while reading an image; :mod:`dcmforge.readers.interfile.scaling` scales the val
 
 import math
 import os
-from dataclasses import dataclass
+from typing import NamedTuple
 from pathlib import Path
 
 import numpy as np
@@ -40,8 +40,7 @@ BYTE_ORDERS = {"littleendian": "<", "bigendian": ">"}
 DATA_SUFFIX_FOR_HEADER = {".h33": ".i33", ".hv": ".v", ".hdr": ".img"}
 
 
-@dataclass(frozen=True)
-class Layout:
+class Layout(NamedTuple):
     """Where the voxels of each frame are in the data file."""
 
     dtype: np.dtype
