@@ -91,3 +91,21 @@ def test_help_shows_defaults(capsys):
     with pytest.raises(SystemExit):
         main(["check", "--help"])
     assert "(default: the file's, else by its isotope, else PT)" in " ".join(capsys.readouterr().out.split())
+
+
+def test_a_run_builds_its_commands_parser_only(capsys, monkeypatch):
+    """``dcmforge [-q] convert ...`` builds the convert parser alone (a one-file run's start-up); with no
+    command, or one misspelt, every command is built and listed."""
+    from dcmforge import cli
+
+    built = []
+    monkeypatch.setattr(cli, "_COMMANDS", {name: lambda commands, add=add, name=name: built.append(name) or add(commands)
+                                           for name, add in cli._COMMANDS.items()})  # fmt: skip
+    with pytest.raises(SystemExit):
+        main(["-q", "convert", "--help"])
+    assert built == ["convert"]
+    built.clear()
+    with pytest.raises(SystemExit):
+        main(["-q", "convrt", "x"])
+    assert built == ["convert", "send", "echo", "demo", "preview", "template", "check"]
+    assert "invalid choice: 'convrt' (choose from 'convert', 'send', 'echo'" in capsys.readouterr().err

@@ -66,6 +66,8 @@ def add_send_command(commands):
     add_connection_options(send)
     send.set_defaults(run=cmd_send)
 
+
+def add_echo_command(commands):
     echo = commands.add_parser("echo", help="check that an archive's DICOM port answers (DIMSE C-ECHO)")
     echo.add_argument("url", metavar="URL", help="dicom://CALLED_AE@HOST:PORT (dicoms:// over TLS)")
     group = echo.add_argument_group("echo")
