@@ -31,8 +31,8 @@ def check_byte_order(header, frames, warnings):
     fix = f"change '{KEY}' to {other}"
     if dtype.kind == "f":
         swapped = stated.view(stated.dtype.newbyteorder())  # the same bytes, read the other way
-        bad, bad_swapped = _implausible_floats(stated), _implausible_floats(swapped)
-        if bad > _BAD_SHARE and bad_swapped == 0:
+        bad = _implausible_floats(stated)
+        if bad > _BAD_SHARE and _implausible_floats(swapped) == 0:
             raise InterfileError(
                 f"{header.source}: read as '{KEY} := {ORDER_NAMES[order]}' the values are not an image "
                 f"({bad:.0%} of them NaN, infinite, below {_TOO_SMALL:g} or above {_TOO_LARGE:g}) but read as "
