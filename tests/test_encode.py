@@ -298,6 +298,14 @@ def test_values_equal_in_python_but_not_in_bytes_are_encoded_each_their_own_way(
             assert encode_element(keyword, value).endswith(data), (keyword, value)
 
 
+def test_an_ambiguous_vr_follows_the_dataset_every_time_inside_items_too():
+    for representation, vr in ((0, b"US"), (1, b"SS"), (0, b"US"), (1, b"SS")):
+        element = {"SmallestImagePixelValue": 5}
+        for dataset in ({**element}, {"ReferencedImageSequence": [element]}):
+            data = encode_dataset({"PixelRepresentation": representation, **dataset})
+            assert b"\x28\x00\x06\x01" + vr in data, (representation, dataset)
+
+
 def test_a_bad_value_is_refused_every_time_after_good_ones():
     encode_element("PatientName", "A^B")
     encode_element("Rows", 512)

@@ -101,18 +101,37 @@ def _check_tag(tag, keyword, value):
 
 def encode_element(key, value, codec="ascii", context=None):
     """The bytes of one element: header and value (items included for a sequence)."""
-    context = {} if context is None else context
+    return _element(key, value, codec, {} if context is None else context)[2]
+
+
+# (keyword, codec, value as a key) -> (tag, keyword, element bytes), for the plain values (text, numbers, lists of
+# them) that recur from series to series of a process. An element's bytes are a function of these alone when
+# its VR is not ambiguous, and only a value that encoded without error is kept: a bad one is refused every time.
+_known_elements = {}
+_CACHE_LIMIT = 4096
+
+
+def _element(key, value, codec, context, check_tag=False):
+    """(tag, keyword, bytes) of one dataset entry; check_tag: refuse a tag no dataset may hold (before encoding)."""
+    value_key = _value_key(value) if type(key) is str else None  # keywords: 1, 1.0 and True are not one key
+    if value_key is not None:
+        known = _known_elements.get((key, codec, value_key))
+        if known is not None:
+            if check_tag:
+                _check_tag(known[0], known[1], value)
+            return known
     tag, keyword, vr, value = resolve(key, value, context)
-    return _encode_resolved(tag, keyword, vr, value, codec, context)
+    if check_tag:
+        _check_tag(tag, keyword, value)
+    element = tag, keyword, _encode_resolved(tag, keyword, vr, value, codec, context)
+    if value_key is not None and not _chosen_by_context(key, value):
+        if len(_known_elements) >= _CACHE_LIMIT:
+            _known_elements.clear()
+        _known_elements[(key, codec, value_key)] = element
+    return element
 
 
 def _encode_resolved(tag, keyword, vr, value, codec, context):
-    key = _value_key(value) if vr != "SQ" else None
-    if key is not None:
-        key = (tag, vr, codec, key)
-        element = _element_bytes.get(key)
-        if element is not None:
-            return element
     try:
         if vr == "SQ":
             data = _encode_sequence(value, codec, context)
@@ -122,24 +141,12 @@ def _encode_resolved(tag, keyword, vr, value, codec, context):
         if exc.tag is not None or exc.keyword is not None:  # raised inside an item: keep its names
             raise EncodingError(f"in {keyword or tags.format_tag(tag)}: {exc}") from exc
         raise EncodingError(exc.reason, keyword=keyword, tag=tag, vr=vr, value=exc.value) from None
-    element = element_header(tag, vr, len(data)) + data
-    if key is not None:
-        if len(_element_bytes) >= _CACHE_LIMIT:
-            _element_bytes.clear()
-        _element_bytes[key] = element
-    return element
-
-
-# (tag, VR, codec, value as a key) -> the element's bytes, for the plain values (text, numbers, lists of them)
-# that recur from series to series of a process. An element's bytes are a function of these alone (its VR
-# already chosen), and only a value that encoded without error is kept: a bad value is refused every time.
-_element_bytes = {}
-_CACHE_LIMIT = 4096
+    return element_header(tag, vr, len(data)) + data
 
 
 def _value_key(value):
     """A key equal only for values that encode alike (1 == 1.0 == True, 0.0 == -0.0: type and sign are in it),
-    or None for other values (arrays, bytes, dates, subclasses)."""
+    or None for other values (arrays, bytes, dates, subclasses). Sequence items are keyed by keyword and value."""
     kind = type(value)
     if kind is str or kind is int:
         return kind, value
@@ -148,7 +155,21 @@ def _value_key(value):
     if kind is list or kind is tuple:
         singles = tuple(map(_value_key, value))
         return None if None in singles else (kind, singles)
+    if kind is dict:
+        if not all(type(key) is str for key in value):
+            return None
+        singles = tuple(map(_value_key, value.values()))
+        return None if None in singles else (kind, tuple(value), singles)
     return None
+
+
+def _chosen_by_context(key, value):
+    """True if the element's VR, or one in its items, is ambiguous: chosen by the dataset's other values."""
+    if " or " in _entry_for_key(key)[1].vr:
+        return True
+    if type(value) is not list and type(value) is not tuple:
+        return False
+    return any(_chosen_by_context(k, v) for item in value if type(item) is dict for k, v in item.items())
 
 
 def _encode_sequence(items, codec, context):
@@ -180,9 +201,8 @@ def encode_elements(dataset, codec="ascii", context=None):
     context = dataset if context is None else context
     encoded = []
     for key, value in dataset.items():
-        tag, keyword, vr, value = resolve(key, value, context)
-        _check_tag(tag, keyword, value)
-        encoded.append((tag, _encode_resolved(tag, keyword, vr, value, codec, context)))
+        tag, _, data = _element(key, value, codec, context, check_tag=True)
+        encoded.append((tag, data))
     encoded.sort(key=lambda pair: pair[0])
     for (tag_a, _), (tag_b, _) in zip(encoded, encoded[1:]):
         if tag_a == tag_b:
