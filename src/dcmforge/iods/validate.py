@@ -143,27 +143,30 @@ def _rows_by_keyword(rows):
 
 
 def _row_problems(container, row, path, context):
-    name = path + row.keyword
     condition = row.condition
-    holds = condition is None or condition.test(context if condition.scope == "image" else container)
     if row.keyword not in container:
-        if row.type in ("1", "2") or (row.type in ("1C", "2C") and holds):
+        if row.type in ("1", "2") or (row.type in ("1C", "2C") and _holds(condition, container, context)):
             because = f" (required when {condition.text})" if condition else ""
-            return [problem(name, f"missing{because}", row)]
+            return [problem(path + row.keyword, f"missing{because}", row)]
         return []
-    if condition is not None and not holds and condition.otherwise == "absent":
-        return [problem(name, f"must not be present: it is allowed only when {condition.text}", row)]
+    if condition is not None and condition.otherwise == "absent" and not _holds(condition, container, context):
+        return [problem(path + row.keyword, f"must not be present: it is allowed only when {condition.text}", row)]
     value = container[row.keyword]
     if is_empty(value):
         if row.type in ("1", "1C"):
-            return [problem(name, f"empty; Type {row.type} needs a value", row)]
+            return [problem(path + row.keyword, f"empty; Type {row.type} needs a value", row)]
         return []
-    return _value_problems(value, row, name)
+    if not row.enum and row.max_items is None:
+        return []
+    return _value_problems(value, row, path + row.keyword)
+
+
+def _holds(condition, container, context):
+    """True when the row's condition holds (a row without one always does); asked only when it matters."""
+    return condition is None or condition.test(context if condition.scope == "image" else container)
 
 
 def _value_problems(value, row, name):
-    if not row.enum and row.max_items is None:
-        return []
     singles = values_of(value)
     found = []
     for allowed in row.enum:
@@ -184,12 +187,17 @@ def _value_problems(value, row, name):
 
 
 def _is_allowed(single, allowed):
-    if all(isinstance(a, str) for a in allowed):
+    if _all_text(allowed):
         return isinstance(single, str) and single.strip() in allowed
     try:
         return float(single) in allowed
     except (TypeError, ValueError, OverflowError):
         return False
+
+
+@functools.lru_cache(maxsize=1024)
+def _all_text(allowed):
+    return all(isinstance(a, str) for a in allowed)
 
 
 def _elements(container, rows, path, codec, context, encoded=frozenset()):
@@ -243,7 +251,15 @@ def _single_element_problems(key, value, entry, row, name, codec, context, encod
             return [problem(name, error.reason, row)]
     found = []
     vm = row.vm if row and row.vm else entry.vm
-    count = 0 if entry.vr in _UNCOUNTED_VRS else len(values_of(value))  # a byte stream is one value
+    kind = type(value)
+    if entry.vr in _UNCOUNTED_VRS:  # a byte stream is one value
+        count = 0
+    elif kind is str:
+        count = 1 if value else 0
+    elif kind is int or kind is float:
+        count = 1
+    else:
+        count = len(values_of(value))
     if count and not vm_allows(vm, count):
         found.append(problem(name, f"holds {count} value(s); VM {vm} allowed", row))
     if entry.vr == "PN":
@@ -254,6 +270,7 @@ def _single_element_problems(key, value, entry, row, name, codec, context, encod
     return found
 
 
+@functools.lru_cache(maxsize=1024)
 def vm_allows(vm, count):
     """True if ``count`` values fit the value multiplicity ``vm`` ("1", "2-n", "1-3", "3-3n", ...)."""
     low, _, high = vm.partition("-")
