@@ -57,7 +57,19 @@ def defaults(description):
 
 def defaults_of(rows):
     """keyword -> value for every row with a default, e.g. the rows of a functional group's item."""
-    return {row.keyword: copy.deepcopy(row.default) for row in rows if row.default is not None}
+    return {row.keyword: _copy(row.default) for row in rows if row.default is not None}
+
+
+def _copy(value):
+    """A deep copy of a default; the plain data defaults are made of is copied without deepcopy's bookkeeping."""
+    kind = type(value)
+    if kind is str or kind is int or kind is float:
+        return value
+    if kind is list:
+        return [_copy(single) for single in value]
+    if kind is dict:
+        return {key: _copy(single) for key, single in value.items()}
+    return copy.deepcopy(value)
 
 
 def attribute(description, keyword):
