@@ -79,6 +79,24 @@ def test_toml_with_comments_and_nested_sequences(tmp_path):
     assert notes == ["note: RadiopharmaceuticalInformationSequence[1]: F-18: RadionuclideHalfLife 6586.2, RadionuclidePositronFraction 0.9673 filled in"]
 
 
+def test_metadata_resolved_again_gives_its_own_copy_and_a_bad_value_is_refused_every_time():
+    # A process resolves one metadata once; what it hands back must be new each time, and errors never kept.
+    meta = {"PatientName": "A^B", "isotope": "F-18", "RadiopharmaceuticalInformationSequence": [{"Radiopharmaceutical": "FDG"}]}
+    first, first_notes = resolve_metadata(meta, "PT")
+    first["RadiopharmaceuticalInformationSequence"][0]["Radiopharmaceutical"] = "changed by the caller"
+    first_notes.append("changed by the caller")
+    again, notes = resolve_metadata(meta, "PT")
+    assert again["RadiopharmaceuticalInformationSequence"][0]["Radiopharmaceutical"] == "FDG"
+    assert "changed by the caller" not in notes and notes == resolve_metadata(dict(meta), "PT")[1]
+    meta["RadiopharmaceuticalInformationSequence"][0]["Radiopharmaceutical"] = "X" * 65  # LO holds 64
+    for _ in range(2):
+        with pytest.raises(MetadataError, match="Radiopharmaceutical"):
+            resolve_metadata(meta, "PT")
+    for weight in (70, 70.0, "70"):  # equal in Python or in meaning, each resolved as given
+        resolved = resolve_metadata({"PatientWeight": weight}, "PT")[0]["PatientWeight"]
+        assert (resolved, type(resolved)) == (weight, type(weight))
+
+
 def test_json_and_sniffing(tmp_path):
     (tmp_path / "a.json").write_text('{"PatientID": "P1"}')
     (tmp_path / "b.meta").write_text('  {"PatientID": "P2"}')

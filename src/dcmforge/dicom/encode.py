@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 
 from . import tags
 from ..errors import EncodingError
+from .values import plain_key
 from .vr import CHARACTER_SETS, VR_RULES, encode_value, format_ds
 
 
@@ -113,7 +114,7 @@ _CACHE_LIMIT = 4096
 
 def _element(key, value, codec, context, check_tag=False):
     """(tag, keyword, bytes) of one dataset entry; check_tag: refuse a tag no dataset may hold (before encoding)."""
-    value_key = _value_key(value) if type(key) is str else None  # keywords: 1, 1.0 and True are not one key
+    value_key = plain_key(value) if type(key) is str else None  # keywords: 1, 1.0 and True are not one key
     if value_key is not None:
         known = _known_elements.get((key, codec, value_key))
         if known is not None:
@@ -142,25 +143,6 @@ def _encode_resolved(tag, keyword, vr, value, codec, context):
             raise EncodingError(f"in {keyword or tags.format_tag(tag)}: {exc}") from exc
         raise EncodingError(exc.reason, keyword=keyword, tag=tag, vr=vr, value=exc.value) from None
     return element_header(tag, vr, len(data)) + data
-
-
-def _value_key(value):
-    """A key equal only for values that encode alike (1 == 1.0 == True, 0.0 == -0.0: type and sign are in it),
-    or None for other values (arrays, bytes, dates, subclasses). Sequence items are keyed by keyword and value."""
-    kind = type(value)
-    if kind is str or kind is int:
-        return kind, value
-    if kind is float:
-        return (kind, value) if value else (kind, repr(value))
-    if kind is list or kind is tuple:
-        singles = tuple(map(_value_key, value))
-        return None if None in singles else (kind, singles)
-    if kind is dict:
-        if not all(type(key) is str for key in value):
-            return None
-        singles = tuple(map(_value_key, value.values()))
-        return None if None in singles else (kind, tuple(value), singles)
-    return None
 
 
 def _chosen_by_context(key, value):

@@ -1,6 +1,8 @@
 """Reading a dataset's values the same way everywhere: one value or many, empty or not, as text or number;
-and writing dates and times as DICOM text (DA, TM, DT) one way."""
+writing dates and times as DICOM text (DA, TM, DT) one way; and keying and copying plain values (text,
+numbers, lists and str-keyed dicts of them) for what a process remembers from one series to the next."""
 
+import copy
 import math
 
 
@@ -70,3 +72,40 @@ def dicom_time(moment):
 def dicom_datetime(moment):
     """DT text of a datetime, as local time (without its offset from UTC)."""
     return dicom_date(moment) + dicom_time(moment)
+
+
+# Deeper than this, a value is not keyed (a table that holds itself is refused by the metadata reader, not here).
+_KEY_DEPTH = 16
+
+
+def plain_key(value, depth=0):
+    """A hashable key equal only for plain values that are the same in every respect, or None for others
+    (arrays, bytes, dates, subclasses). 1 == 1.0 == True and 0.0 == -0.0 in Python: type and sign are in it."""
+    kind = type(value)
+    if kind is str or kind is int:
+        return kind, value
+    if kind is float:
+        return (kind, value) if value else (kind, repr(value))
+    if depth > _KEY_DEPTH:
+        return None
+    if kind is list or kind is tuple:
+        singles = tuple([plain_key(single, depth + 1) for single in value])
+        return None if None in singles else (kind, singles)
+    if kind is dict:
+        if not all(type(key) is str for key in value):
+            return None
+        singles = tuple([plain_key(single, depth + 1) for single in value.values()])
+        return None if None in singles else (kind, tuple(value), singles)
+    return None
+
+
+def plain_copy(value):
+    """A deep copy; the plain data of datasets and metadata is copied without deepcopy's bookkeeping."""
+    kind = type(value)
+    if kind is str or kind is int or kind is float or value is None:
+        return value
+    if kind is list:
+        return [plain_copy(single) for single in value]
+    if kind is dict:
+        return {key: plain_copy(single) for key, single in value.items()}
+    return copy.deepcopy(value)

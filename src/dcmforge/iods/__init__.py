@@ -9,11 +9,11 @@ concepts users name in words; ``validate`` checks a dataset against a descriptio
 This module chooses a description and answers questions about it.
 """
 
-import copy
 from importlib import import_module
 
+from ..dicom.values import plain_copy
 from ..errors import DcmforgeError
-from .model import SOURCES, TYPES
+from .model import SOURCES, TYPES, by_keyword
 
 __all__ = [
     "DESCRIPTIONS", "MODALITY_SPELLINGS", "SOURCES", "TYPES", "attribute", "defaults", "defaults_of",
@@ -57,29 +57,24 @@ def defaults(description):
 
 def defaults_of(rows):
     """keyword -> value for every row with a default, e.g. the rows of a functional group's item."""
-    return {row.keyword: _copy(row.default) for row in rows if row.default is not None}
-
-
-def _copy(value):
-    """A deep copy of a default; the plain data defaults are made of is copied without deepcopy's bookkeeping."""
-    kind = type(value)
-    if kind is str or kind is int or kind is float:
-        return value
-    if kind is list:
-        return [_copy(single) for single in value]
-    if kind is dict:
-        return {key: _copy(single) for key, single in value.items()}
-    return copy.deepcopy(value)
+    return {row.keyword: plain_copy(row.default) for row in rows if row.default is not None}
 
 
 def attribute(description, keyword):
     """The row of ``keyword`` in ``description``, or None."""
-    for row in description.attributes:
-        if row.keyword == keyword:
-            return row
-    return None
+    return by_keyword(description.attributes).get(keyword)
 
 
 def keywords_from(description, *sources):
     """The keywords whose value comes from one of ``sources`` (e.g. "slice"), in description order."""
-    return tuple(row.keyword for row in description.attributes if row.source in sources)
+    rows = description.attributes
+    known = _by_sources.get((id(rows), sources))
+    if known is None or known[0] is not rows:
+        if len(_by_sources) >= 1024:
+            _by_sources.clear()
+        known = _by_sources[(id(rows), sources)] = (rows, tuple(row.keyword for row in rows if row.source in sources))
+    return known[1]
+
+
+# (id(rows), sources) -> (rows, keywords): asked for every series of the same few descriptions.
+_by_sources = {}

@@ -96,6 +96,20 @@ class Description(NamedTuple):
     rules: tuple
 
 
+# id(rows) -> (rows, keyword -> row). A description's tables are built once and kept, so their maps are too.
+_maps = {}
+
+
+def by_keyword(rows):
+    """keyword -> row of a table (a description's attributes or a sequence's items), made once per table."""
+    known = _maps.get(id(rows))
+    if known is None or known[0] is not rows:
+        if len(_maps) >= 1024:  # tables made on the fly (tests) do not pile up
+            _maps.clear()
+        known = _maps[id(rows)] = (rows, {row.keyword: row for row in rows})
+    return known[1]
+
+
 # -- building blocks --------------------------------------------------------------
 
 

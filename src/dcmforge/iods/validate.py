@@ -21,6 +21,7 @@ from ..dicom.encode import encode_element, with_character_set
 from ..dicom.values import is_empty, values_of
 from ..dicom.vr import vrs_of_kind
 from ..errors import EncodingError, ValidationError
+from .model import by_keyword
 
 # VRs whose value is one stream (VM is always 1) or a sequence: no value count to check.
 _UNCOUNTED_VRS = vrs_of_kind("words", "bytes", "sequence") | {"OB or OW", "US or OW"}
@@ -122,24 +123,35 @@ def _level_problems(container, rows, path, codec, context, encoded=frozenset()):
 
     encoded: the keys of ``container`` whose values (items included) are known to encode."""
     found = []
+    by_keyword, quiet = _row_map(rows)
     for row in rows:
-        if row.type != "3" or row.keyword in container:  # an absent Type 3 attribute is never a problem
+        if row.keyword in container:
+            if row.keyword not in quiet:
+                found += _row_problems(container, row, path, context)
+        elif row.type != "3":  # an absent Type 3 attribute is never a problem
             found += _row_problems(container, row, path, context)
-    found += _elements(container, _rows_by_keyword(rows), path, codec, context, encoded)
+    found += _elements(container, by_keyword, path, codec, context, encoded)
     return found
 
 
-# id(rows) -> (rows, keyword -> row): a description's tables are built once and kept, so their maps are too.
-_row_maps = {}
+# id(rows) -> (rows, the keywords whose row no value can fail: Type 2 or 3, no condition, no enumeration, no
+# item limit), made once per table as by_keyword is.
+_quiet = {}
 
 
-def _rows_by_keyword(rows):
-    known = _row_maps.get(id(rows))
+def _row_map(rows):
+    """(keyword -> row, the quiet keywords) of a table."""
+    known = _quiet.get(id(rows))
     if known is None or known[0] is not rows:
-        if len(_row_maps) >= 1024:  # tables made on the fly (tests) do not pile up
-            _row_maps.clear()
-        known = _row_maps[id(rows)] = (rows, {row.keyword: row for row in rows})
-    return known[1]
+        if len(_quiet) >= 1024:
+            _quiet.clear()
+        quiet = frozenset(
+            row.keyword
+            for row in rows
+            if row.type in ("2", "3") and row.condition is None and not row.enum and row.max_items is None
+        )
+        known = _quiet[id(rows)] = (rows, quiet)
+    return by_keyword(rows), known[1]
 
 
 def _row_problems(container, row, path, context):

@@ -9,7 +9,7 @@ import datetime
 import math
 
 from ..dicom import tags
-from ..dicom.values import dicom_date, dicom_datetime, dicom_time, text_value, values_of
+from ..dicom.values import dicom_date, dicom_datetime, dicom_time, plain_copy, plain_key, text_value, values_of
 from ..dicom.vr import vrs_of_kind
 from ..errors import EncodingError, MetadataError
 from ..iods import MODALITY_SPELLINGS, attribute, description_for
@@ -82,11 +82,25 @@ def resolve_metadata(meta, modality):
     of seconds) for the series writer. Raises MetadataError naming every
     problem when any is an error; warnings and explanations come back as notes.
     """
+    key = (modality, plain_key(meta)) if isinstance(modality, str) else None
+    if key is not None and key[1] is not None and key in _resolved_before:
+        resolved, notes = _resolved_before[key]
+        return plain_copy(resolved), list(notes)
     resolved, problems = resolve(meta, description_for(modality))
     errors = [str(found) for found in problems if found.level == "error"]
     if errors:
         raise MetadataError(f"{len(errors)} problem(s) with the metadata:\n  " + "\n  ".join(errors))
-    return resolved, [str(found) for found in problems]
+    notes = [str(found) for found in problems]
+    if key is not None and key[1] is not None:
+        if len(_resolved_before) >= 64:
+            _resolved_before.clear()
+        _resolved_before[key] = plain_copy(resolved), tuple(notes)
+    return resolved, notes
+
+
+# (modality, metadata as a plain key) -> (resolved, notes): a process writing many series of one metadata
+# resolves it once. Resolving is a function of these alone; metadata with errors is refused every time.
+_resolved_before = {}
 
 
 def resolve(meta, description):
