@@ -216,6 +216,15 @@ def test_import_dcmforge_does_not_import_nibabel():
     assert done.stdout.strip() == "False", done.stderr
 
 
+def test_an_uncompressed_file_is_read_without_gzip(tmp_path):
+    """gzip and the inflate bounds load for a .nii.gz only: a one-file convert of a .nii does not pay for them."""
+    path = nifti(tmp_path / "x.nii", activity((2, 3, 4)), np.eye(4))
+    code = (f"import sys, dcmforge; dcmforge.read_image({str(path)!r}); "
+            "print(sorted(m for m in sys.modules if m in ('gzip', 'dcmforge.readers.inflate')))")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "[]", done.stderr
+
+
 def test_a_convert_reads_nifti_without_nibabel(tmp_path):
     """The runtime reads NIfTI with numpy alone: importing nibabel costs more than a small conversion."""
     path = nifti(tmp_path / "x.nii.gz", activity((2, 3, 4)), ras(oblique_affine()))

@@ -20,7 +20,6 @@ nibabel and dcm2niix do:
 * descrip and the intent are kept as notes (warnings), never used for quantitation.
 """
 
-import gzip
 import math
 import os
 import zlib
@@ -32,7 +31,6 @@ import numpy as np
 from ..errors import GeometryError, NiftiError
 from ..geometry import finite_vector, from_affine
 from ..image import NIFTI, Image
-from .inflate import DEFLATE_MOST, cannot_inflate_to
 from .lazy import LazyVolume
 
 # nifti1.h, in order: (name, type, count). The NIfTI-1 header is 348 bytes.
@@ -131,7 +129,11 @@ def read_header(path):
 
 
 def _open(path):
-    return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
+    if path.name.lower().endswith(".gz"):
+        import gzip  # here: a .nii never needs it
+
+        return gzip.open(path, "rb")
+    return open(path, "rb")
 
 
 def _shape(path, header):
@@ -195,6 +197,8 @@ def _raw_voxels(path, data_path, offset, stored, shape):
                 raise NiftiError(f"{path}: dim and datatype need {needed} bytes but {data_path} holds {size}")
             return np.memmap(data_path, stored, "r", offset, (count,))
         _check_compressed_size(path, data_path, needed)
+        import gzip  # here: a .nii never needs it
+
         with gzip.open(data_path, "rb") as file:
             file.seek(offset)
             data = file.read(count * stored.itemsize)
@@ -208,6 +212,8 @@ def _raw_voxels(path, data_path, offset, stored, shape):
 
 
 def _check_compressed_size(path, data_path, needed):
+    from .inflate import DEFLATE_MOST, cannot_inflate_to
+
     compressed = os.stat(data_path).st_size
     if cannot_inflate_to(compressed, needed):
         raise NiftiError(f"{path}: {compressed} bytes of gzip data cannot inflate to the {needed} bytes dim and datatype "
