@@ -13,7 +13,7 @@ from dicom_tools import LONG_HEADER_VRS, read_elements
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dcmforge.dicom import _dictionary
+from dcmforge.dicom.tags import lookup, table
 from dcmforge.dicom.encode import (
     ABSENT,
     Explicit,
@@ -445,10 +445,10 @@ def _keyword_pools(per_vr=3):
     """A few standard keywords for every VR, spread over the dictionary."""
     pools = {}
     skip = {"SpecificCharacterSet", "SOPClassUID", "SOPInstanceUID"}
-    for keyword, (tag, vr, _) in _dictionary.KEYWORDS.items():
+    for keyword, (tag, vr, _, _, retired) in table().items():
         group = tag >> 16
         if vr in VR_RULES and group not in (0x0000, 0x0002, 0xFFFE) and tag & 0xFFFF and keyword not in skip \
-                and keyword not in _dictionary.RETIRED:
+                and not retired:
             pools.setdefault(vr, []).append(keyword)
     return {vr: keywords[:: max(1, len(keywords) // per_vr)][:per_vr] for vr, keywords in pools.items()}
 
@@ -486,7 +486,7 @@ def _entries(depth):
 
 
 def _tag_of_key(key):
-    return key[0] << 16 | key[1] if isinstance(key, tuple) else _dictionary.KEYWORDS[key][0]
+    return key[0] << 16 | key[1] if isinstance(key, tuple) else lookup(key).tag
 
 
 def _as_dataset(entries):

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 import dcmforge
 from dcmforge.dicom import _dictionary
 from dcmforge.errors import EncodingError
-from dcmforge.dicom.tags import Entry, entry_for_tag, format_tag, is_private, lookup, tag_of
+from dcmforge.dicom.tags import Entry, entry_for_tag, format_tag, is_private, lookup, table, tag_of
 
 
 @pytest.mark.parametrize(
@@ -38,15 +38,31 @@ def test_lookup_flags_retired_entries():
 
 
 def test_three_vr_ambiguity_is_kept_verbatim():
-    vrs = {row[1] for row in _dictionary.KEYWORDS.values()}
+    vrs = {entry.vr for entry in table().values()}
     assert "US or SS or OW" in vrs
     assert "OB or OW" in vrs
 
 
 def test_table_is_sorted_by_tag():
-    tags = [row[0] for row in _dictionary.KEYWORDS.values()]
+    tags = [entry.tag for entry in table().values()]
     assert tags == sorted(tags)
     assert len(set(tags)) == len(tags)
+
+
+@pytest.mark.parametrize(
+    "keyword", ["Patient", "PatientNam", "atientName", "PatientName PatientID", "PatientName ", "Patient\u00f1ame", "0"]
+)
+def test_only_a_whole_keyword_is_found_in_the_table_text(keyword):
+    # The table is one text of keywords: a part of one, or two with their space, is no keyword.
+    with pytest.raises(EncodingError, match="unknown keyword"):
+        lookup(keyword)
+
+
+def test_tags_next_to_the_table_s_are_not_found():
+    assert entry_for_tag(0x00000000).keyword == "CommandGroupLength"  # the first
+    assert entry_for_tag(0xFFFEE0DD).keyword == "SequenceDelimitationItem"  # the last
+    for tag in (0x00100011, 0x0010000F, 0xFFFFFFFF, 0xFFFEE0DE):
+        assert entry_for_tag(tag) is None
 
 
 def test_edition_is_recorded():
@@ -88,8 +104,8 @@ def test_entry_for_tag():
 
 
 def test_every_keyword_round_trips_through_its_tag():
-    for keyword, (tag, _, _) in _dictionary.KEYWORDS.items():
-        assert entry_for_tag(tag).keyword == keyword
+    for keyword, entry in table().items():
+        assert entry_for_tag(entry.tag).keyword == keyword
 
 
 @pytest.mark.parametrize(
@@ -115,8 +131,8 @@ def test_tag_of_reads_hex_in_either_case():
 
 def test_no_keyword_looks_like_a_written_tag():
     # tag_of reads 8 hex digits as a tag before trying keywords.
-    for keyword in _dictionary.KEYWORDS:
-        assert tag_of(keyword) == _dictionary.KEYWORDS[keyword][0]
+    for keyword, entry in table().items():
+        assert tag_of(keyword) == entry.tag
 
 
 @pytest.mark.parametrize(
@@ -165,12 +181,9 @@ def test_table_agrees_with_pydicom():
         for tag, (vr, vm, _name, retired, keyword) in DicomDictionary.items()
         if keyword
     }
-    ours = {
-        keyword: (tag, vr, vm, keyword in _dictionary.RETIRED)
-        for keyword, (tag, vr, vm) in _dictionary.KEYWORDS.items()
-    }
+    ours = {keyword: (entry.tag, entry.vr, entry.vm, entry.retired) for keyword, entry in table().items()}
     assert ours == expected
-    assert _dictionary.RETIRED <= set(_dictionary.KEYWORDS)
+    assert all(lookup(keyword) == entry for keyword, entry in table().items())
 
 
 def test_importing_tags_does_not_load_the_table():
