@@ -212,7 +212,15 @@ def has_non_ascii(value):
         if kind is str:
             if not single.isascii():
                 return True
-        elif kind is not int and kind is not float and has_non_ascii(single):
+        elif kind is list:  # most lists hold text or numbers: looked through here, without a call each
+            for inner in single:
+                kind = type(inner)
+                if kind is str:
+                    if not inner.isascii():
+                        return True
+                elif kind is not int and kind is not float and has_non_ascii(inner):
+                    return True
+        elif kind is not int and kind is not float and single is not None and has_non_ascii(single):
             return True
     return False
 

@@ -226,6 +226,12 @@ def _elements(container, rows, path, codec, context, encoded=frozenset()):
         else:
             # In an item known to encode, an ambiguous VR is still tried: the image's values choose it here.
             encode = key not in encoded or (encoded is container and " or " in entry.vr)
+            kind = type(value)
+            if not encode and (kind is int or kind is float or (kind is str and value)) and entry.vr != "PN":
+                # One plain value the encoder took: only its count could be wrong (a name's form is PN's).
+                if not vm_allows(row.vm if row and row.vm else entry.vm, 1):
+                    found += _single_element_problems(key, value, entry, row, name, codec, context, encode)
+                continue
             found += _single_element_problems(key, value, entry, row, name, codec, context, encode)
     return found
 
