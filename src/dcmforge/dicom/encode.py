@@ -12,6 +12,7 @@ it is written.
 
 import collections
 import functools
+import operator
 import struct
 from collections.abc import Mapping
 from typing import Any, NamedTuple
@@ -29,6 +30,7 @@ class Explicit(NamedTuple):
     value: object
 
 
+_first = operator.itemgetter(0)  # the tag of a (tag, bytes) pair, to sort by
 _SHORT_HEADER = struct.Struct("<HH2sH")
 _LONG_HEADER = struct.Struct("<HH2sHI")
 _ITEM_HEADER = struct.Struct("<HHI")
@@ -185,7 +187,7 @@ def encode_elements(dataset, codec="ascii", context=None):
     for key, value in dataset.items():
         tag, _, data = _element(key, value, codec, context, check_tag=True)
         encoded.append((tag, data))
-    encoded.sort(key=lambda pair: pair[0])
+    encoded.sort(key=_first)
     for (tag_a, _), (tag_b, _) in zip(encoded, encoded[1:]):
         if tag_a == tag_b:
             raise EncodingError("given twice (by keyword and by tag?)", tag=tag_a)
@@ -291,7 +293,7 @@ class HeaderTemplate:
         pieces = [(tag, data) for tag, data in encode_elements(shared, codec, shared) if tag not in slot_tags]
         self.encoded = frozenset(shared)  # every shared key encoded without error: validation need not again
         pieces += slots
-        pieces.sort(key=lambda piece: piece[0])
+        pieces.sort(key=_first)
         # Merge neighbouring shared pieces so render joins as few bytes objects as possible.
         self.plan = []
         for _, piece in pieces:
