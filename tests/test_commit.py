@@ -78,6 +78,16 @@ def test_files_appear_only_at_the_commit(tmp_path, renames):
     assert os.stat(final).st_mode & 0o777 == 0o777 & ~mask
 
 
+@pytest.mark.parametrize("mask", [0o022, 0o027, 0o077, 0o002])
+def test_the_committed_folder_has_the_umask_s_permissions(tmp_path, mask):
+    old = os.umask(mask)  # this test runs alone in its process's one thread
+    try:
+        write(tmp_path / "series", {"a.dcm": b"one"})
+    finally:
+        os.umask(old)
+    assert os.stat(tmp_path / "series").st_mode & 0o777 == 0o777 & ~mask
+
+
 @pytest.mark.parametrize("failure", [OSError(28, "No space left on device"), KeyboardInterrupt()],
                          ids=["disk full", "interrupt"])
 def test_a_failure_leaves_nothing_not_even_the_folders_it_made(tmp_path, failure):
