@@ -112,6 +112,7 @@ def encode_element(key, value, codec="ascii", context=None):
 # its VR is not ambiguous, and only a value that encoded without error is kept: a bad one is refused every time.
 _known_elements = {}
 _CACHE_LIMIT = 4096
+_CACHED_BYTES = 4096  # a long list of numbers is rare and would hold its memory: encoded each time
 
 
 def _element(key, value, codec, context, check_tag=False):
@@ -127,7 +128,7 @@ def _element(key, value, codec, context, check_tag=False):
     if check_tag:
         _check_tag(tag, keyword, value)
     element = tag, keyword, _encode_resolved(tag, keyword, vr, value, codec, context)
-    if value_key is not None and not _chosen_by_context(key, value):
+    if value_key is not None and len(element[2]) <= _CACHED_BYTES and not _chosen_by_context(key, value):
         if len(_known_elements) >= _CACHE_LIMIT:
             _known_elements.clear()
         _known_elements[(key, codec, value_key)] = element
