@@ -160,16 +160,16 @@ def _row_problems(container, row, path, context):
         if row.type in ("1", "2") or (row.type in ("1C", "2C") and _holds(condition, container, context)):
             because = f" (required when {condition.text})" if condition else ""
             return [problem(path + row.keyword, f"missing{because}", row)]
-        return []
+        return ()
     if condition is not None and condition.otherwise == "absent" and not _holds(condition, container, context):
         return [problem(path + row.keyword, f"must not be present: it is allowed only when {condition.text}", row)]
     value = container[row.keyword]
     if is_empty(value):
         if row.type in ("1", "1C"):
             return [problem(path + row.keyword, f"empty; Type {row.type} needs a value", row)]
-        return []
+        return ()
     if not row.enum and row.max_items is None:
-        return []
+        return ()
     return _value_problems(value, row, path + row.keyword)
 
 
@@ -248,7 +248,7 @@ def _entry(key):
 def _sequence_problems(value, row, name, codec, context, encoded=False):
     """encoded: the whole sequence is known to encode, so every element of its items does."""
     if value is None:
-        return []
+        return ()
     if not isinstance(value, (list, tuple)):
         return [problem(name, f"a sequence needs a list of items (mappings), not {type(value).__name__}", row)]
     found = []
