@@ -387,8 +387,11 @@ def _encode_numbers(vr, value):
     if source.dtype.kind not in "iufb":
         _fail("needs numbers", vr, value)
     if dtype.kind in "iu":
-        if source.dtype.kind == "f" and not np.all(np.equal(np.mod(source, 1), 0)):
-            _fail("needs integers", vr, value)
+        if source.dtype.kind == "f":
+            with np.errstate(invalid="ignore"):  # NaN and infinities: refused below, without numpy's warning
+                whole = np.all(np.equal(np.mod(source, 1), 0))
+            if not whole:
+                _fail("needs integers", vr, value)
         info = np.iinfo(dtype)
         # ">= max + 1": for floats, max itself rounds up to 2**63 (or 2**64), which does not fit.
         if source.size and (source.min() < info.min or source.max() >= info.max + 1):
