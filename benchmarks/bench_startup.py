@@ -15,7 +15,9 @@ Each round runs the three in an order that rotates from round to round; a figure
 is the median of the per-round ratios. Then, in fresh processes:
 
 * dcmforge's own imports in a one-input NIfTI convert: the sum of the self times
-  ``python -X importtime`` reports for dcmforge's modules (median of 9 runs);
+  ``python -X importtime`` reports for dcmforge's modules (median of 9 runs), and the
+  same for the standard library's modules the command imports and the floor's does not
+  (argparse, logging, json, tomllib, ...);
 * the per-series fixed cost: write_series of a 1x4x4 volume (plan, validation, header,
   one file, commit), median of 200 calls after a warm-up; every series of one metadata (as
   a loop writing the frames of one study), then each series with its own SeriesDescription
@@ -113,23 +115,29 @@ def whole_processes(work, repeats):
     return ratios, nifti_to_interfile["convert NIfTI"][1], (nifti, meta, env)
 
 
-def own_import_time(nifti, meta, env, work, runs=9):
-    """Median over runs of the summed self times (µs) of dcmforge's modules in a one-input NIfTI convert."""
-    sums = []
+def import_times(nifti, meta, env, work, runs=9):
+    """(dcmforge's, the other modules') summed self times (µs) of a one-input NIfTI convert's imports, medians
+    over runs; "other" counts only the modules the floor's process (python, numpy, pathlib) does not import."""
+    floor_modules = set(_self_times([sys.executable, "-X", "importtime", "-c", "import sys, numpy, pathlib"], env))
+    own, other = [], []
     for run in range(runs):
-        done = subprocess.run(
-            [sys.executable, "-X", "importtime", *DCMFORGE_COMMAND[1:], "-q", "convert", str(nifti), "--out",
-             str(work / f"imports-{run}"), "--meta", str(meta)],
-            env=env, check=True, capture_output=True, text=True,
-        )  # fmt: skip
-        total = 0
-        for line in done.stderr.splitlines():
-            if line.startswith("import time:") and "|" in line:
-                self_us, _, name = line[len("import time:") :].split("|")
-                if name.strip().startswith("dcmforge") and self_us.strip().isdigit():
-                    total += int(self_us)
-        sums.append(total)
-    return statistics.median(sums)
+        times = _self_times([sys.executable, "-X", "importtime", *DCMFORGE_COMMAND[1:], "-q", "convert", str(nifti),
+                             "--out", str(work / f"imports-{run}"), "--meta", str(meta)], env)  # fmt: skip
+        own.append(sum(us for name, us in times.items() if name.startswith("dcmforge")))
+        other.append(sum(us for name, us in times.items() if not name.startswith("dcmforge") and name not in floor_modules))
+    return statistics.median(own), statistics.median(other)
+
+
+def _self_times(command, env):
+    """{module: self µs} that ``python -X importtime`` reports for ``command``."""
+    done = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
+    times = {}
+    for line in done.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            self_us, _, name = line[len("import time:") :].split("|")
+            if self_us.strip().isdigit():
+                times[name.strip()] = int(self_us)
+    return times
 
 
 def fixed_cost(env, work):
@@ -147,7 +155,7 @@ def main():
     work = Path(tempfile.mkdtemp(prefix="dcmforge-startup-", dir=TMP_ROOT))
     try:
         ratios, nifti_ratio, (nifti, meta, env) = whole_processes(work, args.rounds)
-        imports = own_import_time(nifti, meta, env, work)
+        imports, other_imports = import_times(nifti, meta, env, work)
         per_series = fixed_cost(env, work)
         print(f"\nW3 whole processes, outputs on {TMP_ROOT or 'the temporary folder'}, bytecode cached; "
               f"medians of {args.rounds} rounds")  # fmt: skip
@@ -155,7 +163,8 @@ def main():
         for tool, (seconds, ratio) in ratios.items():
             print(f"{tool:20} {seconds:8.3f} {ratio:8.2f}")
         print(f"convert NIfTI / convert Interfile (their own alternating rounds): {nifti_ratio:.2f}")
-        print(f"dcmforge's own imports in a one-input NIfTI convert (-X importtime, self times): {imports / 1000:.1f} ms")
+        print(f"dcmforge's own imports in a one-input NIfTI convert (-X importtime, self times): {imports / 1000:.1f} ms; "
+              f"the standard library's the floor's process does not import: {other_imports / 1000:.1f} ms")  # fmt: skip
         print(f"per-series fixed cost (write_series of 1x4x4: plan, validation, one file, commit): "
               f"{per_series[0] * 1000:.2f} ms; {per_series[1] * 1000:.2f} ms when each series has its own "
               "SeriesDescription")  # fmt: skip
