@@ -85,3 +85,15 @@ def test_any_rotation_round_trips_through_the_affine(angles, spacing, flip):
     np.testing.assert_allclose(g.spacing, spacing)
     np.testing.assert_allclose(g.image_orientation, rotation[:, :2].T.ravel(), atol=1e-12)
     np.testing.assert_allclose(g.image_positions(2)[1], affine[:3, 2] + (1, 2, 3))
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=9, max_size=9))
+def test_the_cross_product_and_spacing_are_numpys_to_the_bit(values):
+    """geometry.cross and Geometry.spacing do np.cross's and np.linalg.norm's arithmetic (cheaper per series):
+    the same bits, so every header stays as it was."""
+    a, b, c = np.array(values).reshape(3, 3)
+    assert geometry.cross(a, b).tobytes() == np.cross(a, b).tobytes()
+    affine = np.eye(4)
+    affine[:3, :3] = np.array([a, b, c]).T
+    assert geometry.Geometry(affine).spacing == tuple(float(v) for v in np.linalg.norm(affine[:3, :3], axis=0))

@@ -33,7 +33,8 @@ class Geometry(NamedTuple):
     @property
     def spacing(self):
         """(dx, dy, dz): column, row and slice spacing in mm."""
-        return tuple(float(v) for v in np.linalg.norm(self.affine[:3, :3], axis=0))
+        steps = self.affine[:3, :3]
+        return tuple(float(v) for v in np.sqrt((steps * steps).sum(axis=0)))  # np.linalg.norm's arithmetic
 
     @property
     def row_direction(self):
@@ -46,7 +47,7 @@ class Geometry(NamedTuple):
     @property
     def normal(self):
         """Row x column: the direction SliceLocation is measured along."""
-        return np.cross(self.row_direction, self.column_direction)
+        return cross(self.row_direction, self.column_direction)
 
     @property
     def image_orientation(self):
@@ -93,7 +94,7 @@ def from_spacing(spacing, origin=(0.0, 0.0, 0.0), orientation=(1, 0, 0, 0, 1, 0)
     affine = np.eye(4)
     affine[:3, 0] = row * spacing[0]
     affine[:3, 1] = column * spacing[1]
-    affine[:3, 2] = np.cross(row, column) * spacing[2]
+    affine[:3, 2] = cross(row, column) * spacing[2]
     affine[:3, 3] = origin
     return Geometry(affine)
 
@@ -130,6 +131,12 @@ def from_affine(affine, convention):
             f"DICOM slices cannot describe it: slice direction {slice_step.round(6).tolist()}"
         )
     return Geometry(matrix)
+
+
+def cross(a, b):
+    """a x b of two 3-vectors: np.cross's products and differences, without the generality (moveaxis,
+    broadcasting) that costs more than the arithmetic in a small series' fixed cost."""
+    return np.array([a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]])
 
 
 def finite_vector(values, length, name):
