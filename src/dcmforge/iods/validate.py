@@ -218,21 +218,19 @@ def _elements(container, rows, path, codec, context, encoded=frozenset()):
     for key, value in container.items():
         keyword, entry = _entry(key)
         row = rows.get(keyword)
-        name = path + str(keyword)
-        if entry is None:
-            found.append(problem(name, "not a DICOM keyword or tag dcmforge knows", row))
-        elif entry.vr == "SQ":
-            found += _sequence_problems(value, row, name, codec, context, key in encoded)
-        else:
+        if entry is not None and entry.vr != "SQ":
             # In an item known to encode, an ambiguous VR is still tried: the image's values choose it here.
             encode = key not in encoded or (encoded is container and " or " in entry.vr)
             kind = type(value)
             if not encode and (kind is int or kind is float or (kind is str and value)) and entry.vr != "PN":
                 # One plain value the encoder took: only its count could be wrong (a name's form is PN's).
-                if not vm_allows(row.vm if row and row.vm else entry.vm, 1):
-                    found += _single_element_problems(key, value, entry, row, name, codec, context, encode)
-                continue
-            found += _single_element_problems(key, value, entry, row, name, codec, context, encode)
+                if vm_allows(row.vm if row and row.vm else entry.vm, 1):
+                    continue
+            found += _single_element_problems(key, value, entry, row, path + str(keyword), codec, context, encode)
+        elif entry is None:
+            found.append(problem(path + str(keyword), "not a DICOM keyword or tag dcmforge knows", row))
+        else:
+            found += _sequence_problems(value, row, path + str(keyword), codec, context, key in encoded)
     return found
 
 
