@@ -306,6 +306,12 @@ def test_an_ambiguous_vr_follows_the_dataset_every_time_inside_items_too():
             assert b"\x28\x00\x06\x01" + vr in data, (representation, dataset)
 
 
+def test_a_tag_equal_to_an_earlier_one_with_a_bool_in_it_is_refused():
+    assert encode_element((0x0000, 0x0001), 5)  # CommandLengthToEnd
+    with pytest.raises(EncodingError, match="two ints"):
+        encode_element((0x0000, True), 5)  # == (0, 1) in Python, but not a tag
+
+
 def test_a_bad_value_is_refused_every_time_after_good_ones():
     encode_element("PatientName", "A^B")
     encode_element("Rows", 512)

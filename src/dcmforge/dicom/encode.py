@@ -84,11 +84,17 @@ def resolve(key, value, context):
     return tag, entry.keyword, concrete_vr(entry.vr, context), value
 
 
-@functools.lru_cache(maxsize=4096)
 def _entry_for_key(key):
-    """(tag, dictionary entry or None); cached because the same keys recur in every slice."""
+    """(tag, dictionary entry or None); a keyword's is cached because the same keys recur in every slice."""
+    return _keyword_entry(key) if type(key) is str else _key_entry(key)  # (0, 1) == (0, True), a bad tag
+
+
+def _key_entry(key):
     tag = tags.tag_of(key)
     return tag, tags.entry_for_tag(tag)
+
+
+_keyword_entry = functools.lru_cache(maxsize=4096)(_key_entry)
 
 
 def _check_tag(tag, keyword, value):

@@ -234,13 +234,20 @@ def _elements(container, rows, path, codec, context, encoded=frozenset()):
     return found
 
 
-@functools.lru_cache(maxsize=4096)
 def _entry(key):
+    """(keyword, dictionary entry or None) of a dataset key; a keyword's is looked up once."""
+    return _keyword_entry(key) if type(key) is str else _key_entry(key)  # 1 == True and (1, 2) == (True, 2)
+
+
+def _key_entry(key):
     try:
         entry = tags.lookup(key) if isinstance(key, str) and key[:1].isalpha() else tags.entry_for_tag(tags.tag_of(key))
     except EncodingError:
         return key, None
     return (entry.keyword if entry else key), entry
+
+
+_keyword_entry = functools.lru_cache(maxsize=4096)(_key_entry)  # the same keywords in every image
 
 
 def _sequence_problems(value, row, name, codec, context, encoded=False):
