@@ -343,3 +343,44 @@ def test_write_file_never_writes_through_a_file_planted_at_its_temporary_name(tm
     with pytest.raises(FileExistsError):
         write_file(tmp_path / "slice.dcm", dataset)
     assert victim.read_bytes() == b"precious" and not (tmp_path / "slice.dcm").exists()
+
+
+@pytest.mark.parametrize("where", ["SeriesWriter", "SeriesFolder", "made, not yet registered"])
+def test_an_interrupt_before_the_block_that_removes_the_folder_leaves_nothing(tmp_path, monkeypatch, where):
+    """A stop signal raises KeyboardInterrupt wherever the process is: also at the call of the ``__enter__``
+    of the ``with`` that would remove the private folder just made (write_series' SeriesWriter, the NM
+    writer's SeriesFolder), or inside SeriesFolder right after the folder is made and locked.
+    write_series removes what this thread made in it and raises on; nothing is left (a convert too)."""
+    from dcmforge.convert import convert_one
+    from dcmforge.readers.interfile import write_interfile
+    from dcmforge.write import series as series_module
+
+    header = write_interfile(tmp_path / "pet.hv", activity((3, 4, 5)), spacing=(2, 2, 2))
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    if where == "made, not yet registered":
+        make = SeriesFolder._make_private_folder
+        monkeypatch.setattr(SeriesFolder, "_make_private_folder", lambda folder: make(folder) or interrupted())
+    else:
+        monkeypatch.setattr(series_module.SeriesWriter if where == "SeriesWriter" else SeriesFolder, "__enter__",
+                            interrupted)  # fmt: skip
+    with pytest.raises(KeyboardInterrupt):
+        convert_one(header, tmp_path / "out" / "pet", {"modality": "NM" if where == "SeriesFolder" else "PT"})
+    assert sorted(os.listdir(tmp_path)) == ["pet.hv", "pet.v"] and commit._unfinished == {}
+
+
+def test_an_interrupt_as_the_private_folder_is_made_leaves_nothing(tmp_path, monkeypatch):
+    """Python raises a signal's KeyboardInterrupt as a call returns: as mkdir returns, the folder is made
+    and not yet locked nor known to anything that would remove it. SeriesFolder removes it."""
+    make_folder = os.mkdir
+
+    def made_then_interrupted(*args, **kwargs):
+        make_folder(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(commit.os, "mkdir", made_then_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        SeriesFolder(tmp_path / "series")
+    assert os.listdir(tmp_path) == []

@@ -19,6 +19,8 @@ name holds the old series or the new one, never a mix) and the old one,
 now under the temporary name, is removed. Any failure before the commit
 (an exception, KeyboardInterrupt, a full disk) removes the temporary folder,
 and the folders this writer made above it; an existing series is untouched.
+A KeyboardInterrupt between the folder's making and the ``with`` block meant
+to remove it is caught by ``write_series``, which removes it (``abort_on_interrupt``).
 
 Without renameat2 (not Linux, or a file system that refuses its flags) the
 same guarantees come from plain calls: ``mkdir(final)`` claims the name (a
@@ -52,6 +54,7 @@ commit.
 and the parent after it, so a committed series survives a power loss.
 """
 
+import contextlib
 import errno
 import fcntl
 import functools
@@ -59,6 +62,7 @@ import logging
 import os
 import re
 import stat
+import threading
 
 from ..dicom.part10 import write_all
 from ..errors import DcmforgeError, OutputExistsError
@@ -106,7 +110,11 @@ class SeriesFolder:
         try:
             remove_stale(self.parent_fd, self.parent)
             self._make_private_folder()
+            _unfinished[self] = threading.get_ident()
         except BaseException:
+            _unfinished.pop(self, None)
+            if self.lock_fd is not None:  # made and locked, then an interrupt: ours to remove, lock held
+                _remove_tree(self.parent_fd, self.temporary)
             self._close_folder()
             os.close(self.parent_fd)
             _remove_made(self._made)
@@ -117,7 +125,13 @@ class SeriesFolder:
         tell a folder not locked yet from a dead writer's): then it removes the folder, and a new one is made."""
         for _ in range(3):
             self.temporary = _temporary_name(self.name)
-            os.mkdir(self.temporary, 0o700, dir_fd=self.parent_fd)
+            try:
+                os.mkdir(self.temporary, 0o700, dir_fd=self.parent_fd)
+            except FileExistsError:
+                raise  # the name is someone else's
+            except BaseException:  # also an interrupt as mkdir returns: a folder of this unique name is ours
+                _remove_tree(self.parent_fd, self.temporary)
+                raise
             try:
                 self.fd = os.open(self.temporary, _DIRECTORY | os.O_NOFOLLOW, dir_fd=self.parent_fd)
                 self.lock_fd = os.open(LOCK_NAME, _NEW_LOCK_FILE, 0o600, dir_fd=self.fd)
@@ -190,6 +204,7 @@ class SeriesFolder:
             self.abort()
             raise
         self.committed = True
+        _unfinished.pop(self, None)
         try:
             self._close_folder()
             if self.durable:
@@ -202,6 +217,7 @@ class SeriesFolder:
 
     def abort(self):
         """Remove the temporary folder, and the folders made for it. Safe to call more than once."""
+        _unfinished.pop(self, None)
         if self.parent_fd is not None:
             if not self.committed:
                 _remove_tree(self.parent_fd, self.temporary)  # its lock still held: no cleaner races us
@@ -230,6 +246,28 @@ class SeriesFolder:
         if not self.committed:
             self.abort()
         return False
+
+
+# SeriesFolder -> the thread that made it, until it is committed or removed (abort_on_interrupt).
+_unfinished = {}
+
+
+@contextlib.contextmanager
+def abort_on_interrupt():
+    """A KeyboardInterrupt in the block removes the private folders this thread made in it and has neither
+    committed nor removed.
+
+    A stop signal raises KeyboardInterrupt wherever the thread is, also in the instant between a
+    folder's making and the ``with`` that would remove it (at the call of ``__enter__``).
+    """
+    thread, earlier = threading.get_ident(), set(_unfinished)
+    try:
+        yield
+    except KeyboardInterrupt:
+        for folder, maker in list(_unfinished.items()):
+            if maker == thread and folder not in earlier:
+                folder.abort()
+        raise
 
 
 def refuse_existing(final, overwrite):

@@ -40,7 +40,7 @@ from ..errors import DcmforgeError, VolumeError
 from ..iods import validate
 from ..paths import path_argument
 from .axes import XYZ, ZYX, check_axes, volume_in_zyx
-from .commit import SeriesFolder, refuse_existing
+from .commit import SeriesFolder, abort_on_interrupt, refuse_existing
 from .plan import (
     chunk_extrema,
     chunks,
@@ -109,6 +109,11 @@ def write_series(
     """
     out_dir = path_argument(out_dir, "out_dir", DcmforgeError)
     volume, options = volume_in_zyx(volume, options)
+    with abort_on_interrupt():  # also a private folder made an instant before its writer's block began
+        return _write_series(volume, out_dir, multiframe, split_frames, options)
+
+
+def _write_series(volume, out_dir, multiframe, split_frames, options):
     if _writes_nm(options.get("modality")):
         # An NM image is one multi-frame file, whatever multiframe says (write/nm.py).
         from .nm import write_nm
