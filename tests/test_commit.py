@@ -348,9 +348,9 @@ def test_write_file_never_writes_through_a_file_planted_at_its_temporary_name(tm
 @pytest.mark.parametrize("where", ["SeriesWriter", "SeriesFolder", "made, not yet registered"])
 def test_an_interrupt_before_the_block_that_removes_the_folder_leaves_nothing(tmp_path, monkeypatch, where):
     """A stop signal raises KeyboardInterrupt wherever the process is: also at the call of the ``__enter__``
-    of the ``with`` that would remove the private folder just made (write_series' SeriesWriter, the NM
-    writer's SeriesFolder), or inside SeriesFolder right after the folder is made and locked.
-    write_series removes what this thread made in it and raises on; nothing is left (a convert too)."""
+    of the ``with`` that would remove a private folder just made (a SeriesWriter's, which makes its folder
+    with its first images, inside its block; the NM writer's SeriesFolder, entered with abort_on_interrupt),
+    or inside SeriesFolder right after the folder is made and locked. Nothing is left."""
     from dcmforge.convert import convert_one
     from dcmforge.readers.interfile import write_interfile
     from dcmforge.write import series as series_module

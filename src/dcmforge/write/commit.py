@@ -20,7 +20,7 @@ now under the temporary name, is removed. Any failure before the commit
 (an exception, KeyboardInterrupt, a full disk) removes the temporary folder,
 and the folders this writer made above it; an existing series is untouched.
 A KeyboardInterrupt between the folder's making and the ``with`` block meant
-to remove it is caught by ``write_series``, which removes it (``abort_on_interrupt``).
+to remove it is caught by ``abort_on_interrupt``, which removes it.
 
 Without renameat2 (not Linux, or a file system that refuses its flags) the
 same guarantees come from plain calls: ``mkdir(final)`` claims the name (a
@@ -86,11 +86,12 @@ _LOCK_FILE = os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # RDWR: N
 class SeriesFolder:
     """A private folder that becomes ``final`` when ``commit()`` is called, or vanishes.
 
-    >>> with SeriesFolder("out/PT") as folder:      # doctest: +SKIP
+    >>> with abort_on_interrupt(), SeriesFolder("out/PT") as folder:      # doctest: +SKIP
     ...     folder.write("PT_0001.dcm", [header, pixels])
     ...     folder.commit()
 
-    Leaving the block without a commit (or with an exception) removes it.
+    Leaving the block without a commit (or with an exception) removes it;
+    abort_on_interrupt, an interrupt at the call of its ``__enter__`` too.
     """
 
     def __init__(self, final, *, overwrite=False, durable=False, before_commit=None):

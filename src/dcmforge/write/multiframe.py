@@ -33,7 +33,7 @@ from ..iods.functional_groups import FUNCTIONAL_GROUPS
 from ..iods.pet import PET_IMAGE
 from ..iods.codes import PET_UNITS, Code, position_of_sequences, radiopharmaceutical_code
 from .axes import volume_in_zyx
-from .commit import SeriesFolder, refuse_existing
+from .commit import SeriesFolder, abort_on_interrupt, refuse_existing
 from .plan import (
     chunks,
     draw_preview,
@@ -139,7 +139,7 @@ def write_multiframe(volume, out_dir, **options):
     path = Path(out_dir) / f"{description.modality}_multiframe.dcm"
     refuse_existing(out_dir, options.overwrite)  # before any voxel is read
     backend = pixels.select_backend(volume.size, options.backend)
-    with SeriesFolder(
+    with abort_on_interrupt(), SeriesFolder(
         out_dir, overwrite=options.overwrite, durable=options.durable, before_commit=options.before_commit
     ) as folder:
         mins, maxs = volume_extrema(volume, backend)

@@ -38,7 +38,7 @@ from ..iods.codes import PET_UNITS, UNSTATED_UNITS, radionuclide_for_code
 from ..iods.nm import NM_IMAGE
 from ..iods.pet import PET_IMAGE
 from ..paths import path_argument
-from .commit import SeriesFolder, refuse_existing
+from .commit import SeriesFolder, abort_on_interrupt, refuse_existing
 from .multiframe import pixel_data_length, write_streamed
 from .plan import (
     draw_preview,
@@ -87,7 +87,7 @@ def write_nm(volume, out_dir, **options):
     path = Path(out_dir) / NM_FILE_NAME
     refuse_existing(out_dir, options.overwrite)  # before any voxel is read
     backend = pixels.select_backend(volume.size, options.backend)
-    with SeriesFolder(
+    with abort_on_interrupt(), SeriesFolder(
         out_dir, overwrite=options.overwrite, durable=options.durable, before_commit=options.before_commit
     ) as folder:
         mins, maxs = volume_extrema(volume, backend)

@@ -109,11 +109,6 @@ def write_series(
     """
     out_dir = path_argument(out_dir, "out_dir", DcmforgeError)
     volume, options = volume_in_zyx(volume, options)
-    with abort_on_interrupt():  # also a private folder made an instant before its writer's block began
-        return _write_series(volume, out_dir, multiframe, split_frames, options)
-
-
-def _write_series(volume, out_dir, multiframe, split_frames, options):
     if _writes_nm(options.get("modality")):
         # An NM image is one multi-frame file, whatever multiframe says (write/nm.py).
         from .nm import write_nm
@@ -226,8 +221,8 @@ class SeriesWriter:
         self._pool = _thread_pool(workers) if workers > 1 else None
         self._projections = projections_for(self.shape) if options.preview else None
         self._folder_options = dict(overwrite=options.overwrite, durable=options.durable, before_commit=options.before_commit)
-        # Last: nothing after it can fail and leave the private folder behind.
-        self.folder = SeriesFolder(self.out_dir, **self._folder_options)
+        # Made with the first images, within the writer's block: an interrupt as the block begins leaves nothing.
+        self.folder = None
 
     # -- the series-wide dataset ---------------------------------------------
 
@@ -314,8 +309,8 @@ class SeriesWriter:
 
     def _start_again(self):
         """Drop what was written and begin the series afresh, every image signed."""
-        self.folder.abort()
-        self.folder = SeriesFolder(self.out_dir, **self._folder_options)
+        self._abort()
+        self.folder = None
         self.written, self._held, self._last_values, self._signed = 0, [], None, True
         if self._projections is not None:
             self._projections = projections_for(self.shape)
@@ -396,6 +391,9 @@ class SeriesWriter:
             validate.check(self._dataset_for(first, packed, 0), self.description, self.template.encoded)
             self._validated = True
         jobs = []
+        if self.folder is None:
+            with abort_on_interrupt():  # also one that comes as SeriesFolder returns
+                self.folder = SeriesFolder(self.out_dir, **self._folder_options)
         write = self.folder.write
         if self._window_later and self.folder.durable:  # close() patches every file, and fsyncs it then
             write = functools.partial(write, sync=False)
@@ -449,10 +447,10 @@ class SeriesWriter:
     def close(self) -> list[Path]:
         """Commit the series to out_dir; it is an error if slices are missing."""
         self._shutdown()
-        if self.folder.committed:
+        if self.folder is not None and self.folder.committed:
             return self.paths
         if self.written != self.image_count:
-            self.folder.abort()
+            self._abort()
             raise VolumeError(f"the series ended after {self.written} of {self.image_count} images; its files were removed")
         if self._window_later:
             try:
@@ -479,8 +477,12 @@ class SeriesWriter:
             self.close()
         else:
             self._shutdown()
-            self.folder.abort()
+            self._abort()
         return False
+
+    def _abort(self):
+        if self.folder is not None:  # none before the first images
+            self.folder.abort()
 
 
 def _writes_nm(modality):
