@@ -564,6 +564,9 @@ def _sorted_at_every_level(elements):
 @pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(datasets())
+# pydicom checks a text value's length before it strips the value's pad: 16 characters of UTF-8 whose
+# bytes are odd in number, padded with a space, read as 17 (PS3.5 6.2 counts characters, without the pad)
+@pytest.mark.filterwarnings("ignore:The value length \\(17\\) exceeds the maximum length of 16:UserWarning")
 def test_generated_datasets_read_back_by_pydicom_with_the_same_values(generated):
     written, expected = generated
     back = read_back(written)
