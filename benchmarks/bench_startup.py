@@ -9,9 +9,12 @@ file system (/dev/shm), bytecode cached as an installed package has it:
 * the floor: python + numpy reading the raw volume, scaling each slice to uint16 and
   writing 64 files of the same sizes (no DICOM encoding at all);
 * ``dcmforge convert`` of the same volume as an Interfile header + raw data;
-* ``dcmforge convert`` of the same volume as a NIfTI-1 file.
+* ``dcmforge convert`` of the same volume as a NIfTI-1 file;
+* the floor with the standard library a command needs and the floor does not (argparse
+  with one parser, logging, json, tomllib): what the command spends above it is dcmforge's
+  own imports and work.
 
-Each round runs the three in an order that rotates from round to round; a figure
+Each round runs the four in an order that rotates from round to round; a figure
 is the median of the per-round ratios. Then, in fresh processes:
 
 * dcmforge's own imports in a one-input NIfTI convert: the sum of the self times
@@ -47,6 +50,7 @@ from bench_series import DCMFORGE_COMMAND, FLOOR_SCRIPT, METADATA, SPACING, make
 import dcmforge  # noqa: E402
 
 SHAPE = (64, 128, 128)
+COMMAND_IMPORTS = "import argparse, json, logging, tomllib\nargparse.ArgumentParser().parse_args([])\n"
 TMP_ROOT = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
 FIXED_COST_SCRIPT = """
@@ -97,6 +101,10 @@ def whole_processes(work, repeats):
     commands = {
         "floor (process)": lambda out: [sys.executable, "-c", FLOOR_SCRIPT, str(work / "w3.raw"), *map(str, SHAPE),
                                         str(out), str(header_size)],  # fmt: skip
+        # The same with the standard library a command needs and the floor does not: arguments, a logger,
+        # JSON and TOML (what is left above it is dcmforge's own).
+        "floor + command stdlib": lambda out: [sys.executable, "-c", COMMAND_IMPORTS + FLOOR_SCRIPT,
+                                               str(work / "w3.raw"), *map(str, SHAPE), str(out), str(header_size)],  # fmt: skip
         "convert Interfile": lambda out: [*convert, str(interfile), "--out", str(out), "--meta", str(meta)],
         "convert NIfTI": lambda out: [*convert, str(nifti), "--out", str(out), "--meta", str(meta)],
     }
@@ -109,10 +117,13 @@ def whole_processes(work, repeats):
         return lambda rep: timed_process(command, work / f"out-{rep}-{tool.split()[-1]}", env)
 
     ratios = rounds({tool: once(tool, command) for tool, command in commands.items()}, repeats, "floor (process)")
+    over_command_floor = rounds(
+        {tool: once(tool, commands[tool]) for tool in ("convert Interfile", "floor + command stdlib")}, repeats,
+        "floor + command stdlib")  # fmt: skip
     nifti_to_interfile = rounds(
         {tool: once(tool, commands[tool]) for tool in ("convert NIfTI", "convert Interfile")}, repeats,
         "convert Interfile")  # fmt: skip
-    return ratios, nifti_to_interfile["convert NIfTI"][1], (nifti, meta, env)
+    return ratios, nifti_to_interfile["convert NIfTI"][1], over_command_floor["convert Interfile"][1], (nifti, meta, env)
 
 
 def import_times(nifti, meta, env, work, runs=9):
@@ -154,15 +165,16 @@ def main():
                                                                                                os.cpu_count()))
     work = Path(tempfile.mkdtemp(prefix="dcmforge-startup-", dir=TMP_ROOT))
     try:
-        ratios, nifti_ratio, (nifti, meta, env) = whole_processes(work, args.rounds)
+        ratios, nifti_ratio, command_floor_ratio, (nifti, meta, env) = whole_processes(work, args.rounds)
         imports, other_imports = import_times(nifti, meta, env, work)
         per_series = fixed_cost(env, work)
         print(f"\nW3 whole processes, outputs on {TMP_ROOT or 'the temporary folder'}, bytecode cached; "
               f"medians of {args.rounds} rounds")  # fmt: skip
-        print(f"{'tool':20} {'seconds':>8} {'x floor':>8}")
+        print(f"{'tool':24} {'seconds':>8} {'x floor':>8}")
         for tool, (seconds, ratio) in ratios.items():
-            print(f"{tool:20} {seconds:8.3f} {ratio:8.2f}")
+            print(f"{tool:24} {seconds:8.3f} {ratio:8.2f}")
         print(f"convert NIfTI / convert Interfile (their own alternating rounds): {nifti_ratio:.2f}")
+        print(f"convert Interfile / floor + command stdlib (their own alternating rounds): {command_floor_ratio:.2f}")
         print(f"dcmforge's own imports in a one-input NIfTI convert (-X importtime, self times): {imports / 1000:.1f} ms; "
               f"the standard library's the floor's process does not import: {other_imports / 1000:.1f} ms")  # fmt: skip
         print(f"per-series fixed cost (write_series of 1x4x4: plan, validation, one file, commit): "
