@@ -78,14 +78,14 @@ def resolve(key, value, context):
         if value.vr not in VR_RULES:
             raise EncodingError("unknown VR", keyword=entry and entry.keyword, tag=tag, vr=value.vr)
         return tag, entry.keyword if entry else None, value.vr, value.value
-    tag, entry = _entry_for_key(key)
+    tag, entry = entry_for_key(key)
     if entry is None:
         raise EncodingError("not in the tag table: give its VR with Explicit(vr, value)", tag=tag, value=value)
     return tag, entry.keyword, concrete_vr(entry.vr, context), value
 
 
-def _entry_for_key(key):
-    """(tag, dictionary entry or None); a keyword's is cached because the same keys recur in every slice."""
+def entry_for_key(key):
+    """(tag, dictionary entry or None) of a dataset key; a keyword's is cached: the same keys recur in every slice."""
     return _keyword_entry(key) if type(key) is str else _key_entry(key)  # (0, 1) == (0, True), a bad tag
 
 
@@ -156,7 +156,7 @@ def _encode_resolved(tag, keyword, vr, value, codec, context):
 
 def _chosen_by_context(key, value):
     """True if the element's VR, or one in its items, is ambiguous: chosen by the dataset's other values."""
-    if " or " in _entry_for_key(key)[1].vr:
+    if " or " in entry_for_key(key)[1].vr:
         return True
     if type(value) is not list and type(value) is not tuple:
         return False
@@ -206,32 +206,17 @@ def has_non_ascii(value):
     kind = type(value)
     if kind is str:
         return not value.isascii()
-    if kind is int or kind is float or value is None:
+    if kind is int or kind is float or value is None:  # most values: no isinstance chain
         return False
     if isinstance(value, str):
         return not value.isascii()
+    if isinstance(value, Explicit):
+        return has_non_ascii(value.value)
     if isinstance(value, dict):
         value = value.values()
-    elif isinstance(value, Explicit):
-        return has_non_ascii(value.value)
     elif not isinstance(value, (list, tuple)):
         return False
-    for single in value:
-        kind = type(single)
-        if kind is str:
-            if not single.isascii():
-                return True
-        elif kind is list:  # most lists hold text or numbers: looked through here, without a call each
-            for inner in single:
-                kind = type(inner)
-                if kind is str:
-                    if not inner.isascii():
-                        return True
-                elif kind is not int and kind is not float and has_non_ascii(inner):
-                    return True
-        elif kind is not int and kind is not float and single is not None and has_non_ascii(single):
-            return True
-    return False
+    return any(map(has_non_ascii, value))
 
 
 def with_character_set(dataset):
@@ -292,7 +277,7 @@ class HeaderTemplate:
         self._encoded = {}  # (tag, VR, type, value) -> element bytes
         slots = []
         for key in slice_keys:
-            tag, entry = _entry_for_key(key)
+            tag, entry = entry_for_key(key)
             if entry is None:
                 raise EncodingError("a per-slice element must be in the tag table", tag=tag)
             slots.append((tag, _Slot(key, tag, entry.keyword, entry.vr)))

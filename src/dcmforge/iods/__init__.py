@@ -13,7 +13,7 @@ from importlib import import_module
 
 from ..dicom.values import plain_copy
 from ..errors import DcmforgeError
-from .model import SOURCES, TYPES, by_keyword
+from .model import SOURCES, TYPES, by_keyword, per_table
 
 __all__ = [
     "DESCRIPTIONS", "MODALITY_SPELLINGS", "SOURCES", "TYPES", "attribute", "defaults", "defaults_of",
@@ -67,14 +67,8 @@ def attribute(description, keyword):
 
 def keywords_from(description, *sources):
     """The keywords whose value comes from one of ``sources`` (e.g. "slice"), in description order."""
-    rows = description.attributes
-    known = _by_sources.get((id(rows), sources))
-    if known is None or known[0] is not rows:
-        if len(_by_sources) >= 1024:
-            _by_sources.clear()
-        known = _by_sources[(id(rows), sources)] = (rows, tuple(row.keyword for row in rows if row.source in sources))
-    return known[1]
+    return per_table(description.attributes, _keywords_from, sources)  # asked for every series
 
 
-# (id(rows), sources) -> (rows, keywords): asked for every series of the same few descriptions.
-_by_sources = {}
+def _keywords_from(rows, sources):
+    return tuple(row.keyword for row in rows if row.source in sources)

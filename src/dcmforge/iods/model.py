@@ -96,18 +96,30 @@ class Description(NamedTuple):
     rules: tuple
 
 
-# id(rows) -> (rows, keyword -> row). A description's tables are built once and kept, so their maps are too.
-_maps = {}
+# (id(table), derive, arguments) -> (table, what derive made of it). A description's tables are built once and
+# kept, so what is derived from one is too; the table is kept with it, so a new one at a reused id is not taken
+# for the old.
+_derived = {}
+
+
+def per_table(rows, derive, *arguments):
+    """derive(rows, *arguments), made once per table (a description's attributes or a sequence's items)."""
+    key = (id(rows), derive, arguments)
+    known = _derived.get(key)
+    if known is None or known[0] is not rows:
+        if len(_derived) >= 1024:  # tables made on the fly (tests) do not pile up
+            _derived.clear()
+        known = _derived[key] = (rows, derive(rows, *arguments))
+    return known[1]
 
 
 def by_keyword(rows):
-    """keyword -> row of a table (a description's attributes or a sequence's items), made once per table."""
-    known = _maps.get(id(rows))
-    if known is None or known[0] is not rows:
-        if len(_maps) >= 1024:  # tables made on the fly (tests) do not pile up
-            _maps.clear()
-        known = _maps[id(rows)] = (rows, {row.keyword: row for row in rows})
-    return known[1]
+    """keyword -> row of a table, made once per table."""
+    return per_table(rows, _keyword_map)
+
+
+def _keyword_map(rows):
+    return {row.keyword: row for row in rows}
 
 
 # -- building blocks --------------------------------------------------------------

@@ -17,11 +17,11 @@ import functools
 from typing import NamedTuple
 
 from ..dicom import tags
-from ..dicom.encode import encode_element, with_character_set
+from ..dicom.encode import encode_element, entry_for_key, with_character_set
 from ..dicom.values import is_empty, values_of
 from ..dicom.vr import vrs_of_kind
 from ..errors import EncodingError, ValidationError
-from .model import by_keyword
+from .model import by_keyword, per_table
 
 # VRs whose value is one stream (VM is always 1) or a sequence: no value count to check.
 _UNCOUNTED_VRS = vrs_of_kind("words", "bytes", "sequence") | {"OB or OW", "US or OW"}
@@ -123,35 +123,24 @@ def _level_problems(container, rows, path, codec, context, encoded=frozenset()):
 
     encoded: the keys of ``container`` whose values (items included) are known to encode."""
     found = []
-    by_keyword, quiet = _row_map(rows)
+    quiet = per_table(rows, _quiet_keywords)
     for row in rows:
         if row.keyword in container:
             if row.keyword not in quiet:
                 found += _row_problems(container, row, path, context)
         elif row.type != "3":  # an absent Type 3 attribute is never a problem
             found += _row_problems(container, row, path, context)
-    found += _elements(container, by_keyword, path, codec, context, encoded)
+    found += _elements(container, by_keyword(rows), path, codec, context, encoded)
     return found
 
 
-# id(rows) -> (rows, the keywords whose row no value can fail: Type 2 or 3, no condition, no enumeration, no
-# item limit), made once per table as by_keyword is.
-_quiet = {}
-
-
-def _row_map(rows):
-    """(keyword -> row, the quiet keywords) of a table."""
-    known = _quiet.get(id(rows))
-    if known is None or known[0] is not rows:
-        if len(_quiet) >= 1024:
-            _quiet.clear()
-        quiet = frozenset(
-            row.keyword
-            for row in rows
-            if row.type in ("2", "3") and row.condition is None and not row.enum and row.max_items is None
-        )
-        known = _quiet[id(rows)] = (rows, quiet)
-    return by_keyword(rows), known[1]
+def _quiet_keywords(rows):
+    """The keywords whose row no present value can fail: Type 2 or 3, no condition, no enumeration, no item limit."""
+    return frozenset(
+        row.keyword
+        for row in rows
+        if row.type in ("2", "3") and row.condition is None and not row.enum and row.max_items is None
+    )
 
 
 def _row_problems(container, row, path, context):
@@ -235,19 +224,12 @@ def _elements(container, rows, path, codec, context, encoded=frozenset()):
 
 
 def _entry(key):
-    """(keyword, dictionary entry or None) of a dataset key; a keyword's is looked up once."""
-    return _keyword_entry(key) if type(key) is str else _key_entry(key)  # 1 == True and (1, 2) == (True, 2)
-
-
-def _key_entry(key):
+    """(keyword, dictionary entry or None) of a dataset key, by the encoder's lookup."""
     try:
-        entry = tags.lookup(key) if isinstance(key, str) and key[:1].isalpha() else tags.entry_for_tag(tags.tag_of(key))
+        entry = entry_for_key(key)[1]
     except EncodingError:
         return key, None
     return (entry.keyword if entry else key), entry
-
-
-_keyword_entry = functools.lru_cache(maxsize=4096)(_key_entry)  # the same keywords in every image
 
 
 def _sequence_problems(value, row, name, codec, context, encoded=False):
