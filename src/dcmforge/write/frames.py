@@ -18,7 +18,7 @@ from ..metadata.files import flatten_sections, metadata_mapping
 from ..dicom.uids import new_uid
 from ..dicom.values import dicom_date, dicom_time
 from .commit import SeriesFolder, abort_on_interrupt, refuse_existing
-from .plan import WriteOptions, options_from, plan_series
+from .plan import WriteOptions, folder_options, options_from, plan_series
 
 
 def write_frames(volume, out_dir, options, write_one):
@@ -35,9 +35,7 @@ def write_frames(volume, out_dir, options, write_one):
     mapping = {k: v for k, v in flatten_sections(metadata_mapping(given.metadata)).items() if k not in _TIMING}
     description = plan.user.get("SeriesDescription")
     paths = []
-    with abort_on_interrupt(), SeriesFolder(
-        out_dir, overwrite=given.overwrite, durable=given.durable, before_commit=given.before_commit
-    ) as folder:
+    with abort_on_interrupt(), SeriesFolder(out_dir, **folder_options(given)) as folder:
         private = Path(folder.parent, folder.temporary)
         for t, timing in enumerate(plan.frames):
             label = f"frame {t + 1}/{count}"

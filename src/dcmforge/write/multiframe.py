@@ -37,6 +37,7 @@ from .commit import SeriesFolder, abort_on_interrupt, refuse_existing
 from .plan import (
     chunks,
     draw_preview,
+    folder_options,
     options_from,
     pet_window,
     plan_series,
@@ -139,9 +140,7 @@ def write_multiframe(volume, out_dir, **options):
     path = Path(out_dir) / f"{description.modality}_multiframe.dcm"
     refuse_existing(out_dir, options.overwrite)  # before any voxel is read
     backend = pixels.select_backend(volume.size, options.backend)
-    with abort_on_interrupt(), SeriesFolder(
-        out_dir, overwrite=options.overwrite, durable=options.durable, before_commit=options.before_commit
-    ) as folder:
+    with abort_on_interrupt(), SeriesFolder(out_dir, **folder_options(options)) as folder:
         mins, maxs = volume_extrema(volume, backend)
         scaling = file_scaling(mins, maxs, volume.dtype, choice)
 

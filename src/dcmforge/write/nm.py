@@ -42,6 +42,7 @@ from .commit import SeriesFolder, abort_on_interrupt, refuse_existing
 from .multiframe import pixel_data_length, write_streamed
 from .plan import (
     draw_preview,
+    folder_options,
     options_from,
     plan_series,
     projections_for,
@@ -87,9 +88,7 @@ def write_nm(volume, out_dir, **options):
     path = Path(out_dir) / NM_FILE_NAME
     refuse_existing(out_dir, options.overwrite)  # before any voxel is read
     backend = pixels.select_backend(volume.size, options.backend)
-    with abort_on_interrupt(), SeriesFolder(
-        out_dir, overwrite=options.overwrite, durable=options.durable, before_commit=options.before_commit
-    ) as folder:
+    with abort_on_interrupt(), SeriesFolder(out_dir, **folder_options(options)) as folder:
         mins, maxs = volume_extrema(volume, backend)
         scaling = pixels.plan_volume_scaling(mins, maxs, volume.dtype, "NM")
         set_derived(dataset, plan.user, rescale_values(float(scaling.slopes[0]), float(scaling.intercepts[0]), plan))

@@ -90,6 +90,11 @@ def options_from(arguments, caller):
     return WriteOptions(**arguments)
 
 
+def folder_options(options):
+    """SeriesFolder's keyword arguments from the WriteOptions (write/commit.py)."""
+    return {"overwrite": options.overwrite, "durable": options.durable, "before_commit": options.before_commit}
+
+
 def _did_you_mean(name):
     import difflib  # for a misspelled keyword only
 

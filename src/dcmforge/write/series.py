@@ -45,6 +45,7 @@ from .plan import (
     chunk_extrema,
     chunks,
     draw_preview,
+    folder_options,
     options_from,
     pet_window,
     plan_series,
@@ -220,7 +221,7 @@ class SeriesWriter:
         self._maxima = np.zeros(self.image_count)  # each image's largest value, for the default window
         self._pool = _thread_pool(workers) if workers > 1 else None
         self._projections = projections_for(self.shape) if options.preview else None
-        self._folder_options = dict(overwrite=options.overwrite, durable=options.durable, before_commit=options.before_commit)
+        self._folder_options = folder_options(options)
         # Made with the first images, within the writer's block: an interrupt as the block begins leaves nothing.
         self.folder = None
 
@@ -310,7 +311,6 @@ class SeriesWriter:
     def _start_again(self):
         """Drop what was written and begin the series afresh, every image signed."""
         self._abort()
-        self.folder = None
         self.written, self._held, self._last_values, self._signed = 0, [], None, True
         if self._projections is not None:
             self._projections = projections_for(self.shape)
@@ -458,7 +458,7 @@ class SeriesWriter:
                 for n, name in enumerate(self.names):
                     self.folder.patch(name, self._splice.window_offsets[n], window)
             except BaseException:  # Ctrl-C, a full disk: the series is absent, as for any failure
-                self.folder.abort()
+                self._abort()
                 raise
         self.folder.commit()
         if self._projections is not None:
@@ -483,6 +483,7 @@ class SeriesWriter:
     def _abort(self):
         if self.folder is not None:  # none before the first images
             self.folder.abort()
+            self.folder = None
 
 
 def _writes_nm(modality):
