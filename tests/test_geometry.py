@@ -90,10 +90,15 @@ def test_any_rotation_round_trips_through_the_affine(angles, spacing, flip):
 @settings(max_examples=200, deadline=None, derandomize=True)
 @given(st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=9, max_size=9))
 def test_the_cross_product_and_spacing_are_numpys_to_the_bit(values):
-    """geometry.cross and Geometry.spacing do np.cross's and np.linalg.norm's arithmetic (cheaper per series):
-    the same bits, so every header stays as it was."""
+    """Geometry's spacing, directions and normal do np.linalg.norm's, numpy's division and np.cross's arithmetic
+    on floats (cheaper per series): the same bits, so every header stays as it was."""
     a, b, c = np.array(values).reshape(3, 3)
-    assert geometry.cross(a, b).tobytes() == np.cross(a, b).tobytes()
     affine = np.eye(4)
     affine[:3, :3] = np.array([a, b, c]).T
-    assert geometry.Geometry(affine).spacing == tuple(float(v) for v in np.linalg.norm(affine[:3, :3], axis=0))
+    g = geometry.Geometry(affine)
+    spacing = np.linalg.norm(affine[:3, :3], axis=0)
+    assert g.spacing == tuple(float(v) for v in spacing)
+    if spacing[0] and spacing[1]:
+        row, column = affine[:3, 0] / spacing[0], affine[:3, 1] / spacing[1]
+        assert g.row_direction.tobytes() == row.tobytes() and g.column_direction.tobytes() == column.tobytes()
+        assert g.normal.tobytes() == np.cross(row, column).tobytes()

@@ -12,6 +12,7 @@ row, i.e. increasing column index) then the column direction; PixelSpacing
 holds the spacing between rows (y) then between columns (x).
 """
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -33,25 +34,27 @@ class Geometry(NamedTuple):
     @property
     def spacing(self):
         """(dx, dy, dz): column, row and slice spacing in mm."""
-        steps = self.affine[:3, :3]
-        return tuple(float(v) for v in np.sqrt((steps * steps).sum(axis=0)))  # np.linalg.norm's arithmetic
+        # np.linalg.norm's arithmetic (x*x + y*y + z*z in that order, then the root), on floats: for three
+        # numbers a numpy call costs more than the arithmetic, and a series asks for the spacing several times.
+        return tuple(math.sqrt(x * x + y * y + z * z) for x, y, z in zip(*self.affine[:3, :3].tolist()))
 
     @property
     def row_direction(self):
-        return self.affine[:3, 0] / self.spacing[0]
+        return np.array(self._directions()[0])
 
     @property
     def column_direction(self):
-        return self.affine[:3, 1] / self.spacing[1]
+        return np.array(self._directions()[1])
 
     @property
     def normal(self):
         """Row x column: the direction SliceLocation is measured along."""
-        return cross(self.row_direction, self.column_direction)
+        return np.array(_cross(*self._directions()))
 
     @property
     def image_orientation(self):
-        return [_tidy(v) for v in (*self.row_direction, *self.column_direction)]
+        row, column = self._directions()
+        return [_tidy(v) for v in (*row, *column)]
 
     @property
     def pixel_spacing(self):
@@ -70,6 +73,12 @@ class Geometry(NamedTuple):
     def slice_locations(self, count):
         return self.image_positions(count) @ self.normal
 
+    def _directions(self):
+        """(row direction, column direction): the first two columns over their spacings, as lists of floats."""
+        dx, dy, _ = self.spacing
+        (x0, x1), (y0, y1), (z0, z1) = self.affine[:3, :2].tolist()
+        return [x0 / dx, y0 / dx, z0 / dx], [x1 / dy, y1 / dy, z1 / dy]
+
 
 def _tidy(value):
     """Snap cosines within rounding of 0 or +-1 to exact values (no "-1.2e-17" in headers)."""
@@ -87,16 +96,13 @@ def from_spacing(spacing, origin=(0.0, 0.0, 0.0), orientation=(1, 0, 0, 0, 1, 0)
     spacing = finite_vector(spacing, 3, "spacing")
     origin = finite_vector(origin, 3, "origin")
     cosines = finite_vector(orientation, 6, "orientation")
-    if np.any(spacing <= 0):
+    if min(spacing.tolist()) <= 0:
         raise GeometryError(f"spacing must be positive in mm along x, y and z, got {spacing.tolist()}")
-    row, column = cosines[:3], cosines[3:]
-    _check_orthonormal(row, column, "orientation", cosines)
-    affine = np.eye(4)
-    affine[:3, 0] = row * spacing[0]
-    affine[:3, 1] = column * spacing[1]
-    affine[:3, 2] = cross(row, column) * spacing[2]
-    affine[:3, 3] = origin
-    return Geometry(affine)
+    _check_orthonormal(cosines[:3], cosines[3:], "orientation", cosines)
+    (dx, dy, dz), row, column = spacing.tolist(), cosines[:3].tolist(), cosines[3:].tolist()
+    # Built from floats in one call (the same products as numpy's): the columns are the steps of x, y and z.
+    steps = zip(row, column, _cross(row, column), origin.tolist())
+    return Geometry(np.array([*([r * dx, c * dy, n * dz, o] for r, c, n, o in steps), [0.0, 0.0, 0.0, 1.0]]))
 
 
 def from_affine(affine, convention):
@@ -133,10 +139,10 @@ def from_affine(affine, convention):
     return Geometry(matrix)
 
 
-def cross(a, b):
-    """a x b of two 3-vectors: np.cross's products and differences, without the generality (moveaxis,
-    broadcasting) that costs more than the arithmetic in a small series' fixed cost."""
-    return np.array([a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]])
+def _cross(a, b):
+    """a x b of two 3-vectors as a list: np.cross's products and differences, without its generality
+    (moveaxis, broadcasting) that costs more than the arithmetic in a small series' fixed cost."""
+    return [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
 
 
 def finite_vector(values, length, name):
