@@ -88,7 +88,7 @@ def check(dataset, description, encoded=frozenset()):
 def element_problems(dataset):
     """Value-level problems only (VR, value count, person-name form), for data not yet merged into an image."""
     effective, codec, problems = _as_encoded(dataset, ())
-    return problems + _elements(effective, {}, "", codec, effective)
+    return problems + _elements(effective, (), "", codec, effective)
 
 
 def _as_encoded(dataset, rows):
@@ -130,7 +130,7 @@ def _level_problems(container, rows, path, codec, context, encoded=frozenset()):
                 found += _row_problems(container, row, path, context)
         elif row.type != "3":  # an absent Type 3 attribute is never a problem
             found += _row_problems(container, row, path, context)
-    found += _elements(container, by_keyword(rows), path, codec, context, encoded)
+    found += _elements(container, rows, path, codec, context, encoded)
     return found
 
 
@@ -202,25 +202,38 @@ def _all_text(allowed):
 
 
 def _elements(container, rows, path, codec, context, encoded=frozenset()):
-    """VR, value count and sequence shape of every element of one level; items are checked in turn."""
+    """VR, value count and sequence shape of every element of one level (``rows`` its description rows);
+    items are checked in turn."""
     found = []
+    by_name, one_fits = by_keyword(rows), per_table(rows, _one_value_fits)
     for key, value in container.items():
+        kind = type(value)
+        if key in one_fits and key in encoded and (kind is int or kind is float or (kind is str and value)):
+            continue  # one plain value the encoder took, where one is allowed: nothing left to check
         keyword, entry = _entry(key)
-        row = rows.get(keyword)
+        row = by_name.get(keyword)
         if entry is not None and entry.vr != "SQ":
             # In an item known to encode, an ambiguous VR is still tried: the image's values choose it here.
             encode = key not in encoded or (encoded is container and " or " in entry.vr)
-            kind = type(value)
-            if not encode and (kind is int or kind is float or (kind is str and value)) and entry.vr != "PN":
-                # One plain value the encoder took: only its count could be wrong (a name's form is PN's).
-                if vm_allows(row.vm if row and row.vm else entry.vm, 1):
-                    continue
             found += _single_element_problems(key, value, entry, row, path + str(keyword), codec, context, encode)
         elif entry is None:
             found.append(problem(path + str(keyword), "not a DICOM keyword or tag dcmforge knows", row))
         else:
             found += _sequence_problems(value, row, path + str(keyword), codec, context, key in encoded)
     return found
+
+
+def _one_value_fits(rows):
+    """The keywords of a table whose one plain value (a number, a text) has only its count to check once it
+    encodes, and whose count may be 1: not a sequence, not PN (a name's form is checked), and of one VR (an
+    ambiguous one is chosen by the image's values)."""
+    fits = set()
+    for row in rows:
+        entry = _entry(row.keyword)[1]
+        if entry is not None and entry.vr not in ("SQ", "PN") and " or " not in entry.vr:
+            if vm_allows(row.vm or entry.vm, 1):
+                fits.add(row.keyword)
+    return frozenset(fits)
 
 
 def _entry(key):
