@@ -231,11 +231,12 @@ def uid_and_clock_values(plan, series_name):
         # frame of reference, but each series (and so each instance) is its own.
         names = (keyword, series_name) if keyword == "SeriesInstanceUID" else (keyword,)
         values[keyword] = user.get(keyword) or new_uid(seed, *names)
-    # Study, series and content times default to the acquisition start; creation is now.
+    # Study, series and content times default to the acquisition start; creation is now. Each text made once.
+    start = dicom_date(plan.reference), dicom_time(plan.reference)
+    creation = dicom_date(plan.now), dicom_time(plan.now)
     for keyword in iods.keywords_from(plan.description, "clock"):
-        moment = plan.now if keyword.startswith("InstanceCreation") else plan.reference
-        default = dicom_date(moment) if keyword.endswith("Date") else dicom_time(moment)
-        values[keyword] = user.get(keyword) or default
+        date, time = creation if keyword.startswith("InstanceCreation") else start
+        values[keyword] = user.get(keyword) or (date if keyword.endswith("Date") else time)
     return values
 
 

@@ -11,6 +11,7 @@ removes the private folder: the series is still whole or absent.
 
 import datetime
 import functools
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -182,7 +183,7 @@ class SeriesWriter:
         )  # fmt: skip
         self.frame_count, self.slice_count, self.image_count = plan.frame_count, plan.slice_count, plan.image_count
         self.rows, self.columns = self.shape[-2:]
-        self.backend = pixels.select_backend(int(np.prod(self.shape)), options.backend)
+        self.backend = pixels.select_backend(math.prod(self.shape), options.backend)
 
         shared = dict(plan.values)
         set_derived(shared, plan.user, self._series_values())
@@ -206,7 +207,7 @@ class SeriesWriter:
         self._splice = _SliceElements(self, codec)
         self._pixel_header = element_header(0x7FE00010, "OW", self.rows * self.columns * 2)
 
-        self.out_dir = Path(out_dir)
+        self.out_dir = out_dir  # a Path (path_argument)
         width = max(4, len(str(self.image_count)))
         self.names = [f"{self.modality}_{n + 1:0{width}d}.dcm" for n in range(self.image_count)]
         self.paths = [self.out_dir / name for name in self.names]
