@@ -35,10 +35,13 @@ _META_TAIL = b"".join(
 )
 
 
-def file_meta(sop_class_uid, sop_instance_uid):
-    """Preamble, "DICM" and the file meta group, its group length counted (PS3.10 7.1)."""
+def file_meta(sop_class_uid, sop_instance_uid, generated=False):
+    """Preamble, "DICM" and the file meta group, its group length counted (PS3.10 7.1).
+
+    ``generated``: the instance UID is one dicom.uids made, valid by construction (not checked again).
+    """
     before_instance = _meta_before_instance(sop_class_uid)
-    if is_valid_uid(sop_instance_uid):  # a series' every file: its UID is the one thing that differs
+    if generated or is_valid_uid(sop_instance_uid):  # a series' every file: its UID is the one thing that differs
         instance = ui_element(_MEDIA_STORAGE_SOP_INSTANCE_UID, sop_instance_uid)
     else:
         instance = encode_element("MediaStorageSOPInstanceUID", sop_instance_uid)  # which names the problem

@@ -386,7 +386,7 @@ class SeriesWriter:
         smallest, largest = pixels.stored_extrema(mins, maxs, *scaling, slices.dtype)
         self._signed = self._signed or bool(scaling.signed.any())
         self._maxima[self.written : self.written + count] = maxs
-        packed = Packed(stored, scaling.slopes, scaling.intercepts, scaling.signed, smallest, largest)
+        packed = Packed(stored, *(values.tolist() for values in (*scaling, smallest, largest)))
         first = self.written
         if not self._validated:
             validate.check(self._dataset_for(first, packed, 0), self.description, self.template.encoded)
@@ -515,14 +515,14 @@ def _part(scaling, start, stop):
 
 
 class Packed(NamedTuple):
-    """One chunk's pixels as stored, and the per-slice values that go with them."""
+    """One chunk's pixels as stored, and the per-slice values that go with them, as plain numbers."""
 
     stored: np.ndarray  # uint16 bit patterns [n, rows, columns]
-    slopes: np.ndarray
-    intercepts: np.ndarray
-    signed: np.ndarray
-    smallest: np.ndarray
-    largest: np.ndarray
+    slopes: list[float]
+    intercepts: list[float]
+    signed: list[bool]
+    smallest: list[int]
+    largest: list[int]
 
 
 class _SliceElements:
@@ -552,34 +552,39 @@ class _SliceElements:
             "ImageIndex": lambda n, z, f, p, i: us_element(_IMAGE_INDEX, n + 1),  # (time slice - 1) x slices + slice
             "ImagePositionPatient": lambda n, z, f, p, i: positions[z],
             "SliceLocation": lambda n, z, f, p, i: locations[z],
-            "PixelRepresentation": lambda n, z, f, p, i: us_element(_PIXEL_REPRESENTATION, int(p.signed[i])),
+            "PixelRepresentation": lambda n, z, f, p, i: us_element(_PIXEL_REPRESENTATION, p.signed[i]),
             "SmallestImagePixelValue": lambda n, z, f, p, i: (ss_element if p.signed[i] else us_element)(
-                _SMALLEST, int(p.smallest[i])
+                _SMALLEST, p.smallest[i]
             ),
             "LargestImagePixelValue": lambda n, z, f, p, i: (ss_element if p.signed[i] else us_element)(
-                _LARGEST, int(p.largest[i])
+                _LARGEST, p.largest[i]
             ),
-            "RescaleSlope": lambda n, z, f, p, i: ds_element(_RESCALE_SLOPE, float(p.slopes[i])),
-            "RescaleIntercept": lambda n, z, f, p, i: ds_element(_RESCALE_INTERCEPT, float(p.intercepts[i])),
-            "WindowCenter": lambda n, z, f, p, i: placeholder[0],
-            "WindowWidth": lambda n, z, f, p, i: placeholder[1],
+            "RescaleSlope": lambda n, z, f, p, i: ds_element(_RESCALE_SLOPE, p.slopes[i]),
+            "RescaleIntercept": lambda n, z, f, p, i: ds_element(_RESCALE_INTERCEPT, p.intercepts[i]),
         }
-        placeholder = [ds_element(_tag(keyword), _WINDOW_PLACEHOLDER) for keyword in WINDOW_KEYWORDS]
+        # The same in every file: spliced in once, as bytes.
+        constant = {keyword: ds_element(_tag(keyword), _WINDOW_PLACEHOLDER) for keyword in WINDOW_KEYWORDS}
         for keyword in frames[0] if frames else ():
-            encoders[keyword] = lambda n, z, f, p, i, keyword=keyword: frames[f][keyword]
-        self.parts = []  # the shared bytes, and None where a per-slice element goes
+            if len(frames) == 1:
+                constant[keyword] = frames[0][keyword]
+            else:
+                encoders[keyword] = lambda n, z, f, p, i, keyword=keyword: frames[f][keyword]
+        self.parts = [b""]  # the meta group's place, the shared bytes, and None where a per-slice element goes
         self.slots = []  # (index into parts, encoder)
         self.window_part = None  # the index into parts of the window placeholder (WindowWidth's follows at once)
         for piece in writer.template.plan:
             if isinstance(piece, bytes):
                 self.parts.append(piece)
                 continue
-            if piece.keyword not in encoders:
-                raise DcmforgeError(f"{piece.keyword}: a per-slice element the series writer has no encoder for")
             if piece.keyword == "WindowCenter":
                 self.window_part = len(self.parts)
-            self.slots.append((len(self.parts), encoders[piece.keyword]))
-            self.parts.append(None)
+            if piece.keyword in constant:
+                self.parts.append(constant[piece.keyword])
+            elif piece.keyword in encoders:
+                self.slots.append((len(self.parts), encoders[piece.keyword]))
+                self.parts.append(None)
+            else:
+                raise DcmforgeError(f"{piece.keyword}: a per-slice element the series writer has no encoder for")
         self.window_offsets = [0] * writer.image_count  # each file's window placeholder's offset, for close()
 
     def header(self, n, packed, i):
@@ -588,9 +593,9 @@ class _SliceElements:
         parts = self.parts.copy()
         for index, encoder in self.slots:
             parts[index] = encoder(n, z, frame, packed, i)
-        parts.insert(0, file_meta(self.sop_class, self.uids[n]))
+        parts[0] = file_meta(self.sop_class, self.uids[n], generated=True)
         if self.window_part is not None:
-            self.window_offsets[n] = sum(map(len, parts[: self.window_part + 1]))
+            self.window_offsets[n] = sum(map(len, parts[: self.window_part]))
         return b"".join(parts)
 
 
