@@ -1,6 +1,7 @@
 """What readers with default settings need from every series: one PixelRepresentation (dicom-numpy), a window
 in every file (Orthanc's Web Viewer, dcm2pnm), one series per time frame on request (GDCM, ITK, plastimatch)."""
 
+import os
 import dicom_numpy
 import nibabel
 import numpy as np
@@ -177,12 +178,16 @@ def test_split_frames_leaves_nothing_when_a_frame_fails(tmp_path):
 def test_an_interrupt_while_the_window_is_written_leaves_no_folder(tmp_path, monkeypatch):
     real_patch = SeriesFolder.patch
 
-    def interrupted_at_the_second(folder, name, offset, data):
+    def interrupted_at_the_second(folder, name, offset, data, fd=None):
         if name == "PT_0002.dcm":
             raise KeyboardInterrupt
-        real_patch(folder, name, offset, data)
+        real_patch(folder, name, offset, data, fd)
 
     monkeypatch.setattr(SeriesFolder, "patch", interrupted_at_the_second)
+    descriptors = os.listdir("/proc/self/fd")
     with pytest.raises(KeyboardInterrupt):
-        write_series(activity((3, 4, 5)), tmp_path / "s", spacing=(1, 1, 1), metadata=PET_METADATA)
+        # Streamed, the window is known only at the end, when every file is written.
+        with SeriesWriter(tmp_path / "s", (3, 4, 5), spacing=(1, 1, 1), metadata=PET_METADATA) as series:
+            series.write_slices(activity((3, 4, 5)))
     assert not list(tmp_path.iterdir())
+    assert len(os.listdir("/proc/self/fd")) == len(descriptors)  # the descriptors the writes kept are closed

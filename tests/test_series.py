@@ -794,14 +794,17 @@ def test_any_number_of_workers_writes_the_same_files(tmp_path, workers):
     2,
 ])
 def test_a_failed_file_write_removes_the_series_and_names_the_file(tmp_path, monkeypatch, workers):
-    real_write = SeriesFolder.write
+    def disk_full_at_image_3(real_write):
+        def write(folder, name, pieces, *args):
+            if name == "PT_0003.dcm":
+                raise OSError(28, "No space left on device")
+            return real_write(folder, name, pieces, *args)
 
-    def disk_full_at_image_3(folder, name, pieces):
-        if name == "PT_0003.dcm":
-            raise OSError(28, "No space left on device")
-        return real_write(folder, name, pieces)
+        return write
 
-    monkeypatch.setattr(SeriesFolder, "write", disk_full_at_image_3)
+    # A PET file whose window close() writes is written by write_kept, the others by write.
+    for method in ("write", "write_kept"):
+        monkeypatch.setattr(SeriesFolder, method, disk_full_at_image_3(getattr(SeriesFolder, method)))
     volume = activity((5, 3, 4))
     with pytest.raises(OSError, match="No space left") as raised:
         with SeriesWriter(tmp_path / "series", volume.shape, spacing=(1, 1, 1), metadata=PET_METADATA,
@@ -810,6 +813,27 @@ def test_a_failed_file_write_removes_the_series_and_names_the_file(tmp_path, mon
     assert all_entries(tmp_path) == []  # nor a private folder beside it
     notes = getattr(raised.value, "__notes__", [])
     assert any("image 3 of 5" in note and "PT_0003.dcm" in note for note in notes), notes
+
+
+@pytest.mark.parametrize("kept", [series_module.KEPT_DESCRIPTORS_MAX, 2])
+def test_the_default_window_is_written_into_the_files_before_the_last_images_only(tmp_path, two_slice_chunks, kept):
+    # Known from the last images' extrema on, the window goes into their files at once; close() writes it
+    # into the earlier files through the descriptors their writes kept open (up to a bound), or opens them.
+    import pydicom
+
+    two_slice_chunks.setattr(series_module, "KEPT_DESCRIPTORS_MAX", kept)
+    patched, real_patch = [], SeriesFolder.patch
+
+    def recorded(folder, name, offset, data, fd=None):
+        patched.append((name, fd is not None))
+        return real_patch(folder, name, offset, data, fd)
+
+    two_slice_chunks.setattr(SeriesFolder, "patch", recorded)
+    volume = activity((7, 3, 4))  # written two slices at a time: images 1-6, then image 7
+    paths = write_series(volume, tmp_path / "series", spacing=(1, 1, 1), metadata=PET_METADATA)
+    assert patched == [(f"PT_{n:04d}.dcm", n <= kept) for n in range(1, 7)]
+    windows = {(float(ds.WindowCenter), float(ds.WindowWidth)) for ds in map(pydicom.dcmread, paths)}
+    assert windows == {plan_module.pet_window(volume.max(axis=(1, 2)))}
 
 
 def test_close_without_a_block(tmp_path):
@@ -906,8 +930,11 @@ def test_spliced_headers_equal_the_generic_encoding(tmp_path, monkeypatch, volum
         header = spliced(self, n, packed, i)
         (writer,) = writers
         values = writer._slice_values(n, packed, i)
-        generic = [file_meta(writer.shared["SOPClassUID"], values["SOPInstanceUID"]), *writer.template.render(values)]
-        assert header == b"".join(generic), n
+        generic = b"".join([file_meta(writer.shared["SOPClassUID"], values["SOPInstanceUID"]), *writer.template.render(values)])
+        if n >= writer._placeholders:  # written once the default window was known: it carries the window itself
+            placeholder = series_module.window_elements([series_module._WINDOW_PLACEHOLDER] * 2)
+            generic = generic.replace(placeholder, series_module.window_elements(plan_module.pet_window(writer._maxima)))
+        assert header == generic, n
         checked.append(n)
         return header
 

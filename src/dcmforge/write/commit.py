@@ -173,16 +173,32 @@ class SeriesFolder:
         finally:
             os.close(fd)
 
-    def patch(self, name, offset, data):
-        """Overwrite ``len(data)`` bytes at ``offset`` of the folder's file ``name`` (fsynced when durable)."""
-        fd = os.open(name, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=self.fd)
+    def write_kept(self, name, pieces):
+        """``write`` without the close: the new file's descriptor, for ``patch`` to complete and close."""
+        fd = self.open(name)
+        try:
+            write_all(fd, pieces)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def patch(self, name, offset, data, fd=None):
+        """Overwrite ``len(data)`` bytes at ``offset`` of the folder's file ``name`` (fsynced when durable).
+
+        ``fd``: the file's open descriptor (``write_kept``'s), used instead of opening it again; the caller closes it.
+        """
+        opened = fd is None
+        if opened:
+            fd = os.open(name, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=self.fd)
         try:
             if os.pwrite(fd, data, offset) != len(data):
                 raise OSError(f"{self.path(name)}: short write of {len(data)} bytes at {offset}")
             if self.durable:
                 os.fsync(fd)
         finally:
-            os.close(fd)
+            if opened:
+                os.close(fd)
 
     def commit(self):
         """Rename the folder to its final name; OutputExistsError if another series got there first."""

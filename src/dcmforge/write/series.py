@@ -76,6 +76,10 @@ CT_WINDOW = {"WindowCenter": 40, "WindowWidth": 400}
 WINDOW_KEYWORDS = ("WindowCenter", "WindowWidth")
 # A DS of exactly 16 characters (and a valid width): every file's window starts as this one.
 _WINDOW_PLACEHOLDER = 1.00000000000001
+# close() writes the window through the descriptors the writes left open, one open() per file less
+# (README Performance), for at most this share of the process's descriptors.
+KEPT_DESCRIPTORS_SHARE = 8
+KEPT_DESCRIPTORS_MAX = 4096
 
 
 @takes_write_options
@@ -220,6 +224,11 @@ class SeriesWriter:
         self._last_values = None  # write_series: (min, max) of the last image with values written
         self._signed = False  # PixelRepresentation 1: once one image needs it, every later one has it
         self._maxima = np.zeros(self.image_count)  # each image's largest value, for the default window
+        self._kept = {}  # file name -> the descriptor its write left open, for close() to write the window
+        # The first files written with the window's placeholder (close() writes the window into them):
+        # all, unless the window is known before the last images are written (_window_known).
+        self._placeholders = self.image_count if self._window_later else 0
+        self._keep_count = min(KEPT_DESCRIPTORS_MAX, os.sysconf("SC_OPEN_MAX") // KEPT_DESCRIPTORS_SHARE)
         self._pool = _thread_pool(workers) if workers > 1 else None
         self._projections = projections_for(self.shape) if options.preview else None
         self._folder_options = folder_options(options)
@@ -313,6 +322,8 @@ class SeriesWriter:
         """Drop what was written and begin the series afresh, every image signed."""
         self._abort()
         self.written, self._held, self._last_values, self._signed = 0, [], None, True
+        if self._placeholders < self.image_count:  # the window is known: every file carries it now
+            self._placeholders = 0
         if self._projections is not None:
             self._projections = projections_for(self.shape)
 
@@ -320,6 +331,7 @@ class SeriesWriter:
         if volume.dtype.kind in "iu" and self.modality == "PT":
             # Integer counts are stored as they are only if every slice fits: the extrema of all first.
             mins, maxs = volume_extrema(volume, self.backend)
+            self._window_known(maxs)
             scaling = pixels.plan_series_scaling(mins, maxs, volume.dtype, self.modality)
             for part, index in chunks(volume.shape):
                 chunk = volume[index]
@@ -329,9 +341,19 @@ class SeriesWriter:
         large = self.rows * self.columns >= LARGE_SLICE_VOXELS
         for part, index in chunks(volume.shape, LARGE_WINDOW_VOXELS if large else WINDOW_VOXELS):
             chunk = volume[index]
-            self._write_window(chunk, *chunk_extrema(chunk, part, index, self.backend))
+            mins, maxs = chunk_extrema(chunk, part, index, self.backend)
+            if part.stop == self.image_count:  # the last images: the images before them are written or all zero
+                self._window_known(np.concatenate([self._maxima[: part.start], maxs]))
+            self._write_window(chunk, mins, maxs)
             release_pages(chunk)
         self._write_window(volume[:0] if volume.ndim == 3 else volume[0, :0], np.zeros(0), np.zeros(0))
+
+    def _window_known(self, maxima):
+        """write_series' default window from every image's maximum, before the last images are written:
+        they carry it at once, and close() writes it into the files before them only."""
+        if self._window_later and self._placeholders == self.image_count:
+            self._splice.set_window(window_parts(pet_window(maxima)))
+            self._placeholders = self.written
 
     def _write_window(self, chunk, mins, maxs):
         """Write the chunk's images up to its last one with values; hold the all-zero ones after it.
@@ -396,20 +418,25 @@ class SeriesWriter:
             with abort_on_interrupt():  # also one that comes as SeriesFolder returns
                 self.folder = SeriesFolder(self.out_dir, **self._folder_options)
         write = self.folder.write
-        if self._window_later and self.folder.durable:  # close() patches every file, and fsyncs it then
+        if self._placeholders > first and self.folder.durable:  # close() patches these files, and fsyncs them then
             write = functools.partial(write, sync=False)
+        keep = min(self._keep_count, self._placeholders)
         for i in range(count):
             n = first + i
             pieces = [self._splice.header(n, packed, i), self._pixel_header, stored[i]]
+            file_write = self._write_kept if n < keep else write
             if self._pool is None:
-                self._finish(n, write, self.names[n], pieces)
+                self._finish(n, file_write, self.names[n], pieces)
             else:
-                jobs.append((n, self._pool.submit(write, self.names[n], pieces)))
+                jobs.append((n, self._pool.submit(file_write, self.names[n], pieces)))
             self.written = n + 1
         for n, job in jobs:  # the packed buffer is reused by the next chunk: wait for every write
             self._finish(n, job.result)
         if self.plan.options.progress is not None:
             self.plan.options.progress(self.written, self.image_count)
+
+    def _write_kept(self, name, pieces):
+        self._kept[name] = self.folder.write_kept(name, pieces)
 
     def _finish(self, n, write, *args):
         """Run one file's write (or wait for it); a failure names the image and its file."""
@@ -453,11 +480,14 @@ class SeriesWriter:
         if self.written != self.image_count:
             self._abort()
             raise VolumeError(f"the series ended after {self.written} of {self.image_count} images; its files were removed")
-        if self._window_later:
+        if self._placeholders:
             try:
                 window = window_elements(pet_window(self._maxima))
-                for n, name in enumerate(self.names):
-                    self.folder.patch(name, self._splice.window_offsets[n], window)
+                for n, name in enumerate(self.names[: self._placeholders]):
+                    fd = self._kept.get(name)
+                    self.folder.patch(name, self._splice.window_offsets[n], window, fd)
+                    if fd is not None:
+                        os.close(self._kept.pop(name))
             except BaseException:  # Ctrl-C, a full disk: the series is absent, as for any failure
                 self._abort()
                 raise
@@ -482,6 +512,9 @@ class SeriesWriter:
         return False
 
     def _abort(self):
+        for fd in self._kept.values():
+            os.close(fd)
+        self._kept.clear()
         if self.folder is not None:  # none before the first images
             self.folder.abort()
             self.folder = None
@@ -497,10 +530,15 @@ class _SignedFromTheStart(Exception):
 
 def window_elements(window):
     """The elements WindowCenter and WindowWidth of ``window`` (center, width), each a DS of 16 characters."""
-    return b"".join(
+    return b"".join(window_parts(window))
+
+
+def window_parts(window):
+    """window_elements, one element each."""
+    return [
         element_header(_tag(keyword), "DS", 16) + format_ds(value).encode("ascii").ljust(16)
         for keyword, value in zip(WINDOW_KEYWORDS, window)
-    )
+    ]
 
 
 def _thread_pool(workers):
@@ -586,6 +624,10 @@ class _SliceElements:
             else:
                 raise DcmforgeError(f"{piece.keyword}: a per-slice element the series writer has no encoder for")
         self.window_offsets = [0] * writer.image_count  # each file's window placeholder's offset, for close()
+
+    def set_window(self, elements):
+        """Every later header with these window elements (window_parts) instead of the placeholder."""
+        self.parts[self.window_part : self.window_part + 2] = elements
 
     def header(self, n, packed, i):
         """The bytes before PixelData of image n (packed.*[i] its pixel values)."""
