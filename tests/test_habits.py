@@ -93,6 +93,23 @@ def test_help_shows_defaults(capsys):
     assert "(default: the file's, else by its isotope, else PT)" in " ".join(capsys.readouterr().out.split())
 
 
+@pytest.mark.parametrize("columns", [50, 150])
+def test_help_and_usage_errors_fit_the_terminal(capsys, monkeypatch, columns):
+    """The parsers are built with a fixed-width formatter (shutil's imports spared); what they print is what
+    argparse prints at the terminal's width."""
+    from dcmforge import cli
+
+    monkeypatch.setenv("COLUMNS", str(columns))
+    for argv in (["convert", "--help"], ["convert"], ["--help"], ["send", "--help"]):
+        printed = []
+        for checking in (cli._DefaultsShown, cli._CheckingFormatter):  # the first: built at the width throughout
+            monkeypatch.setattr(cli, "_CheckingFormatter", checking)
+            with pytest.raises(SystemExit):
+                main(argv)
+            printed.append(capsys.readouterr())
+        assert printed[0] == printed[1], argv
+
+
 def test_a_run_builds_its_commands_parser_only(capsys, monkeypatch):
     """``dcmforge [-q] convert ...`` builds the convert parser alone (a one-file run's start-up); with no
     command, or one misspelt, every command is built and listed."""

@@ -274,7 +274,7 @@ _METADATA_SUFFIXES = (".toml", ".json")
 def build_parser(command=None):
     """The command line's parser; given ``command`` (see _command_in), that command's parser only."""
     parser = argparse.ArgumentParser(
-        prog="dcmforge", description="Write PET and CT volumes as DICOM.", formatter_class=_DefaultsShown
+        prog="dcmforge", description="Write PET and CT volumes as DICOM.", formatter_class=_CheckingFormatter
     )
     parser.add_argument("--version", action="version", version=f"dcmforge {_version()}")
     _add_verbosity(parser, quiet=False, verbose=0)
@@ -282,6 +282,8 @@ def build_parser(command=None):
     for name, add_command in _COMMANDS.items():
         if command in (None, name):
             add_command(commands)
+    for built in (parser, *commands.choices.values()):
+        built.formatter_class = _DefaultsShown  # help and usage errors at the terminal's width
     return parser
 
 
@@ -428,6 +430,15 @@ class _DefaultsShown(argparse.HelpFormatter):
         return text
 
 
+class _CheckingFormatter(_DefaultsShown):
+    """The formatter a parser has while it is built. argparse makes one at every add_argument, only to check
+    the option's metavar; a formatter without a width asks shutil for the terminal's, and shutil's imports
+    cost a one-file run 2 ms. build_parser gives the parsers _DefaultsShown once they are built."""
+
+    def __init__(self, prog):
+        super().__init__(prog, width=80)
+
+
 def _add_verbosity(parser, quiet, verbose):
     parser.add_argument("-q", "--quiet", action="store_true", default=quiet, help="print errors only")
     parser.add_argument(
@@ -439,7 +450,7 @@ class _CommandParser(argparse.ArgumentParser):
     """A command's parser: defaults shown in --help, and -q/-v taken after the command as before it."""
 
     def __init__(self, **kwargs):
-        kwargs.setdefault("formatter_class", _DefaultsShown)
+        kwargs.setdefault("formatter_class", _CheckingFormatter)
         super().__init__(**kwargs)
         # SUPPRESS: not given after the command, the value given before it (or the main parser's default) stays
         _add_verbosity(self, quiet=argparse.SUPPRESS, verbose=argparse.SUPPRESS)

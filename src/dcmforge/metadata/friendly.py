@@ -530,15 +530,17 @@ def _seconds(friendly, key, problems):
 def _drop_foreign_and_derived(resolved, description, problems):
     """Explain and drop what the other modality's image holds, and what the writer derives."""
     # NM keeps PET's emission facts (Units, corrections) for its writer to say the NM way.
-    other = description_for("PT" if description.modality == "CT" else "CT")
+    other = None  # asked for only when a keyword is not this image's: a PET run then never imports the CT tables
     this_name = _MODALITY_NAMES[description.modality]
     for keyword in [key for key in resolved if key not in ("frame_start", "frame_duration")]:
         row = attribute(description, keyword)
-        if row is None and attribute(other, keyword) is not None:
-            del resolved[keyword]
-            message = f"belongs to {_MODALITY_NAMES[other.modality]} images; not written into a {this_name} image"
-            problems.append(problem(keyword, message, level="warning"))
-        elif row is not None and row.source in ("series", "slice"):
+        if row is None:
+            other = other or description_for("PT" if description.modality == "CT" else "CT")
+            if attribute(other, keyword) is not None:
+                del resolved[keyword]
+                message = f"belongs to {_MODALITY_NAMES[other.modality]} images; not written into a {this_name} image"
+                problems.append(problem(keyword, message, level="warning"))
+        elif row.source in ("series", "slice"):
             value = resolved.pop(keyword)
             reason = _DERIVED_REASONS.get(keyword, _DERIVED_REASONS[row.source])
             problems.append(problem(keyword, f"{value!r} not used: {reason}", row, "warning"))
