@@ -14,7 +14,7 @@ from ...errors import InterfileError
 
 KEY = "imagedata byte order"
 ORDER_NAMES = {"<": "LITTLEENDIAN", ">": "BIGENDIAN"}
-_BLOCKS, _BLOCK_VALUES = 16, 4096  # evenly spaced contiguous blocks: a few pages of a large file
+_BLOCKS, _BLOCK_VALUES = 16, 1024  # evenly spaced contiguous blocks: 16 Ki values, plenty for a share of 5 %
 _TOO_SMALL, _TOO_LARGE = 1e-30, 1e30
 _BAD_SHARE = 0.05  # of the nonzero values: more than this is not an image
 _MORE_VARIED = 4  # integers whose high byte takes this many times the low byte's values are suspect
@@ -62,9 +62,9 @@ def _implausible_floats(values):
     nonzero = values[values != 0]
     if nonzero.size == 0:
         return 0.0
-    with np.errstate(invalid="ignore", over="ignore"):
-        magnitude = np.abs(nonzero.astype(np.float64))
-    bad = ~np.isfinite(magnitude) | (magnitude < _TOO_SMALL) | (magnitude > _TOO_LARGE)
+    magnitude = np.abs(nonzero)  # in the data's own type: float32 holds both bounds, as a normal number
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(magnitude) | (magnitude < _TOO_SMALL) | (magnitude > _TOO_LARGE)
     return float(np.mean(bad))
 
 
