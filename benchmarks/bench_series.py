@@ -58,7 +58,7 @@ METADATA = {
 TMP_ROOT = "/dev/shm" if os.path.isdir("/dev/shm") else None
 # The command as the installed ``dcmforge`` script runs it (``python -m dcmforge.cli`` would add
 # runpy's imports, about 4 ms, that the script does not pay).
-DCMFORGE_COMMAND = [sys.executable, "-c", "import sys; from dcmforge.cli import main; sys.exit(main())"]
+DCMFORGE_COMMAND = [sys.executable, "-c", "import sys; from dcmforge.cli import command; sys.exit(command())"]
 
 
 def make_volume(shape, path):

@@ -82,3 +82,19 @@ def test_python_dash_m_dcmforge_is_the_command():
     run = subprocess.run([sys.executable, "-m", "dcmforge", "--version"], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == f"dcmforge {dcmforge.__version__}"
+
+
+def test_the_installed_script_runs_the_command_and_leaves_the_collector_frozen():
+    """The script is cli.command: main's exit status, and the objects frozen so that Python's shutdown does
+    not traverse them; main alone leaves the collector as it was, for a program that calls it and runs on."""
+    from importlib.metadata import entry_points
+
+    (script,) = entry_points(group="console_scripts", name="dcmforge")
+    assert script.value == "dcmforge.cli:command"
+    code = (
+        "import gc, sys; from dcmforge import cli; "
+        "sys.argv[1:] = ['template', 'pet']; status = cli.main(); after_main = gc.get_freeze_count(); "
+        "status2 = cli.command(); print(status, after_main, status2, gc.get_freeze_count() > 0)"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert run.stdout.split()[-4:] == ["0", "0", "0", "True"], run.stderr

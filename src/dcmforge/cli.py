@@ -13,6 +13,7 @@ are escaped (paths.shown).
 
 import argparse
 import contextlib
+import gc
 import logging
 import signal
 import sys
@@ -500,5 +501,16 @@ def _stderr_handler(level):
     return handler
 
 
+def command():
+    """The installed ``dcmforge`` command: main, whose exit status it returns, then the garbage collector's
+    objects frozen. Python's shutdown would otherwise traverse every object left (numpy's and dcmforge's
+    modules) in its last collections: 10-25 ms of a one-file convert on the benchmark's machine. Only
+    objects the process is about to drop are left uncollected; main alone leaves the collector as it was,
+    for a program that calls it and runs on."""
+    status = main()
+    gc.freeze()
+    return status
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(command())
