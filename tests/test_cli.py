@@ -960,7 +960,7 @@ def test_one_input_converts_without_importing_what_it_does_not_use(tmp_path):
         "import sys; from dcmforge import cli; "
         f"status = cli.main(['-q', 'convert', {str(header)!r}, '--out', {str(tmp_path / 'out')!r}]); "
         "unused = ('multiprocessing', 'numba', 'dcmforge.write.multiframe', 'concurrent.futures.thread', '_strptime', "
-        "'dcmforge.sending.archive', 'dcmforge.sending.dimse', 'dcmforge.sending.dicomweb', 'socket', 'numpy.ma.', 'shutil'); "
+        "'dcmforge.sending.archive', 'dcmforge.sending.dimse', 'dcmforge.sending.dicomweb', 'socket', 'numpy.ma.', 'shutil', 'dcmforge.metadata.check', 'dcmforge.metadata.template'); "
         "print(status, sorted(m for m in sys.modules if m.startswith(unused)))"
     )
     done = subprocess.run(

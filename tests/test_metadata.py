@@ -16,13 +16,9 @@ from dcmforge.dicom import tags
 from dcmforge.errors import DcmforgeError, EncodingError, MetadataError
 from dcmforge.iods.ct import CT_IMAGE
 from dcmforge.iods.pet import PET_IMAGE
-from dcmforge.metadata import (
-    FRIENDLY_KEYS,
-    check_metadata,
-    read_metadata,
-    resolve_metadata,
-    template_text,
-)
+from dcmforge.metadata import FRIENDLY_KEYS, read_metadata, resolve_metadata
+from dcmforge.metadata.check import check_metadata
+from dcmforge.metadata.template import template_text
 from dcmforge.dicom.encode import encode_dataset
 from dcmforge.dicom.part10 import encode_file
 from dcmforge.iods.validate import check, validate

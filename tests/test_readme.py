@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dcmforge.metadata import template_text
+from dcmforge.metadata.template import template_text
 from dcmforge.readers.interfile import write_interfile
 
 from interfile_data import castor_header, install_sample, stir_header, write_image

@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 from dcmforge import convert
 from dcmforge.convert import convert_one
 from dcmforge.errors import DcmforgeError, MetadataError
-from dcmforge.metadata import check_metadata, modality_of, resolve_metadata
+from dcmforge.metadata import modality_of, resolve_metadata
+from dcmforge.metadata.check import check_metadata
 from dcmforge.readers.interfile import read_interfile, write_interfile
 from dcmforge.readers.interfile.grammar import parse_header
 from dcmforge.readers.interfile.metadata import metadata_from_header

@@ -226,7 +226,7 @@ def cmd_preview(args):
 
 
 def cmd_template(args):
-    from .metadata import template_text
+    from .metadata.template import template_text
 
     sys.stdout.write(template_text(args.modality.upper().replace("PET", "PT")))
     return 0
@@ -236,7 +236,8 @@ def cmd_check(args):
     """A metadata file alone (every problem of it), or an input with its --meta; then what convert would
     refuse (convert.refusal: the same code). 0 when convert would take it."""
     from .convert import refusal
-    from .metadata import check_metadata, modality_of, read_metadata
+    from .metadata import modality_of, read_metadata
+    from .metadata.check import check_metadata
 
     metadata_alone = Path(args.file).suffix.lower() in _METADATA_SUFFIXES
     if metadata_alone and args.meta:
