@@ -131,11 +131,13 @@ def safe_name(text):
     would hide the series among temporary folders); an empty name becomes "series". Cut to 200 bytes,
     within any file system's limit, never inside a character. A name that ends as a preview picture's
     does (p1.preview.png.hv) ends in "_png", so it never takes p1's picture's place."""
-    from .preview import SUFFIX
-
     name = "".join("_" if c in "/\\" or unicodedata.category(c) in ("Cc", "Cs") else c for c in text)
     name = cut_to_bytes(name.lstrip(". "), _NAME_BYTES) or "series"
-    return name[: -len(".png")] + "_png" if name.endswith(SUFFIX) else name
+    if name.endswith(".png"):  # only then is the preview module needed (a one-input run does not load it)
+        from .preview import SUFFIX
+
+        return name[: -len(".png")] + "_png" if name.endswith(SUFFIX) else name
+    return name
 
 
 _NAME_BYTES = 200
