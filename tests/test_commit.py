@@ -254,6 +254,18 @@ def test_private_folders_of_live_processes_and_other_hosts_are_left_alone(tmp_pa
     assert not caplog.records
 
 
+def test_a_private_folder_of_this_process_is_left_to_the_thread_making_it(tmp_path, caplog):
+    """Another thread's folder, made and not yet locked: its lock is free, yet its writer lives (this
+    process). The cleaner leaves it, and says nothing of a process that no longer runs."""
+    making = tmp_path / f".a.dcmforge-{commit._host()}-{os.getpid()}-0123456789abcdef.partial"
+    making.mkdir()
+    (making / commit.LOCK_NAME).touch()
+    with caplog.at_level(logging.WARNING, logger="dcmforge"):
+        write(tmp_path / "series", {"a": b"a"})
+    assert sorted(os.listdir(tmp_path)) == sorted([making.name, "series"])
+    assert not caplog.records
+
+
 def test_two_processes_committing_one_folder_at_once_leave_one_whole_series(tmp_path, renames):
     # Both processes write their files, wait for a go file, then commit at the same moment.
     script = textwrap.dedent("""

@@ -338,7 +338,8 @@ def remove_stale(parent_fd, parent):
         # Most names are series and other files: only a hidden ".partial" one is worth the pattern.
         if name[:1] == "." and name.endswith(".partial"):
             match = _PARTIAL.fullmatch(name)
-            if match is not None:
+            # This process's own: another thread's, made and not locked yet (a lock free, a writer alive).
+            if match is not None and (match["host"], match["pid"]) != (_host(), str(os.getpid())):
                 _remove_if_unlocked(parent_fd, parent, name, match)
 
 
