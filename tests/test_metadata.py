@@ -1,5 +1,6 @@
 """User metadata files (dcmforge.metadata): reading, friendly keys, the J-PET converter's files, templates, check."""
 
+import datetime
 import json
 import re
 import shutil
@@ -471,6 +472,18 @@ def test_a_known_radiopharmaceutical_name_also_gives_its_code():
     assert item["RadiopharmaceuticalCodeSequence"] == [
         {"CodeValue": "35321007", "CodingSchemeDesignator": "SCT", "CodeMeaning": "Fluorodeoxyglucose F^18^"}
     ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.datetimes(min_value=datetime.datetime(1, 1, 1)))
+def test_dicom_date_and_time_text_as_strftime_writes_it_with_four_digit_years(moment):
+    """DA and TM text: strftime's, but a year before 1000 keeps its leading zeros (strftime's %Y drops them)."""
+    from dcmforge.dicom.values import dicom_date, dicom_time
+
+    assert dicom_date(moment) == f"{moment.year:04d}" + moment.strftime("%m%d")
+    fraction = f".{moment.microsecond:06d}" if moment.microsecond else ""
+    assert dicom_time(moment) == moment.strftime("%H%M%S") + fraction
+    assert dicom_date(datetime.date(999, 1, 2)) == "09990102"
 
 
 @settings(max_examples=300, deadline=None)

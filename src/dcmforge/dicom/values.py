@@ -59,14 +59,17 @@ def number_value(dataset, keyword, position=1):
     return number if math.isfinite(number) else None
 
 
+# Formatted, not strftime: a series writes several dates and times, and strftime (through the C library, its
+# locale and a time tuple) costs a few times as much; its %Y also drops the leading zeros of a year before 1000.
 def dicom_date(moment):
     """DA text of a date or datetime: YYYYMMDD."""
-    return moment.strftime("%Y%m%d")
+    return f"{moment.year:04d}{moment.month:02d}{moment.day:02d}"
 
 
 def dicom_time(moment):
     """TM text of a time or datetime: HHMMSS, with .FFFFFF only when there are microseconds."""
-    return moment.strftime("%H%M%S") + (f".{moment.microsecond:06d}" if moment.microsecond else "")
+    text = f"{moment.hour:02d}{moment.minute:02d}{moment.second:02d}"
+    return text + f".{moment.microsecond:06d}" if moment.microsecond else text
 
 
 def dicom_datetime(moment):
