@@ -151,14 +151,15 @@ def finite_vector(values, length, name):
         vector = np.asarray(values, dtype=np.float64).reshape(-1)
     except (TypeError, ValueError):
         raise GeometryError(f"{name} must be {length} numbers, got {values!r}") from None
-    if vector.size != length or not np.all(np.isfinite(vector)):
+    if vector.size != length or not all(map(math.isfinite, vector.tolist())):  # a few numbers: no numpy call
         raise GeometryError(f"{name} must be {length} finite numbers, got {values!r}")
     return vector
 
 
 def _check_orthonormal(row, column, name, shown):
+    row, column = row.tolist(), column.tolist()  # three numbers each: no numpy call
     for label, vector in (("row", row), ("column", column)):
-        if abs(np.linalg.norm(vector) - 1) > COSINE_TOLERANCE:
+        if abs(math.sqrt(sum(v * v for v in vector)) - 1) > COSINE_TOLERANCE:
             raise GeometryError(f"{name}: the {label} direction is not a unit vector: {np.round(shown, 6).tolist()}")
-    if abs(float(row @ column)) > COSINE_TOLERANCE:
+    if abs(sum(r * c for r, c in zip(row, column))) > COSINE_TOLERANCE:
         raise GeometryError(f"{name}: row and column directions are not perpendicular: {np.round(shown, 6).tolist()}")
