@@ -101,9 +101,12 @@ def _shown_character(c):
 
 def cut_to_bytes(name, limit):
     """``name`` cut to at most ``limit`` bytes of the file system's encoding, never inside a character."""
+    # A byte kept by surrogateescape counts 3: safe. Most names fit: counted whole, not a character at a time.
+    if len(name.encode("utf-8", "surrogatepass")) <= limit:
+        return name
     size = 0
     for end, c in enumerate(name):
-        size += len(c.encode("utf-8", "surrogatepass"))  # a byte kept by surrogateescape counts 3: safe
+        size += len(c.encode("utf-8", "surrogatepass"))
         if size > limit:
             return name[:end]
     return name
