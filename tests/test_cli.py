@@ -696,11 +696,15 @@ import numba
 import numpy as np
 from dcmforge.cli import main
 from dcmforge.readers.interfile import write_interfile
+from dcmforge.write import series
 from dcmforge.write.series import write_series
 from dcmforge import pixels
 
 out = sys.argv[1]
-pixels.PARALLEL_MIN_VOXELS = 0  # the parallel kernels even for this small warm-up: their OpenMP threads must run
+# the parallel kernels even for these small slices (write_series packs such slices on one thread):
+# their OpenMP threads must run
+pixels.PARALLEL_MIN_VOXELS = 0
+series.LARGE_SLICE_VOXELS = 0
 write_series(np.ones((2, 3, 4), np.float32), out + "/warm-up", spacing=(1, 1, 1), backend="numba")
 print("threading layer", numba.threading_layer(), file=sys.stderr, flush=True)
 sys.exit(main(["convert", *sys.argv[2:], "--out", out + "/out", "--jobs", "2"]))

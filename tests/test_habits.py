@@ -72,7 +72,7 @@ def test_no_study_date_warning_when_the_metadata_gives_the_acquisition_time(tmp_
 
 
 def test_the_progress_bar_counts_the_images_of_one_large_input(tmp_path, monkeypatch):
-    header = write_interfile(tmp_path / "long.hv", np.ones((400, 48, 48), np.float32), spacing=(2, 2, 2))
+    header = write_interfile(tmp_path / "long.hv", np.ones((400, 80, 80), np.float32), spacing=(2, 2, 2))
     terminal = FakeTerminal()
     monkeypatch.setattr(sys, "stderr", terminal)
     monkeypatch.setattr(sys, "stdout", io.StringIO())

@@ -28,7 +28,7 @@ from oracles import (
 )
 from volumes import activity, oblique_affine
 
-from dcmforge import SeriesWriter, write_series
+from dcmforge import SeriesWriter, pixels, write_series
 from dcmforge.dicom.part10 import file_meta
 from dcmforge.write import plan as plan_module, series as series_module
 from dcmforge.write.commit import SeriesFolder
@@ -761,6 +761,24 @@ def test_large_slices_go_a_larger_window_at_a_time_with_the_same_files(tmp_path,
     whole = write_series(volume, tmp_path / "whole", **kwargs)
     assert windows == [2 * 3 * 4]
     assert [p.read_bytes() for p in large] == [p.read_bytes() for p in whole]
+
+
+@pytest.mark.parametrize("slice_voxels, kernels", [(3 * 4, {"slice_extrema", "pack_slices"}),
+                                                   (100, {"slice_extrema_serial", "pack_slices_serial"})])
+def test_only_large_slices_are_packed_in_parallel(tmp_path, monkeypatch, slice_voxels, kernels):
+    # However many small slices a window holds, one thread packs them (waking the others costs more).
+    compiled, called = pixels._numba_kernels(), set()
+
+    class Recorded:
+        def __getattr__(self, name):
+            called.add(name)
+            return getattr(compiled, name)
+
+    monkeypatch.setattr(pixels, "_numba_kernels", Recorded)
+    monkeypatch.setattr(pixels, "PARALLEL_MIN_VOXELS", 3 * 4)  # every window of 3x4 slices would qualify
+    monkeypatch.setattr(series_module, "LARGE_SLICE_VOXELS", slice_voxels)
+    write_series(activity((7, 3, 4)), tmp_path / "series", spacing=(1, 1, 1), metadata=PET_METADATA, backend="numba")
+    assert called == kernels
 
 
 def test_integer_input_is_judged_on_the_whole_volume_across_chunks(tmp_path, two_slice_chunks):

@@ -221,6 +221,10 @@ def _numba_kernels():
     return _numba_kernels
 
 
+def _in_parallel(src, parallel):
+    return src.size >= PARALLEL_MIN_VOXELS if parallel is None else parallel
+
+
 def _kernel_input(src):
     """src as the one layout the kernels are compiled for: C order, native bytes, read-only.
 
@@ -260,12 +264,14 @@ def select_backend(n_voxels, requested="auto"):
     return "numpy"
 
 
-def slice_extrema(src, k0=0, backend="auto"):
+def slice_extrema(src, k0=0, backend="auto", parallel=None):
     """Smallest and largest value of every slice of src, as two float64 arrays.
 
     src is a chunk volume[k0:k1]; a NaN or infinite voxel raises VolumeError
     naming its slice as k0 + i, with its row and column.  backend: see
     select_backend ("auto" here would judge the chunk's size, not the volume's).
+    parallel: whether the numba kernel runs over the slices in parallel; None:
+    from PARALLEL_MIN_VOXELS voxels up.
     """
     _check_voxels(src)
     n = src.shape[0]
@@ -273,7 +279,7 @@ def slice_extrema(src, k0=0, backend="auto"):
     maxs = np.empty(n, np.float64)
     if select_backend(src.size, backend) == "numba":
         kernels = _numba_kernels()
-        kernel = kernels.slice_extrema if src.size >= PARALLEL_MIN_VOXELS else kernels.slice_extrema_serial
+        kernel = kernels.slice_extrema if _in_parallel(src, parallel) else kernels.slice_extrema_serial
         kernel(_kernel_input(src), mins, maxs)
     else:
         _slice_extrema_numpy(src, mins, maxs)
@@ -506,12 +512,12 @@ def stored_extrema(mins, maxs, slopes, intercepts, signed, dtype):
     return tuple(_quantize_slices(x, terms).astype(np.int64) for x in (mins, maxs))
 
 
-def pack_slices(src, slopes, intercepts, signed, out, backend="auto", extrema=None, scratch=None):
+def pack_slices(src, slopes, intercepts, signed, out, backend="auto", extrema=None, scratch=None, parallel=None):
     """Pack the chunk src into out (same shape, uint16, little-endian bytes), in place.
 
     src must be finite (slice_extrema checks it); slopes, intercepts and signed
     are the chunk's entries of a plan_slice_scaling result; backend as for
-    slice_extrema.  extrema: src's (mins, maxs) when known, which lets the
+    slice_extrema, and parallel.  extrema: src's (mins, maxs) when known, which lets the
     numpy path skip clipping slices that need none (the bits are the same).
     scratch: a float64 array of one slice's shape for the numpy path to reuse
     (a writer that packs a slice or two at a time would otherwise allocate,
@@ -521,7 +527,7 @@ def pack_slices(src, slopes, intercepts, signed, out, backend="auto", extrema=No
     terms = _packing_terms(slopes, intercepts, signed, src.dtype)
     if select_backend(src.size, backend) == "numba":
         kernels = _numba_kernels()
-        kernel = kernels.pack_slices if src.size >= PARALLEL_MIN_VOXELS else kernels.pack_slices_serial
+        kernel = kernels.pack_slices if _in_parallel(src, parallel) else kernels.pack_slices_serial
         kernel(_kernel_input(src), *terms, out)
     else:
         in_range = np.zeros(src.shape[0], bool) if extrema is None else _needs_no_clip(extrema, terms)

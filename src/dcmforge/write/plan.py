@@ -346,10 +346,10 @@ def volume_extrema(volume, backend):
     return tuple(np.concatenate(values) for values in zip(*extrema))
 
 
-def chunk_extrema(chunk, part, index, backend):
+def chunk_extrema(chunk, part, index, backend, parallel=None):
     """slice_extrema of one chunk; a bad voxel of a dynamic volume is named by frame and slice."""
     try:
-        return pixels.slice_extrema(chunk, part.start if len(index) == 1 else index[1].start, backend)
+        return pixels.slice_extrema(chunk, part.start if len(index) == 1 else index[1].start, backend, parallel)
     except VolumeError as exc:
         raise VolumeError(f"frame {index[0]}, {exc}" if len(index) == 2 else str(exc)) from None
 

@@ -59,10 +59,11 @@ from .plan import (
     volume_extrema,
 )
 
-# Slices that write_series reads, scales, packs and writes together: about 2 MB of
-# float32 (a core's L2 here), so a slice is still in the cache when it is packed
-# after its extrema; the numba kernels run one thread on so few slices (pixels.py).
-WINDOW_VOXELS = 1 << 19
+# Slices that write_series reads, scales, packs and writes together: about 8 MB of float32, in the
+# shared cache (32 MB here) when they are packed after their extrema. Each window costs about 0.2 ms
+# of planning and calls: 2 MB windows (a core's L2) took 6-8 % longer for W1 (README Performance).
+# The numba kernels run one thread on them (starting the others costs more than they save).
+WINDOW_VOXELS = 1 << 21
 # Slices of this many voxels or more (total-body 440x440) go LARGE_WINDOW_VOXELS at a time, on
 # which the numba kernels run in parallel (pixels.PARALLEL_MIN_VOXELS): W2 took 0.68x the floor
 # so against 1.10x one slice after another on an idle machine (README Performance).
@@ -187,6 +188,8 @@ class SeriesWriter:
         )  # fmt: skip
         self.frame_count, self.slice_count, self.image_count = plan.frame_count, plan.slice_count, plan.image_count
         self.rows, self.columns = self.shape[-2:]
+        # Small slices are packed one thread at a time, however many go together (WINDOW_VOXELS).
+        self._parallel = None if self.rows * self.columns >= LARGE_SLICE_VOXELS else False
         self.backend = pixels.select_backend(math.prod(self.shape), options.backend)
 
         shared = dict(plan.values)
@@ -297,7 +300,7 @@ class SeriesWriter:
         slices = np.asarray(slices)
         if self._nibabel_order:
             slices = slices.T
-        mins, maxs = pixels.slice_extrema(slices, self.written, self.backend)
+        mins, maxs = pixels.slice_extrema(slices, self.written, self.backend, self._parallel)
         # All-zero slices of a call take the slope written last (see pixels._fit_16_bits).
         scaling = pixels.plan_series_scaling(
             mins, maxs, slices.dtype, self.modality, self._last_slope, self.written, self._signed
@@ -341,7 +344,7 @@ class SeriesWriter:
         large = self.rows * self.columns >= LARGE_SLICE_VOXELS
         for part, index in chunks(volume.shape, LARGE_WINDOW_VOXELS if large else WINDOW_VOXELS):
             chunk = volume[index]
-            mins, maxs = chunk_extrema(chunk, part, index, self.backend)
+            mins, maxs = chunk_extrema(chunk, part, index, self.backend, self._parallel)
             if part.stop == self.image_count:  # the last images: the images before them are written or all zero
                 self._window_known(np.concatenate([self._maxima[: part.start], maxs]))
             self._write_window(chunk, mins, maxs)
@@ -403,7 +406,7 @@ class SeriesWriter:
         if self._stored is None or len(self._stored) < count:
             self._stored = np.empty((count, self.rows, self.columns), np.uint16)
         stored = pixels.pack_slices(
-            slices, *scaling, self._stored[:count], self.backend, extrema=(mins, maxs), scratch=self._scratch
+            slices, *scaling, self._stored[:count], self.backend, (mins, maxs), self._scratch, self._parallel
         )
         smallest, largest = pixels.stored_extrema(mins, maxs, *scaling, slices.dtype)
         self._signed = self._signed or bool(scaling.signed.any())
