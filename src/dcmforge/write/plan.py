@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import geometry, iods, metadata as metadata_files, pixels, timing
 from ..dicom.encode import encode_element
-from ..dicom.uids import new_uid
+from ..dicom.uids import new_uid, new_uids
 from ..dicom.values import dicom_date, dicom_time
 from ..errors import DcmforgeError, MetadataError, VolumeError
 from ..iods.common import DCMFORGE_VERSION
@@ -226,11 +226,13 @@ def uid_and_clock_values(plan, series_name):
     """
     values = {}
     user, seed = plan.user, plan.options.seed
-    for keyword in iods.keywords_from(plan.description, "uid"):
+    keywords = iods.keywords_from(plan.description, "uid")
+    drawn = iter(new_uids(len(keywords))) if seed is None else None  # random ones: one system call for all
+    for keyword in keywords:
         # One seed may serve a PET and a CT of one study: they share the study and
         # frame of reference, but each series (and so each instance) is its own.
         names = (keyword, series_name) if keyword == "SeriesInstanceUID" else (keyword,)
-        values[keyword] = user.get(keyword) or new_uid(seed, *names)
+        values[keyword] = user.get(keyword) or (next(drawn) if drawn else new_uid(seed, *names))
     # Study, series and content times default to the acquisition start; creation is now. Each text made once.
     start = dicom_date(plan.reference), dicom_time(plan.reference)
     creation = dicom_date(plan.now), dicom_time(plan.now)
