@@ -286,13 +286,18 @@ class HeaderTemplate:
         self.encoded = frozenset(shared)  # every shared key encoded without error: validation need not again
         pieces += slots
         pieces.sort(key=_first)
-        # Merge neighbouring shared pieces so render joins as few bytes objects as possible.
-        self.plan = []
+        # Neighbouring shared pieces joined, so render joins as few bytes objects as possible.
+        self.plan, run = [], []
         for _, piece in pieces:
-            if isinstance(piece, bytes) and self.plan and isinstance(self.plan[-1], bytes):
-                self.plan[-1] += piece
-            else:
-                self.plan.append(piece)
+            if type(piece) is bytes:
+                run.append(piece)
+                continue
+            if run:
+                self.plan.append(b"".join(run))
+                run = []
+            self.plan.append(piece)
+        if run:
+            self.plan.append(b"".join(run))
 
     def render(self, per_slice):
         """The dataset's bytes as a list of pieces; per_slice holds every slot's value."""
