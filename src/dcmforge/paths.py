@@ -77,6 +77,8 @@ def check_inside(header_path, data_path, allowed, error, what="data file"):
 
 def path_argument(value, name, error):
     """``value`` as a Path; ``error`` (a DcmforgeError class) naming the argument when it is no path."""
+    if isinstance(value, Path):  # already one (immutable, never empty: Path("") is "."): kept, not parsed again
+        return value
     if isinstance(value, (str, os.PathLike)) and os.fspath(value) not in ("", b""):
         return Path(value)
     raise error(f"{name} must be a path (a str or os.PathLike), not {value!r:.60} ({type(value).__name__})")

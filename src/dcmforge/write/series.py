@@ -205,9 +205,9 @@ class SeriesWriter:
         self.slice_keywords = tuple(k for k in iods.keywords_from(self.description, "slice") if k != "PixelData")
         if self._window_later:  # a placeholder per file, overwritten at close()
             self.slice_keywords += WINDOW_KEYWORDS
-        self.template = HeaderTemplate(
-            {k: v for k, v in self.shared.items() if k not in self.slice_keywords}, self.slice_keywords, codec
-        )
+        per_slice = frozenset(self.slice_keywords)
+        shared_only = {k: v for k, v in self.shared.items() if k not in per_slice}
+        self.template = HeaderTemplate(shared_only, self.slice_keywords, codec)
         self._frame_values = [self._frame_values_for(f) for f in range(self.frame_count)]
         self._locations = self.geometry.slice_locations(self.slice_count).round(6)
         self._uids = new_uids(self.image_count, options.seed, self.shared["SeriesInstanceUID"])
