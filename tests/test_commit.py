@@ -189,16 +189,25 @@ def test_an_existing_folder_is_refused_before_any_voxel_is_read(tmp_path, multif
     assert os.listdir(tmp_path) == ["series"]
 
 
-def test_durable_syncs_every_file_and_both_folders_and_writes_the_same_bytes(tmp_path, monkeypatch):
+@pytest.mark.parametrize("streamed", [False, True])
+def test_durable_syncs_every_file_and_both_folders_and_writes_the_same_bytes(tmp_path, monkeypatch, streamed):
+    # Streamed, every file's window is written at close(), through its kept descriptor, and synced then.
     kwargs = dict(spacing=(1, 1, 1), metadata=METADATA, seed="durable")
     volume = activity((3, 3, 2))
     plain = write_series(volume, tmp_path / "plain", **kwargs)
     synced = []
     real_fsync = os.fsync
     monkeypatch.setattr(os, "fsync", lambda fd: synced.append(os.readlink(f"/proc/self/fd/{fd}")) or real_fsync(fd))
-    durable = write_series(volume, tmp_path / "durable", durable=True, **kwargs)
+    if streamed:
+        with SeriesWriter(tmp_path / "durable", volume.shape, durable=True, **kwargs) as series:
+            series.write_slices(volume[:2])
+            series.write_slices(volume[2:])
+        durable = series.paths
+    else:
+        durable = write_series(volume, tmp_path / "durable", durable=True, **kwargs)
     assert [p.read_bytes() for p in durable] == [p.read_bytes() for p in plain]
     assert len(synced) == 5  # three files, the private folder before the rename, the parent after it
+    assert sorted(os.path.basename(path) for path in synced[:3]) == [p.name for p in durable]
     assert synced[-1] == str(tmp_path) and synced[-2].startswith(str(tmp_path / ".durable.dcmforge-"))
 
 

@@ -174,7 +174,7 @@ class SeriesFolder:
             os.close(fd)
 
     def write_kept(self, name, pieces):
-        """``write`` without the close: the new file's descriptor, for ``patch`` to complete and close."""
+        """``write`` without the close: the new file's descriptor, which the caller closes (``patch`` takes it)."""
         fd = self.open(name)
         try:
             write_all(fd, pieces)

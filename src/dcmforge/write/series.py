@@ -13,6 +13,7 @@ import datetime
 import functools
 import math
 import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -61,7 +62,7 @@ from .plan import (
 
 # Slices that write_series reads, scales, packs and writes together: about 8 MB of float32, in the
 # shared cache (32 MB here) when they are packed after their extrema. Each window costs about 0.2 ms
-# of planning and calls: 2 MB windows (a core's L2) took 6-8 % longer for W1 (README Performance).
+# of planning and calls: with 2 MB windows (a core's L2) W1 took 7 % longer (README Performance).
 # The numba kernels run one thread on them (starting the others costs more than they save).
 WINDOW_VOXELS = 1 << 21
 # Slices of this many voxels or more (total-body 440x440) go LARGE_WINDOW_VOXELS at a time, on
@@ -78,9 +79,9 @@ WINDOW_KEYWORDS = ("WindowCenter", "WindowWidth")
 # A DS of exactly 16 characters (and a valid width): every file's window starts as this one.
 _WINDOW_PLACEHOLDER = 1.00000000000001
 # close() writes the window through the descriptors the writes left open, one open() per file less
-# (README Performance), for at most this share of the process's descriptors.
-KEPT_DESCRIPTORS_SHARE = 8
-KEPT_DESCRIPTORS_MAX = 4096
+# (README Performance): at most an eighth of the process's descriptors at a time, however many
+# writers run in its threads; beyond, a file is opened again.
+_KEPT_DESCRIPTORS = threading.BoundedSemaphore(min(4096, os.sysconf("SC_OPEN_MAX") // 8))
 
 
 @takes_write_options
@@ -227,11 +228,10 @@ class SeriesWriter:
         self._last_values = None  # write_series: (min, max) of the last image with values written
         self._signed = False  # PixelRepresentation 1: once one image needs it, every later one has it
         self._maxima = np.zeros(self.image_count)  # each image's largest value, for the default window
-        self._kept = {}  # file name -> the descriptor its write left open, for close() to write the window
+        self._kept = {}  # file name -> the descriptor its write left open (_KEPT_DESCRIPTORS), for close()
         # The first files written with the window's placeholder (close() writes the window into them):
         # all, unless the window is known before the last images are written (_window_known).
         self._placeholders = self.image_count if self._window_later else 0
-        self._keep_count = min(KEPT_DESCRIPTORS_MAX, os.sysconf("SC_OPEN_MAX") // KEPT_DESCRIPTORS_SHARE)
         self._pool = _thread_pool(workers) if workers > 1 else None
         self._projections = projections_for(self.shape) if options.preview else None
         self._folder_options = folder_options(options)
@@ -423,11 +423,10 @@ class SeriesWriter:
         write = self.folder.write
         if self._placeholders > first and self.folder.durable:  # close() patches these files, and fsyncs them then
             write = functools.partial(write, sync=False)
-        keep = min(self._keep_count, self._placeholders)
         for i in range(count):
             n = first + i
             pieces = [self._splice.header(n, packed, i), self._pixel_header, stored[i]]
-            file_write = self._write_kept if n < keep else write
+            file_write = self._write_kept if n < self._placeholders else write
             if self._pool is None:
                 self._finish(n, file_write, self.names[n], pieces)
             else:
@@ -439,7 +438,18 @@ class SeriesWriter:
             self.plan.options.progress(self.written, self.image_count)
 
     def _write_kept(self, name, pieces):
-        self._kept[name] = self.folder.write_kept(name, pieces)
+        """Write a file whose window close() writes, keeping its descriptor open if the process can spare it."""
+        if not _KEPT_DESCRIPTORS.acquire(blocking=False):
+            return self.folder.write(name, pieces, sync=False)
+        try:
+            self._kept[name] = self.folder.write_kept(name, pieces)
+        except BaseException:
+            _KEPT_DESCRIPTORS.release()
+            raise
+
+    def _close_kept(self, name):
+        os.close(self._kept.pop(name))
+        _KEPT_DESCRIPTORS.release()
 
     def _finish(self, n, write, *args):
         """Run one file's write (or wait for it); a failure names the image and its file."""
@@ -490,7 +500,7 @@ class SeriesWriter:
                     fd = self._kept.get(name)
                     self.folder.patch(name, self._splice.window_offsets[n], window, fd)
                     if fd is not None:
-                        os.close(self._kept.pop(name))
+                        self._close_kept(name)
             except BaseException:  # Ctrl-C, a full disk: the series is absent, as for any failure
                 self._abort()
                 raise
@@ -515,9 +525,8 @@ class SeriesWriter:
         return False
 
     def _abort(self):
-        for fd in self._kept.values():
-            os.close(fd)
-        self._kept.clear()
+        for name in list(self._kept):
+            self._close_kept(name)
         if self.folder is not None:  # none before the first images
             self.folder.abort()
             self.folder = None
