@@ -68,7 +68,7 @@ def validate(dataset, description, encoded=frozenset()):
     elements): their encoding is not tried again, every other check is made.
     """
     effective, codec, problems = _as_encoded(dataset, description.attributes)
-    problems += _level_problems(effective, description.attributes, "", codec, effective, encoded)
+    problems += _level_problems(effective, description.attributes, "", codec, effective, encoded, _SETTLED)
     for rule in description.rules:
         for keyword, level, message in rule.check(effective):
             problems.append(problem(keyword, message, _row_at(description.attributes, keyword), level))
@@ -89,6 +89,11 @@ def element_problems(dataset):
     """Value-level problems only (VR, value count, person-name form), for data not yet merged into an image."""
     effective, codec, problems = _as_encoded(dataset, ())
     return problems + _elements(effective, (), "", codec, effective)
+
+
+# What _as_encoded settles: it adds SpecificCharacterSet whenever a text needs it, so where it is absent its
+# condition (a text outside ASCII) does not hold; not asked again (a walk of the whole image).
+_SETTLED = frozenset({"SpecificCharacterSet"})
 
 
 def _as_encoded(dataset, rows):
@@ -118,17 +123,18 @@ def _row_at(rows, path):
     return row
 
 
-def _level_problems(container, rows, path, codec, context, encoded=frozenset()):
+def _level_problems(container, rows, path, codec, context, encoded=frozenset(), settled=frozenset()):
     """Problems of one dataset level: its description rows, then every element it holds.
 
-    encoded: the keys of ``container`` whose values (items included) are known to encode."""
+    encoded: the keys of ``container`` whose values (items included) are known to encode; settled: those
+    whose absence is known to be right."""
     found = []
     quiet = per_table(rows, _quiet_keywords)
     for row in rows:
         if row.keyword in container:
             if row.keyword not in quiet:
                 found += _row_problems(container, row, path, context)
-        elif row.type != "3":  # an absent Type 3 attribute is never a problem
+        elif row.type != "3" and row.keyword not in settled:  # an absent Type 3 attribute is never a problem
             found += _row_problems(container, row, path, context)
     found += _elements(container, rows, path, codec, context, encoded)
     return found
