@@ -10,6 +10,8 @@ import datetime
 import json
 import math
 import os
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -856,6 +858,15 @@ def test_the_default_window_is_written_into_the_files_before_the_last_images_onl
         assert patched == [(f"PT_{n:04d}.dcm", n <= kept) for n in range(1, 7)]
     windows = {(float(ds.WindowCenter), float(ds.WindowWidth)) for ds in map(pydicom.dcmread, paths)}
     assert windows == {plan_module.pet_window(volume.max(axis=(1, 2)))}
+
+
+def test_where_the_descriptor_limit_is_unknown_every_window_file_is_opened_again():
+    # sysconf gives -1 for a limit it does not know: no descriptor is kept (nor does the import fail).
+    script = (
+        "import os\nos.sysconf = lambda name: -1\nfrom dcmforge.write import series\n"
+        "assert not series._KEPT_DESCRIPTORS.acquire(blocking=False)"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
 
 
 def test_close_without_a_block(tmp_path):

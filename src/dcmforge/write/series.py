@@ -80,8 +80,8 @@ WINDOW_KEYWORDS = ("WindowCenter", "WindowWidth")
 _WINDOW_PLACEHOLDER = 1.00000000000001
 # close() writes the window through the descriptors the writes left open, one open() per file less
 # (README Performance): at most an eighth of the process's descriptors at a time, however many
-# writers run in its threads; beyond, a file is opened again.
-_KEPT_DESCRIPTORS = threading.BoundedSemaphore(min(4096, os.sysconf("SC_OPEN_MAX") // 8))
+# writers run in its threads; beyond, a file is opened again (always, where the limit is unknown: -1).
+_KEPT_DESCRIPTORS = threading.BoundedSemaphore(max(0, min(4096, os.sysconf("SC_OPEN_MAX") // 8)))
 
 
 @takes_write_options
