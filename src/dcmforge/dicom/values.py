@@ -2,7 +2,6 @@
 writing dates and times as DICOM text (DA, TM, DT) one way; and keying and copying plain values (text,
 numbers, lists and str-keyed dicts of them) for what a process remembers from one series to the next."""
 
-import copy
 import math
 
 
@@ -111,4 +110,6 @@ def plain_copy(value):
         return [plain_copy(single) for single in value]
     if kind is dict:
         return {key: plain_copy(single) for key, single in value.items()}
+    import copy  # here: datasets and metadata are plain data, and a conversion never gets this far
+
     return copy.deepcopy(value)

@@ -22,7 +22,6 @@ nibabel and dcm2niix do:
 
 import math
 import os
-import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -110,7 +109,7 @@ def read_header(path):
             start = file.read(540)
     except FileNotFoundError:
         raise NiftiError(f"{path}: no such file") from None
-    except (OSError, EOFError, zlib.error) as exc:
+    except (OSError, EOFError, _inflate_error()) as exc:
         raise NiftiError(f"{path}: not a readable NIfTI file: {exc.strerror or exc}") from None
     for byte_order in "<>":
         size = int(np.frombuffer(start[:4], byte_order + "i4")[0]) if len(start) >= 4 else 0
@@ -126,6 +125,14 @@ def read_header(path):
     if magic not in (single, pair):
         raise NiftiError(f"{path}: magic {bytes(header['magic'])!r} is not {version}'s (an Analyze header?)")
     return header, version, byte_order
+
+
+def _inflate_error():
+    """zlib's error, which only reading a .gz (gzip imports zlib) can raise: asked for as an exception is
+    matched, so that a .nii never loads zlib."""
+    import zlib
+
+    return zlib.error
 
 
 def _open(path):
@@ -204,7 +211,7 @@ def _raw_voxels(path, data_path, offset, stored, shape):
             data = file.read(count * stored.itemsize)
     except FileNotFoundError:
         raise NiftiError(f"{path}: its data file {data_path} does not exist") from None
-    except (OSError, EOFError, zlib.error) as exc:
+    except (OSError, EOFError, _inflate_error()) as exc:
         raise NiftiError(f"{path}: {data_path} cannot be read: {exc.strerror or exc}") from None
     if len(data) < count * stored.itemsize:
         raise NiftiError(f"{path}: dim and datatype need {needed} bytes but {data_path} inflates to fewer")
