@@ -11,6 +11,7 @@ import tarfile
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import dcmforge
@@ -86,7 +87,8 @@ def test_python_dash_m_dcmforge_is_the_command():
 
 def test_the_installed_script_runs_the_command_and_leaves_the_collector_frozen():
     """The script is cli.command: main's exit status, and the objects frozen so that Python's shutdown does
-    not traverse them; main alone leaves the collector as it was, for a program that calls it and runs on."""
+    not traverse them; main alone leaves the collector as it was, for a program that calls it and runs on
+    (README Performance)."""
     from importlib.metadata import entry_points
 
     (script,) = entry_points(group="console_scripts", name="dcmforge")
@@ -98,3 +100,20 @@ def test_the_installed_script_runs_the_command_and_leaves_the_collector_frozen()
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert run.stdout.split()[-4:] == ["0", "0", "0", "True"], run.stderr
+
+
+@pytest.mark.parametrize("inputs, collecting", [(1, False), (2, True)])
+def test_the_command_converts_one_input_with_the_collector_off(tmp_path, inputs, collecting):
+    """A one-input convert's objects live about as long as its process: the command runs it without the cyclic
+    collector. With more inputs (a long batch's garbage), and under main in a program, the collector runs."""
+    headers = [str(dcmforge.write_interfile(tmp_path / f"in{n}.hv", np.ones((2, 3, 4), np.float32), spacing=(1, 1, 1)))
+               for n in range(inputs)]  # fmt: skip
+    code = (
+        "import gc, sys; from dcmforge import cli; "
+        f"sys.argv[1:] = ['-q', 'convert', *{headers!r}, '--out', {str(tmp_path / 'main')!r}]; status = cli.main(); "
+        "under_main = gc.isenabled(); "
+        f"sys.argv[1:] = ['-q', 'convert', *{headers!r}, '--out', {str(tmp_path / 'command')!r}]; "
+        "status2 = cli.command(); print(status, under_main, status2, gc.isenabled())"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert run.stdout.split() == ["0", "True", "0", str(collecting)], run.stderr

@@ -465,8 +465,17 @@ def _version():
 
 
 def main(argv=None):
+    return _run(_parsed(argv))
+
+
+def _parsed(argv):
+    """The arguments of ``argv`` (None: the process's), parsed; argparse exits on a usage error."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser(_command_in(argv)).parse_args(argv)
+    return build_parser(_command_in(argv)).parse_args(argv)
+
+
+def _run(args):
+    """The command ``args`` name, its messages on stderr, stop signals answered with a line and a status."""
     logger = logging.getLogger("dcmforge")
     level = logging.ERROR if args.quiet else logging.INFO if args.verbose else logging.WARNING
     handler = _stderr_handler(level)
@@ -503,12 +512,21 @@ def _stderr_handler(level):
 
 
 def command():
-    """The installed ``dcmforge`` command: main, whose exit status it returns, then the garbage collector's
-    objects frozen. Python's shutdown would otherwise traverse every object left (numpy's and dcmforge's
-    modules) in its last collections: 10-25 ms of a one-file convert on the benchmark's machine. Only
-    objects the process is about to drop are left uncollected; main alone leaves the collector as it was,
-    for a program that calls it and runs on."""
-    status = main()
+    """The installed ``dcmforge`` command: main's work, whose exit status it returns, with Python's cyclic
+    garbage collector set for a process that ends with it (README Performance):
+
+    * a convert of one input runs with the collector off: what it makes lives about as long as the
+      process (the thousands of objects of the modules it loads, a series' few), so collecting finds
+      next to nothing. More inputs run with it, as a program that calls main does: a long batch's
+      garbage is collected.
+    * before the exit every object is frozen: Python's shutdown would otherwise traverse all those left
+      (numpy's and dcmforge's modules) in its last collections, 10-25 ms of a one-file convert on the
+      benchmark's machine. Only objects the process is about to drop are left uncollected.
+    """
+    args = _parsed(None)
+    if args.command == "convert" and len(args.headers) == 1:
+        gc.disable()
+    status = _run(args)
     gc.freeze()
     return status
 
