@@ -18,6 +18,7 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from .convert import (
@@ -464,7 +465,9 @@ def _version():
     return __version__
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line ``argv`` (None: the process's) and return its exit status; for a program, which
+    keeps running after it (the installed command is ``command``)."""
     return _run(_parsed(argv))
 
 
@@ -511,7 +514,7 @@ def _stderr_handler(level):
     return handler
 
 
-def command():
+def command() -> int:
     """The installed ``dcmforge`` command: main's work, whose exit status it returns, with Python's cyclic
     garbage collector set for a process that ends with it (README Performance):
 
