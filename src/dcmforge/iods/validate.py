@@ -275,15 +275,7 @@ def _single_element_problems(key, value, entry, row, name, codec, context, encod
             return [problem(name, error.reason, row)]
     found = []
     vm = row.vm if row and row.vm else entry.vm
-    kind = type(value)
-    if entry.vr in _UNCOUNTED_VRS:  # a byte stream is one value
-        count = 0
-    elif kind is str:
-        count = 1 if value else 0
-    elif kind is int or kind is float:
-        count = 1
-    else:
-        count = len(values_of(value))
+    count = 0 if entry.vr in _UNCOUNTED_VRS else len(values_of(value))  # a byte stream is one value
     if count and not vm_allows(vm, count):
         found.append(problem(name, f"holds {count} value(s); VM {vm} allowed", row))
     if entry.vr == "PN":
