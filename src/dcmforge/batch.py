@@ -315,7 +315,7 @@ def run_task(task, progress=None):
     if result.status == CONVERTED and unrecorded:
         notes = "".join(f"\n  warning: {shown(text)}" for text in unrecorded)
         return result._replace(status=UNRECORDED, message=result.message + notes,
-                       warnings=(*result.warnings, *unrecorded))  # fmt: skip
+                               warnings=(*result.warnings, *unrecorded))  # fmt: skip
     return result
 
 
